@@ -1,0 +1,1 @@
+"""Where a runtime comes from: directory, tarball, distro packages, image, prebuilt, source build."""

@@ -1,0 +1,1 @@
+"""What is known about OTP releases and advisories: bundled snapshot and live sources."""

@@ -1,0 +1,1 @@
+"""Shared test fixtures: real Debian OTP packages, gcc-built ELF files, a private Docker engine."""
