@@ -1,0 +1,384 @@
+"""`otp-gate`: the composition root. Parse arguments -> acquire -> scan -> evaluate -> render -> write.
+
+`main(argv, environ)` is directly testable and returns the exit code (0 pass, 1 fail, 2 usage or
+tool error). Every `GateError` is rendered here and only here. Acquisition sources, the release
+index and the renderers are imported where they are used, so start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TextIO
+
+from gate import __version__
+from gate.config import (
+    Config,
+    FailOn,
+    VersionPolicy,
+    find_config,
+    load_config_file,
+    parse_choice,
+)
+from gate.errors import GateError, ReportError, UsageError
+from gate.model.report import ExitCode, Report, Verdict
+
+if TYPE_CHECKING:
+    from gate.acquire.interface import RuntimeSource
+    from gate.knowledge.interface import ReleaseIndex
+    from gate.report import Format
+
+PROG = "otp-gate"
+_TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.xz", ".tar.bz2")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so `main` renders usage errors like any other."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, hint=f"run '{self.prog} --help' for usage")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    out = parser.add_argument_group("output and policy")
+    out.add_argument(
+        "--format",
+        default="text",
+        metavar="FMT",
+        help="text (default), json, sarif or markdown",
+    )
+    out.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+    out.add_argument(
+        "--config",
+        metavar="FILE",
+        help="policy file (default: ./.otp-gate.toml when it exists)",
+    )
+    out.add_argument("--fail-on", metavar="LEVEL", help="error (default), warning or never")
+    out.add_argument(
+        "--version-policy",
+        metavar="POLICY",
+        help="latest-patch (default), supported or off",
+    )
+    out.add_argument(
+        "--offline",
+        action="store_true",
+        help="use only the release data bundled with otp-gate (no network)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Check that an Erlang/OTP runtime is hardened (PIE, RELRO, BIND_NOW, stack "
+        "protector, ...) and on the newest patch of a supported line.",
+        epilog="Exit codes: 0 the policy passes, 1 it fails, 2 usage or tool error.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    scan = sub.add_parser(
+        "scan",
+        help="scan an OTP runtime (a directory, a release, a .tar.gz, distro packages, an image)",
+        description="Scan an OTP install root, a mix/rebar3 release, or a .tar.gz of either. "
+        "With no PATH, scan the OTP of the `erl` on PATH or the usual install roots.",
+    )
+    scan.add_argument("path", nargs="?", metavar="PATH", help="OTP root, release folder or tarball")
+    where = scan.add_argument_group("where the runtime comes from (instead of PATH)")
+    where.add_argument(
+        "--distro",
+        action="store_true",
+        help="download this Debian/Ubuntu machine's erlang packages (apt-get download, no root) and scan them",
+    )
+    where.add_argument("--image", metavar="REF", help="a container image, exported through the Docker engine")
+    where.add_argument("--image-archive", metavar="FILE", help="a saved image (docker save / OCI / podman tar)")
+    where.add_argument("--platform", metavar="OS/ARCH", help="platform to pick in a multi-arch image")
+    where.add_argument("--otp-version", metavar="V", help="fetch the prebuilt OTP V from builds.hex.pm")
+    where.add_argument("--builds-mirror", metavar="URL", help="mirror of builds.hex.pm for --otp-version")
+    _common(scan)
+
+    elf = sub.add_parser(
+        "elf",
+        help="check arbitrary ELF files (your NIFs, any binary) like hardening-check",
+        description="Run the hardening checks on ELF files, with no OTP version context.",
+    )
+    elf.add_argument("files", nargs="+", metavar="FILE")
+    _common(elf)
+
+    build = sub.add_parser(
+        "build",
+        help="build OTP from source with the given flags, then scan the result",
+        description="Download OTP's source, build it with CFLAGS/LDFLAGS (default: the EEF guide's "
+        "flags plus -O2), install it into a cached prefix and scan it.",
+    )
+    build.add_argument("--otp-version", required=True, metavar="V", help="the OTP version to build")
+    build.add_argument("--cflags", metavar="FLAGS", help='CFLAGS (must contain -O; default "-O2 -fpie -fstack-protector-strong")')
+    build.add_argument("--ldflags", metavar="FLAGS", help='LDFLAGS (default "-pie -z now")')
+    build.add_argument("--cppflags", metavar="FLAGS", help="CPPFLAGS, e.g. -D_FORTIFY_SOURCE=3")
+    build.add_argument("--no-flags", action="store_true", help="set no flags: OTP's own defaults")
+    build.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra build variable, e.g. DED_LDFLAGS=...; repeatable",
+    )
+    build.add_argument("--configure-args", metavar="ARGS", default="", help="extra ./configure arguments")
+    build.add_argument("--source-mirror", metavar="URL", help="mirror of the GitHub release assets")
+    _common(build)
+    return parser
+
+
+@dataclass(frozen=True)
+class _Run:
+    command: str
+    fmt: Format
+    output: Path | None
+    config: Config
+    offline: bool
+    today: date
+
+
+def _today(environ: Mapping[str, str]) -> date:
+    # OTP_GATE_TODAY pins "today" for reproducible runs and tests (waiver expiry, data age).
+    value = environ.get("OTP_GATE_TODAY")
+    if not value:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"OTP_GATE_TODAY: {value!r} is not a date like 2026-11-29") from None
+
+
+def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> _Run:
+    from gate.report import Format
+
+    fmt = parse_choice(Format, args.format, "--format")
+    if args.config:
+        config = load_config_file(Path(args.config))
+    else:
+        found = find_config(Path.cwd())
+        config = load_config_file(found) if found else Config()
+    config = config.with_options(
+        fail_on=parse_choice(FailOn, args.fail_on, "--fail-on") if args.fail_on else None,
+        version_policy=(
+            parse_choice(VersionPolicy, args.version_policy, "--version-policy")
+            if args.version_policy
+            else None
+        ),
+    )
+    return _Run(
+        command=args.command,
+        fmt=fmt,
+        output=Path(args.output) if args.output else None,
+        config=config,
+        offline=bool(args.offline),
+        today=_today(environ),
+    )
+
+
+def _scan_source(args: argparse.Namespace) -> RuntimeSource:
+    """The one acquisition source the arguments ask for."""
+    chosen = [
+        name
+        for name, given in (
+            ("PATH", args.path is not None),
+            ("--distro", args.distro),
+            ("--image", args.image is not None),
+            ("--image-archive", args.image_archive is not None),
+            ("--otp-version", args.otp_version is not None),
+        )
+        if given
+    ]
+    if len(chosen) > 1:
+        raise UsageError(f"choose one runtime to scan, not {' and '.join(chosen)}")
+    if args.builds_mirror and not args.otp_version:
+        raise UsageError("--builds-mirror only applies to --otp-version")
+    if args.platform and not (args.image or args.image_archive):
+        raise UsageError("--platform only applies to --image and --image-archive")
+
+    if args.distro:
+        from gate.acquire.distro import DistroSource
+
+        return DistroSource()
+    if args.image is not None:
+        from gate.acquire.image import DockerImageSource
+
+        return DockerImageSource(args.image, args.platform)
+    if args.image_archive is not None:
+        from gate.acquire.image import ImageArchiveSource
+
+        archive = Path(args.image_archive)
+        if not archive.is_file():
+            raise UsageError(f"{archive}: no such image archive")
+        return ImageArchiveSource(archive, args.platform)
+    if args.otp_version is not None:
+        from gate.acquire.prebuilt import PrebuiltSource
+
+        return PrebuiltSource(args.otp_version, args.builds_mirror)
+    if args.path is None:
+        from gate.acquire.discover import default_source
+
+        return default_source()
+
+    path = Path(args.path)
+    if path.is_dir():
+        from gate.acquire.directory import DirectorySource
+
+        return DirectorySource(path)
+    if path.is_file() and path.name.lower().endswith(_TARBALL_SUFFIXES):
+        from gate.acquire.tarball import TarballSource
+
+        return TarballSource(path)
+    if path.is_symlink() and not path.exists():
+        raise UsageError(f"{path}: is a broken symbolic link")
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or directory")
+    raise UsageError(
+        f"{path}: not a directory or a .tar.gz archive",
+        hint=f"to check single ELF files use: {PROG} elf {path}",
+    )
+
+
+def _build_source(args: argparse.Namespace) -> RuntimeSource:
+    try:
+        from gate.acquire.build import EEF_CFLAGS, EEF_LDFLAGS, SourceBuild
+    except ImportError as e:  # the build route ships separately (issue 4)
+        raise UsageError(f"'{PROG} build' is not available in this installation ({e})") from e
+    extra: dict[str, str] = {}
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--env {item!r}: expected NAME=VALUE")
+        extra[name] = value
+    try:
+        configure_args = tuple(shlex.split(args.configure_args))
+    except ValueError as e:
+        raise UsageError(f"--configure-args: {e}") from None
+    if args.no_flags and (args.cflags or args.ldflags or args.cppflags):
+        raise UsageError("--no-flags cannot be combined with --cflags/--ldflags/--cppflags")
+    none = args.no_flags
+    return SourceBuild(
+        version=args.otp_version,
+        cflags=None if none else (args.cflags if args.cflags is not None else EEF_CFLAGS),
+        ldflags=None if none else (args.ldflags if args.ldflags is not None else EEF_LDFLAGS),
+        cppflags=None if none else args.cppflags,
+        configure_args=configure_args,
+        extra_env=extra,
+        mirror=args.source_mirror,
+    )
+
+
+def release_index(offline: bool) -> ReleaseIndex:
+    """Live release data when allowed and available, else the bundled snapshot."""
+    from gate.knowledge.snapshot import load_snapshot
+
+    snapshot = load_snapshot()
+    if offline:
+        return snapshot
+    try:
+        from gate.knowledge.live import live_index  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:
+        return snapshot
+    # live_index falls back to the snapshot itself and records why in its provenance (issue 5).
+    index: ReleaseIndex = live_index(snapshot)
+    return index
+
+
+def _scan_trees(run: _Run, source: RuntimeSource) -> list[tuple[Report, Verdict]]:
+    from gate.errors import AcquireError
+    from gate.policy import evaluate
+    from gate.scan import scan
+
+    index = release_index(run.offline)
+    results: list[tuple[Report, Verdict]] = []
+    # Scratch work (unpacked tarballs, downloaded packages) lives here and is removed afterwards.
+    with tempfile.TemporaryDirectory(prefix="otp-gate-") as work:
+        trees = source.acquire(Path(work))
+        if not trees:
+            raise AcquireError("no OTP runtime found in the given input")
+        for tree in trees:
+            report = scan(tree, index, run.today)
+            results.append((report, evaluate(report, run.config, run.today)))
+    return results
+
+
+def _write(run: _Run, text: str, stdout: TextIO) -> None:
+    if run.output is None:
+        _emit(text, stdout)
+        return
+    try:
+        run.output.parent.mkdir(parents=True, exist_ok=True)
+        run.output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise ReportError(f"{run.output}: cannot write the report: {e.strerror or e}") from e
+
+
+def _emit(text: str, stream: TextIO) -> None:
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        # A terminal that cannot show some character: escape it rather than crash.
+        enc = stream.encoding or "ascii"
+        stream.write(text.encode(enc, "backslashreplace").decode(enc))
+
+
+def _uri_base(args: argparse.Namespace) -> str:
+    """The scanned folder relative to the working directory (the repository), for SARIF paths."""
+    path = getattr(args, "path", None)
+    if path is None or not Path(path).is_dir():
+        return ""
+    try:
+        rel = Path(path).resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return ""  # outside the repository: paths stay relative to the scanned root
+    return "" if str(rel) == "." else rel.as_posix()
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run `otp-gate` with `argv` (default: sys.argv[1:]); return the exit code."""
+    env = os.environ if environ is None else environ
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        try:
+            args = build_parser().parse_args(args_list)
+        except SystemExit as e:  # --help and --version exit 0 through argparse
+            return int(e.code) if isinstance(e.code, int) else 0
+        run = _settings(args, env)
+        if run.command == "elf":
+            from gate.policy import evaluate
+            from gate.scan import scan_files
+
+            report = scan_files([Path(p) for p in args.files])
+            results = [(report, evaluate(report, run.config, run.today))]
+        elif run.command == "build":
+            results = _scan_trees(run, _build_source(args))
+        else:
+            results = _scan_trees(run, _scan_source(args))
+
+        from gate.report import render_many
+
+        text = render_many(run.fmt, results, sarif_uri_base=_uri_base(args))
+        _write(run, text, sys.stdout)
+        code = max(v.exit_code for _, v in results)
+        if run.output is not None:
+            verdict = "pass" if code == ExitCode.PASS else "fail"
+            print(f"{PROG}: {verdict} (exit {int(code)}); report written to {run.output}", file=sys.stderr)
+        return int(code)
+    except GateError as e:
+        from gate.report import printable
+
+        # Messages name files from the scanned input: escape them line by line for the terminal.
+        text = "\n".join(printable(line) for line in e.diagnostics().splitlines())
+        print(f"{PROG}: {e.kind} error: {text}", file=sys.stderr)
+        return int(ExitCode.ERROR)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130

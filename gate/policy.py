@@ -1,0 +1,195 @@
+"""The gate's decision as a pure function: `evaluate(report, config, today) -> Verdict`.
+
+No I/O: the verdict depends only on its arguments, and carries every reason (with its fix) so each
+output can say why the gate failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from gate.config import (
+    VERSION_BEHIND,
+    VERSION_UNKNOWN,
+    VERSION_UNSUPPORTED,
+    Config,
+    FailOn,
+    VersionPolicy,
+)
+from gate.model.common import Severity, Status
+from gate.model.report import ExitCode, Reason, Report, Verdict
+from gate.model.runtime import RuntimeKind
+
+#: The lowest severity that fails the gate for each `fail-on` value; None never fails.
+_THRESHOLD: dict[FailOn, Severity | None] = {
+    FailOn.ERROR: Severity.ERROR,
+    FailOn.WARNING: Severity.WARNING,
+    FailOn.NEVER: None,
+}
+
+_INSPECT_FIX = (
+    "Make the file readable and a complete ELF file, or remove it from the runtime: the gate "
+    "fails closed on files it cannot check."
+)
+
+
+def _check_info(check_id: str) -> tuple[str, Severity, str | None]:
+    """(title, default severity, fix) of a registered check; unknown ids count as errors."""
+    from gate.inspection.checks import check_by_id
+
+    try:
+        check = check_by_id(check_id)
+    except KeyError:
+        check = None
+    if check is None:
+        return check_id, Severity.ERROR, None
+    fix = getattr(check, "fix", None)
+    return str(check.title), Severity(check.default_severity), (str(fix) if fix else None)
+
+
+def _severity(config: Config, rule_id: str, default: Severity) -> Severity:
+    override = config.severity_override(rule_id)
+    return override if override is not None else default
+
+
+def _check_reasons(report: Report, config: Config) -> Iterable[Reason]:
+    info: dict[str, tuple[str, Severity, str | None]] = {}
+    for f in report.files:
+        if f.error is not None:
+            yield Reason(
+                code="inspect-error",
+                severity=Severity.ERROR,
+                message=f"{f.path}: could not be checked: {f.error}",
+                path=f.path,
+                fix=_INSPECT_FIX,
+            )
+            continue
+        for c in f.checks:
+            if c.status != Status.FAIL:
+                continue  # unknown is never a guess either way; n/a does not apply
+            if c.id not in info:
+                info[c.id] = _check_info(c.id)
+            title, default, fix = info[c.id]
+            sev = _severity(config, c.id, default)
+            if sev == Severity.OFF:
+                continue
+            yield Reason(
+                code="check-failed",
+                severity=sev,
+                message=f"{f.path}: {title} ({c.id}) fails: {c.evidence}",
+                check_id=c.id,
+                path=f.path,
+                fix=fix,
+            )
+
+
+def _version_reasons(report: Report, config: Config, today: date) -> Iterable[Reason]:
+    if report.runtime_kind == RuntimeKind.FILES or config.version_policy == VersionPolicy.OFF:
+        return
+    vs = report.version_status
+    otp = report.otp
+    if vs is None or vs.version is None:
+        sev = _severity(config, VERSION_UNKNOWN, Severity.WARNING)
+        if sev != Severity.OFF:
+            yield Reason(
+                code="version-unknown",
+                severity=sev,
+                message="the OTP version of this runtime could not be identified",
+                check_id=VERSION_UNKNOWN,
+                fix="Ship releases/<major>/OTP_VERSION, or keep erts-<vsn>/ and lib/<app>-<vsn>/ "
+                "folders intact so the version can be inferred.",
+            )
+    else:
+        behind_default = (
+            Severity.ERROR if config.version_policy == VersionPolicy.LATEST_PATCH else Severity.NOTE
+        )
+        if vs.latest_patch is not None and vs.version < vs.latest_patch:
+            sev = _severity(config, VERSION_BEHIND, behind_default)
+            if sev != Severity.OFF:
+                count = f"{vs.patches_behind} patch{'es' if vs.patches_behind != 1 else ''}"
+                yield Reason(
+                    code="version-behind",
+                    severity=sev,
+                    message=f"OTP {vs.version} is {count} behind {vs.latest_patch}, "
+                    f"the newest patch of OTP {vs.line}",
+                    check_id=VERSION_BEHIND,
+                    fix=f"Upgrade to OTP {vs.latest_patch} (or pin it: `.tool-versions`, "
+                    "Dockerfile `FROM`, setup-beam `otp-version`).",
+                )
+        if vs.supported is False:
+            sev = _severity(config, VERSION_UNSUPPORTED, Severity.ERROR)
+            if sev != Severity.OFF:
+                lines = ", ".join(str(n) for n in vs.supported_lines) or "the three newest"
+                yield Reason(
+                    code="unsupported-line",
+                    severity=sev,
+                    message=f"OTP {vs.line} is no longer a supported line "
+                    f"(supported: {lines})",
+                    check_id=VERSION_UNSUPPORTED,
+                    fix=f"Move to a supported OTP line ({lines}) and its newest patch.",
+                )
+        if len(otp.candidates) > 1:
+            fits = ", ".join(str(v) for v in otp.candidates)
+            yield Reason(
+                code="version-ambiguous",
+                severity=Severity.NOTE,
+                message=f"several OTP versions fit this runtime ({fits}); judged as {vs.version}",
+            )
+    if otp.patched:
+        apps = ", ".join(str(a) for a in otp.patched_applications) or "unknown applications"
+        yield Reason(
+            code="otp-patched",
+            severity=Severity.NOTE,
+            message=f"OTP_VERSION ends in '**': otp_patch_apply patched {apps}",
+        )
+    if vs is not None:
+        age = (today - vs.provenance.as_of).days
+        if age > config.stale_data_days:
+            yield Reason(
+                code="stale-data",
+                severity=Severity.WARNING,
+                message=f"release data ({vs.provenance.source}) is {age} days old, older than "
+                f"{config.stale_data_days} days: newer patches may exist",
+                fix="Run without --offline so live release data is fetched, or update the gate "
+                "for a newer bundled snapshot.",
+            )
+
+
+def evaluate(report: Report, config: Config, today: date) -> Verdict:
+    """Judge `report` under `config` on `today`; pure, so the same inputs give the same verdict."""
+    found: list[Reason] = [*_check_reasons(report, config), *_version_reasons(report, config, today)]
+    found.extend(
+        Reason(code="scan-warning", severity=Severity.WARNING, message=w) for w in report.warnings
+    )
+
+    active = [w for w in config.waivers if not w.expired(today)]
+    kept: list[Reason] = []
+    waived: list[Reason] = []
+    for reason in found:
+        if any(w.matches(reason.check_id, reason.path) for w in active):
+            waived.append(reason)
+        else:
+            kept.append(reason)
+    for w in config.waivers:
+        if w.expired(today):
+            # An expired waiver no longer hides anything, and says so (issue 3).
+            kept.append(
+                Reason(
+                    code="waiver-expired",
+                    severity=Severity.WARNING,
+                    message=f"{w.describe()} expired on {w.expires}",
+                    check_id=w.check,
+                    fix="Fix the finding, or renew the waiver with a new `expires` date in "
+                    f"{config.source or '.otp-gate.toml'}.",
+                )
+            )
+
+    threshold = _THRESHOLD[config.fail_on]
+    failed = threshold is not None and any(r.severity.rank >= threshold.rank for r in kept)
+    kept.sort(key=lambda r: -r.severity.rank)  # stable: keeps file and check order within a level
+    return Verdict(
+        exit_code=ExitCode.FAIL if failed else ExitCode.PASS,
+        reasons=tuple(kept),
+        waived=tuple(waived),
+    )

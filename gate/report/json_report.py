@@ -1,0 +1,151 @@
+"""The JSON report: a public contract (documented in README.md, versioned by `schema`).
+
+Add fields freely; never rename or remove one without raising `SCHEMA_VERSION`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from gate import __version__ as gate_version
+from gate.model.otp import OtpIdentity, VersionStatus
+from gate.model.report import SCHEMA_VERSION, ExitCode, FileReport, Reason, Report, Verdict
+
+
+def _reason(r: Reason) -> dict[str, Any]:
+    return {
+        "code": r.code,
+        "severity": r.severity.value,
+        "message": r.message,
+        "check": r.check_id,
+        "path": r.path,
+        "fix": r.fix,
+    }
+
+
+def _file(f: FileReport) -> dict[str, Any]:
+    flags = None
+    if f.build_flags is not None:
+        flags = {"cflags": f.build_flags.cflags, "ldflags": f.build_flags.ldflags}
+    return {
+        "path": f.path,
+        "role": f.role.value,
+        "kind": f.kind.value if f.kind else None,
+        "machine": f.machine,
+        "error": f.error,
+        "checks": {c.id: {"status": c.status.value, "evidence": c.evidence} for c in f.checks},
+        "build_flags": flags,
+    }
+
+
+def _otp(otp: OtpIdentity, vs: VersionStatus | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "version": str(otp.version) if otp.version else None,
+        "source": otp.source,
+        "candidates": [str(v) for v in otp.candidates],
+        "erts_version": otp.erts_version,
+        "patched": otp.patched,
+        "patched_applications": [str(a) for a in otp.patched_applications],
+        "evidence": list(otp.evidence),
+        "judged_version": None,
+        "line": None,
+        "latest_patch": None,
+        "patches_behind": None,
+        "supported": None,
+        "supported_lines": [],
+        "latest_released": None,
+        "notes": [],
+        "data": None,
+    }
+    if vs is not None:
+        doc.update(
+            judged_version=str(vs.version) if vs.version else None,
+            line=vs.line,
+            latest_patch=str(vs.latest_patch) if vs.latest_patch else None,
+            patches_behind=vs.patches_behind if vs.version else None,
+            supported=vs.supported,
+            supported_lines=list(vs.supported_lines),
+            latest_released=vs.latest_released.isoformat() if vs.latest_released else None,
+            notes=list(vs.notes),
+            data={
+                "source": vs.provenance.source,
+                "as_of": vs.provenance.as_of.isoformat(),
+                "live": vs.provenance.live,
+                "notes": list(vs.provenance.notes),
+            },
+        )
+    return doc
+
+
+def _summary(report: Report) -> dict[str, Any]:
+    by_check: dict[str, dict[str, int]] = {}
+    for f in report.files:
+        for c in f.checks:
+            counts = by_check.setdefault(c.id, {"pass": 0, "fail": 0, "unknown": 0, "n/a": 0})
+            counts[c.status.value] += 1
+    return {
+        "files": len(report.files),
+        "unreadable": sum(1 for f in report.files if f.error is not None),
+        "checks": by_check,
+    }
+
+
+def verdict_doc(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "result": verdict.result,
+        "exit_code": int(verdict.exit_code),
+        "reasons": [_reason(r) for r in verdict.reasons],
+        "waived": [_reason(r) for r in verdict.waived],
+    }
+
+
+def document(report: Report, verdict: Verdict) -> dict[str, Any]:
+    """The report as plain JSON-ready data (also what the action's outputs are computed from)."""
+    o = report.origin
+    return {
+        "schema": report.schema,
+        "tool": {"name": "otp-gate", "version": gate_version},
+        "target": report.target,
+        "runtime_kind": report.runtime_kind.value,
+        "origin": {
+            "method": o.method,
+            "description": o.description,
+            "package": o.package,
+            "package_version": o.package_version,
+            "distro": o.distro,
+            "image": o.image,
+            "path_in_image": o.path_in_image,
+        },
+        "otp": None if report.runtime_kind.value == "files" else _otp(report.otp, report.version_status),
+        "files": [_file(f) for f in report.files],
+        "summary": _summary(report),
+        "warnings": list(report.warnings),
+        "verdict": verdict_doc(verdict),
+    }
+
+
+def render(report: Report, verdict: Verdict) -> str:
+    return render_many([(report, verdict)])
+
+
+def render_many(results: Sequence[tuple[Report, Verdict]]) -> str:
+    """One runtime: its document. Several (an image with two OTPs): `runtimes[]` and one verdict."""
+    if len(results) == 1:
+        doc = document(*results[0])
+    else:
+        worst = max((v.exit_code for _, v in results), default=ExitCode.PASS)
+        doc = {
+            "schema": SCHEMA_VERSION,
+            "tool": {"name": "otp-gate", "version": gate_version},
+            "runtimes": [document(r, v) for r, v in results],
+            "verdict": {
+                "result": "pass" if worst == ExitCode.PASS else "fail",
+                "exit_code": int(worst),
+                "reasons": [_reason(x) for _, v in results for x in v.reasons],
+                "waived": [_reason(x) for _, v in results for x in v.waived],
+            },
+        }
+    # ensure_ascii keeps odd bytes of file names (surrogate escapes) representable as \\u escapes.
+    return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"

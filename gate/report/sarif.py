@@ -1,0 +1,203 @@
+"""SARIF 2.1.0 for GitHub code scanning: rule ids are check ids, help carries the fix.
+
+GitHub wants every result to have a location with a repository-relative `uri` and a
+`region.startLine >= 1` (https://docs.github.com/en/code-security/code-scanning/integrating-with-code-scanning/sarif-support-for-code-scanning).
+A binary has no source line, so a finding points at the file's path with line 1, or at a pin the
+caller found (the Dockerfile line that builds the runtime, the line that pins the OTP version).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from gate import __version__ as gate_version
+from gate.config import VERSION_BEHIND, VERSION_UNKNOWN, VERSION_UNSUPPORTED
+from gate.model.common import Severity
+from gate.model.report import Reason, Report, Verdict
+from gate.model.runtime import Role
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_VERSION = "2.1.0"
+INFORMATION_URI = "https://github.com/erlef/security-wg/blob/main/docs/secure_coding_and_deployment_hardening/installing.md"
+
+_LEVEL = {
+    Severity.ERROR: "error",
+    Severity.WARNING: "warning",
+    Severity.NOTE: "note",
+    Severity.OFF: "none",
+}
+
+#: Rules that are not hardening checks: (short description, default severity, help).
+_EXTRA_RULES: dict[str, tuple[str, Severity, str]] = {
+    VERSION_BEHIND: (
+        "The OTP version is the newest patch of its line",
+        Severity.ERROR,
+        "Upgrade to the newest patch of your OTP line and update the file that pins it.",
+    ),
+    VERSION_UNSUPPORTED: (
+        "The OTP line is still supported (the three newest majors)",
+        Severity.ERROR,
+        "Move to a supported OTP line; OTP's security policy patches the last three majors.",
+    ),
+    VERSION_UNKNOWN: (
+        "The OTP version of the runtime can be identified",
+        Severity.WARNING,
+        "Keep releases/<major>/OTP_VERSION, or the erts-<vsn>/ and lib/<app>-<vsn>/ folders.",
+    ),
+    "inspect-error": (
+        "Every ELF file of the runtime can be read and checked",
+        Severity.ERROR,
+        "Make the file readable and a complete ELF file, or remove it from the runtime.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A line in the repository that a finding should point at (e.g. `Dockerfile`, line 3)."""
+
+    path: str  # relative to the repository root, POSIX separators
+    line: int = 1
+
+
+def _uri(path: str, base: str) -> str:
+    if path.startswith("/"):
+        return "file://" + quote(path, safe="/", errors="surrogateescape")
+    joined = f"{base.rstrip('/')}/{path}" if base else path
+    while joined.startswith("./"):
+        joined = joined[2:]
+    # Percent-encode everything but "/" so spaces, '%', '#', control bytes survive as a valid URI.
+    return quote(joined, safe="/", errors="surrogateescape")
+
+
+def _rules() -> dict[str, dict[str, Any]]:
+    from gate.inspection.checks import CHECKS
+
+    rules: dict[str, dict[str, Any]] = {}
+    for check in CHECKS:
+        sev = Severity(check.default_severity)
+        fix = str(getattr(check, "fix", "") or "")
+        rules[check.id] = _rule(check.id, str(check.title), sev, fix)
+    for rid, (title, sev, fix) in _EXTRA_RULES.items():
+        rules[rid] = _rule(rid, title, sev, fix)
+    return rules
+
+
+def _rule(rid: str, title: str, sev: Severity, fix: str) -> dict[str, Any]:
+    help_text = fix or title
+    return {
+        "id": rid,
+        "name": "".join(p.capitalize() for p in rid.replace("_", "-").split("-")),
+        "shortDescription": {"text": title},
+        "fullDescription": {"text": f"{title} ({rid})."},
+        "help": {"text": help_text, "markdown": help_text},
+        "defaultConfiguration": {"level": _LEVEL[sev]},
+        "properties": {"tags": ["security", "hardening" if rid not in _EXTRA_RULES else "otp"]},
+    }
+
+
+def _fingerprint(rule_id: str, subject: str) -> str:
+    # Stable across runs and line moves: the rule and what it is about, never a line number.
+    return hashlib.sha256(f"{rule_id}\x00{subject}".encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def _version_subject(report: Report) -> str:
+    emulator = next((f.path for f in report.files if f.role == Role.EMULATOR), None)
+    return emulator or (report.files[0].path if report.files else ".")
+
+
+def _result(
+    reason: Reason,
+    report: Report,
+    uri_base: str,
+    hardening_pin: Pin | None,
+    version_pin: Pin | None,
+    rules: dict[str, dict[str, Any]],
+    waived: bool,
+) -> dict[str, Any]:
+    rule_id = reason.check_id or reason.code
+    if rule_id not in rules:
+        rules[rule_id] = _rule(rule_id, reason.code.replace("-", " "), reason.severity, reason.fix or "")
+    if reason.path is not None:
+        subject = reason.path
+        pin = hardening_pin
+    else:
+        subject = _version_subject(report)
+        pin = version_pin if reason.check_id in _EXTRA_RULES else None
+    if pin is not None:
+        location = {"artifactLocation": {"uri": _uri(pin.path, "")}, "region": {"startLine": max(1, pin.line)}}
+    else:
+        location = {"artifactLocation": {"uri": _uri(subject, uri_base)}, "region": {"startLine": 1}}
+    result: dict[str, Any] = {
+        "ruleId": rule_id,
+        "level": _LEVEL[reason.severity],
+        "message": {"text": reason.message + (f"\nFix: {reason.fix}" if reason.fix else "")},
+        "locations": [{"physicalLocation": location}],
+        "partialFingerprints": {"otpGate/v1": _fingerprint(rule_id, f"{report.target}\x00{subject}")},
+    }
+    if waived:
+        result["suppressions"] = [{"kind": "external", "justification": "waived in the gate's config file"}]
+    return result
+
+
+def render(
+    report: Report,
+    verdict: Verdict,
+    *,
+    uri_base: str = "",
+    hardening_pin: Pin | None = None,
+    version_pin: Pin | None = None,
+) -> str:
+    """SARIF for one runtime; see `render_many`."""
+    return render_many(
+        [(report, verdict)], uri_base=uri_base, hardening_pin=hardening_pin, version_pin=version_pin
+    )
+
+
+def render_many(
+    results: Sequence[tuple[Report, Verdict]],
+    *,
+    uri_base: str = "",
+    hardening_pin: Pin | None = None,
+    version_pin: Pin | None = None,
+) -> str:
+    """One SARIF run holding the findings of every runtime.
+
+    `uri_base` is the scanned root relative to the repository (when it lies inside it);
+    `hardening_pin`/`version_pin` redirect file and version findings to a line in the repository.
+    Waived findings are kept, marked with a suppression, so code scanning shows them as dismissed.
+    """
+    rules = _rules()
+    out: list[dict[str, Any]] = []
+    for report, verdict in results:
+        for reason in verdict.reasons:
+            if reason.severity == Severity.OFF:
+                continue
+            out.append(_result(reason, report, uri_base, hardening_pin, version_pin, rules, False))
+        for reason in verdict.waived:
+            out.append(_result(reason, report, uri_base, hardening_pin, version_pin, rules, True))
+    doc = {
+        "$schema": SARIF_SCHEMA,
+        "version": SARIF_VERSION,
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "otp-gate",
+                        "version": gate_version,
+                        "semanticVersion": gate_version,
+                        "informationUri": INFORMATION_URI,
+                        "rules": list(rules.values()),
+                    }
+                },
+                "results": out,
+                "columnKind": "unicodeCodePoints",
+            }
+        ],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"

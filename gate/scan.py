@@ -1,0 +1,139 @@
+"""Compose inspection for one acquired runtime (or loose ELF files) into a `Report`.
+
+acquire -> `load_runtime` -> `read_facts` per ELF file -> `evaluate_checks` -> `identify` ->
+`version_status`. A file that cannot be read becomes a `FileReport` with `error` set and the scan goes
+on (the policy fails closed on it). Inspection modules are imported inside the functions that need
+them so that `otp-gate --help` stays fast and nothing heavy loads at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path, PurePosixPath
+
+from gate.acquire.interface import AcquiredTree
+from gate.errors import ElfError, InspectError, UsageError
+from gate.knowledge.interface import ReleaseIndex
+from gate.model.elf import ElfFacts
+from gate.model.otp import OtpIdentity
+from gate.model.report import FileReport, Report
+from gate.model.runtime import Origin, Role, RuntimeFile, RuntimeKind
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """What a scan looks at beyond the hardening checks."""
+
+    version: bool = True  # identify the OTP version and compare it with the release index
+
+
+def _emulator_first(files: Sequence[RuntimeFile]) -> RuntimeFile | None:
+    """The emulator whose embedded strings best identify the version: `beam.smp` before variants."""
+    emulators = [f for f in files if f.role == Role.EMULATOR]
+    plain = [f for f in emulators if PurePosixPath(f.path).name == "beam.smp"]
+    chosen = plain or emulators
+    return chosen[0] if chosen else None
+
+
+def _inspect(file: RuntimeFile) -> tuple[FileReport, ElfFacts | None]:
+    from gate.inspection.checks import evaluate_checks
+    from gate.inspection.elf import read_facts
+
+    try:
+        facts = read_facts(file.abs_path)
+    except InspectError as e:
+        return FileReport(file.path, file.role, None, None, (), error=e.message), None
+    except OSError as e:  # a reader that let one slip through: still a per-file error
+        return FileReport(file.path, file.role, None, None, (), error=str(e.strerror or e)), None
+    report = FileReport(
+        path=file.path,
+        role=file.role,
+        kind=facts.kind,
+        machine=facts.machine,
+        checks=tuple(evaluate_checks(facts)),
+        build_flags=facts.build_flags,
+    )
+    return report, facts
+
+
+def scan(
+    tree: AcquiredTree,
+    index: ReleaseIndex,
+    today: date,
+    options: ScanOptions = ScanOptions(),  # frozen, so one shared default is safe
+) -> Report:
+    """Inspect every ELF file of `tree` and identify its OTP version; never executes a file."""
+    from gate.inspection.runtime import load_runtime
+
+    runtime = load_runtime(tree)
+    files: list[FileReport] = []
+    facts_by_path: dict[str, ElfFacts] = {}
+    for f in runtime.files:
+        file_report, facts = _inspect(f)
+        files.append(file_report)
+        if facts is not None:
+            facts_by_path[f.path] = facts
+
+    identity = OtpIdentity(version=None, source="none")
+    status = None
+    if options.version:
+        from gate.inspection.otp_version import identify
+        from gate.knowledge.releases import version_status
+
+        beam = _emulator_first(runtime.files)
+        beam_facts = facts_by_path.get(beam.path) if beam is not None else None
+        identity = identify(runtime, index, beam_facts.embedded_strings if beam_facts else ())
+        # Several inferred candidates and no single answer: judge the oldest, so that an
+        # ambiguity can never turn "behind" into a pass.
+        judged = identity.version or (min(identity.candidates) if identity.candidates else None)
+        status = version_status(judged, index, today)
+
+    return Report(
+        target=runtime.display_root,
+        runtime_kind=runtime.kind,
+        origin=runtime.origin,
+        files=tuple(files),
+        otp=identity,
+        version_status=status,
+        warnings=tuple(runtime.problems),
+    )
+
+
+def scan_files(paths: Sequence[Path]) -> Report:
+    """`otp-gate elf FILE...`: check loose ELF files, with no runtime or version context.
+
+    Unlike a runtime scan, every file here was named by the user, so a missing or non-ELF file is
+    a usage error naming it (exit 2), not a finding.
+    """
+    from gate.inspection.elf import is_elf
+
+    if not paths:
+        raise UsageError("no files given", hint="usage: otp-gate elf FILE...")
+    files: list[FileReport] = []
+    for path in paths:
+        shown = str(path)
+        if path.is_dir():
+            raise UsageError(f"{shown}: is a directory", hint=f"use: otp-gate scan {shown}")
+        if not path.exists():
+            raise UsageError(f"{shown}: no such file")
+        try:
+            elf = is_elf(path)
+        except OSError as e:
+            raise ElfError(f"{shown}: cannot read: {e.strerror or e}") from e
+        if not elf:
+            raise ElfError(f"{shown}: not an ELF file (no ELF magic bytes)")
+        report, _ = _inspect(RuntimeFile(path=shown, abs_path=path, role=Role.STANDALONE))
+        if report.error is not None:
+            raise ElfError(report.error if shown in report.error else f"{shown}: {report.error}")
+        files.append(report)
+    return Report(
+        target="files",
+        runtime_kind=RuntimeKind.FILES,
+        origin=Origin(method="files", description="ELF files named on the command line"),
+        files=tuple(files),
+        otp=OtpIdentity(version=None, source="none"),
+        version_status=None,
+    )
+
