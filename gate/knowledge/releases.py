@@ -21,7 +21,9 @@ def final_releases(releases: Iterable[Release]) -> tuple[Release, ...]:
     return tuple(sorted((r for r in releases if not r.version.is_rc), key=lambda r: r.version))
 
 
-def supported_lines(releases: Iterable[Release], count: int = SUPPORTED_LINE_COUNT) -> tuple[int, ...]:
+def supported_lines(
+    releases: Iterable[Release], count: int = SUPPORTED_LINE_COUNT
+) -> tuple[int, ...]:
     """The `count` newest majors that have a final release, newest first (e.g. `(29, 28, 27)`).
 
     A major with only release candidates is not a line yet: it does not push an older one out.
@@ -47,7 +49,9 @@ def version_status(version: OtpVersion | None, index: ReleaseIndex, today: date)
     provenance = index.provenance
     lines = supported_lines(releases)
     age = (today - provenance.as_of).days
-    notes: list[str] = [f"release data: {provenance.source} as of {provenance.as_of} ({age} days old)"]
+    notes: list[str] = [
+        f"release data: {provenance.source} as of {provenance.as_of} ({age} days old)"
+    ]
     if version is None:
         notes.append("the OTP version is unknown, so it cannot be compared with the releases")
         return VersionStatus(None, None, None, 0, None, lines, provenance, notes=tuple(notes))

@@ -163,7 +163,9 @@ def parse_release_dates(text: str, source: str = DATES_FILE) -> dict[OtpVersion,
         m = _DATE_LINE_RE.match(line)
         version = OtpVersion.try_parse(m.group(2)) if m else None
         if m is None or version is None:
-            raise KnowledgeError(f"{source}:{number}: expected 'YYYY-MM-DD <version>', got {raw[:80]!r}")
+            raise KnowledgeError(
+                f"{source}:{number}: expected 'YYYY-MM-DD <version>', got {raw[:80]!r}"
+            )
         try:
             day = date.fromisoformat(m.group(1))
         except ValueError as e:
@@ -182,7 +184,9 @@ def merge_releases(
     versions: dict[OtpVersion, OtpVersion] = {}
     for v in [*(t.version for t in table), *(b.version for b in builds if b.version), *dates]:
         versions.setdefault(v, v)  # keep the first spelling of equal versions (28.5 == 28.5.0)
-    return tuple(sorted((Release(v, dates.get(v)) for v in versions.values()), key=lambda r: r.version))
+    return tuple(
+        sorted((Release(v, dates.get(v)) for v in versions.values()), key=lambda r: r.version)
+    )
 
 
 def snapshot_as_of(builds: Iterable[BuildEntry], dates: Mapping[OtpVersion, date]) -> date:

@@ -79,7 +79,9 @@ def test_unknown_and_newer_versions_say_so() -> None:
     assert future.supported is True and future.latest_patch is None
     assert any("newer than any release" in n for n in future.notes)
     missing = version_status(V("28.0.7"), index_of("28.0", "28.1", "27.0", "26.0"), TODAY)
-    assert missing.patches_behind == 1 and any("not a published release" in n for n in missing.notes)
+    assert missing.patches_behind == 1 and any(
+        "not a published release" in n for n in missing.notes
+    )
 
 
 def test_unknown_version() -> None:
@@ -87,6 +89,8 @@ def test_unknown_version() -> None:
     assert status.supported is None and status.line is None and status.patches_behind == 0
 
 
-@pytest.mark.parametrize(("version", "supported"), [("26.2.5", False), ("27.0", True), ("29.0", True)])
+@pytest.mark.parametrize(
+    ("version", "supported"), [("26.2.5", False), ("27.0", True), ("29.0", True)]
+)
 def test_supported_flag(version: str, supported: bool) -> None:
     assert version_status(V(version), load_snapshot(), TODAY).supported is supported

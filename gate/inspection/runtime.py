@@ -1,0 +1,216 @@
+"""Walk an acquired tree: find every ELF file by its magic bytes, give it a role, read version files.
+
+Nothing here executes or parses a scanned binary beyond its first four bytes; symlinks are never
+followed, so a tree cannot lead the walk outside its root or into a loop.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gate.acquire.interface import AcquiredTree
+from gate.errors import InspectError
+from gate.knowledge.interface import ReleaseIndex
+from gate.knowledge.snapshot import load_snapshot, parse_app
+from gate.model.otp import AppVersion
+from gate.model.runtime import Role, Runtime, RuntimeFile, RuntimeKind
+
+ELF_MAGIC = b"\x7fELF"
+# Version files are a few bytes; cap reads so a hostile tree cannot make us load a huge file.
+_MAX_TEXT = 64 * 1024
+_MAJOR_RE = re.compile(r"^\d+$")
+
+
+def otp_application_names(index: ReleaseIndex | None = None) -> frozenset[str]:
+    """Every application name any OTP release has shipped, from the OTP versions table."""
+    apps = (index or load_snapshot()).applications()
+    return frozenset(a.name for app_set in apps.values() for a in app_set)
+
+
+@dataclass
+class _Walk:
+    elf: list[tuple[str, Path]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _walk(root: Path) -> _Walk:
+    """Collect (relative POSIX path, absolute path) of every ELF regular file under `root`."""
+    out = _Walk()
+    seen: set[tuple[int, int]] = set()
+    stack: list[tuple[Path, str]] = [(root, "")]
+    while stack:
+        directory, rel_dir = stack.pop()
+        try:
+            st = os.stat(directory)
+            key = (st.st_dev, st.st_ino)
+            if key in seen:  # a bind mount looping back; symlinks are never followed
+                continue
+            seen.add(key)
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as e:
+            out.problems.append(f"cannot read directory {rel_dir or '.'}: {e.strerror or e}")
+            continue
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            path = Path(entry.path)
+            try:
+                if entry.is_symlink():
+                    _check_symlink(path, rel, out)
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append((path, rel))
+                elif entry.is_file(follow_symlinks=False) and _is_elf(path):
+                    # FIFOs, sockets and devices never get here: opening a FIFO would block.
+                    out.elf.append((rel, path))
+            except OSError as e:
+                out.problems.append(f"cannot read {rel}: {e.strerror or e}")
+    return out
+
+
+def _check_symlink(path: Path, rel: str, out: _Walk) -> None:
+    """Symlinks are not followed; a loop is reported because it usually means a broken tree."""
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            out.problems.append(f"symlink loop at {rel} (not followed)")
+
+
+def _is_elf(path: Path) -> bool:
+    # O_NOFOLLOW: the entry was a regular file when listed; refuse it if it became a symlink since.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        return os.read(fd, 4) == ELF_MAGIC
+    finally:
+        os.close(fd)
+
+
+def split_app_dir(name: str) -> tuple[str, str | None]:
+    """`crypto-5.1.2` -> ("crypto", "5.1.2"); `os_mon` -> ("os_mon", None)."""
+    app = parse_app(name)
+    return (app.name, app.version) if app else (name, None)
+
+
+def classify(rel: str, otp_apps: frozenset[str]) -> tuple[Role, str | None]:
+    """The role of an ELF file from its place in the tree, and its `lib/` application folder."""
+    parts = rel.split("/")
+    name = parts[-1]
+    if len(parts) == 3 and parts[0].startswith("erts-") and parts[1] == "bin":
+        # beam.smp and its variants: beam.emu.smp, beam.jit.smp, beam.debug.smp, beam.asan.smp ...
+        return (Role.EMULATOR if name.startswith("beam") else Role.ERTS_EXECUTABLE), None
+    if len(parts) == 2 and parts[0] == "bin":
+        return (Role.EMULATOR if name.startswith("beam.") else Role.ERTS_EXECUTABLE), None
+    if len(parts) >= 4 and parts[0] == "lib":
+        app_dir = parts[1]
+        app_name, _ = split_app_dir(app_dir)
+        if parts[2] == "priv":
+            if app_name not in otp_apps:
+                return Role.PROJECT_NIF, app_dir
+            if len(parts) >= 5 and parts[3] == "bin":
+                return Role.OTP_PORT_PROGRAM, app_dir
+            return Role.OTP_NIF, app_dir
+        if app_name in otp_apps and len(parts) == 4 and parts[2] == "bin":
+            # e.g. lib/erl_interface-5.3/bin/erl_call: the same program as the root bin/ copy.
+            return Role.ERTS_EXECUTABLE, app_dir
+        return Role.OTHER, app_dir
+    return Role.OTHER, None
+
+
+def _read_text(path: Path, rel: str, problems: list[str]) -> str | None:
+    try:
+        if path.is_symlink() or not path.is_file():
+            return None
+        with path.open("rb") as f:
+            data = f.read(_MAX_TEXT)
+    except OSError as e:
+        problems.append(f"cannot read {rel}: {e.strerror or e}")
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def _dirs(path: Path) -> list[str]:
+    try:
+        return sorted(e.name for e in os.scandir(path) if e.is_dir(follow_symlinks=False))
+    except OSError:
+        return []
+
+
+def _apps(lines: Iterable[str]) -> tuple[AppVersion, ...]:
+    return tuple(a for a in (parse_app(line.strip()) for line in lines) if a is not None)
+
+
+def load_runtime(tree: AcquiredTree, otp_apps: frozenset[str] | None = None) -> Runtime:
+    """Walk `tree` and describe it: ELF files with roles, kind, and the version files OTP leaves.
+
+    `otp_apps` are the names of OTP's own applications (default: from the bundled OTP versions
+    table); an ELF under `lib/<app>/priv/` of any other application is a project NIF.
+    """
+    root = tree.root
+    if not root.is_dir():
+        raise InspectError(
+            f"{tree.display_root}: not a directory, cannot scan it as an OTP runtime",
+            hint="pass an OTP root (e.g. /usr/lib/erlang) or a release folder",
+        )
+    names = otp_apps if otp_apps is not None else otp_application_names()
+    walk = _walk(root)
+    problems = list(walk.problems)
+
+    files = []
+    for rel, path in sorted(walk.elf):
+        role, app = classify(rel, names)
+        files.append(RuntimeFile(path=rel, abs_path=path, role=role, app=app))
+
+    # releases/<major>/OTP_VERSION: an upgraded install can hold several majors; the newest counts.
+    releases_dir = root / "releases"
+    majors = sorted((d for d in _dirs(releases_dir) if _MAJOR_RE.match(d)), key=int, reverse=True)
+    otp_version_file: str | None = None
+    installed: tuple[AppVersion, ...] = ()
+    for major in majors:
+        text = _read_text(
+            releases_dir / major / "OTP_VERSION", f"releases/{major}/OTP_VERSION", problems
+        )
+        if text is not None:
+            otp_version_file = text.strip()
+            iav = _read_text(
+                releases_dir / major / "installed_application_versions",
+                f"releases/{major}/installed_application_versions",
+                problems,
+            )
+            installed = _apps(iav.splitlines()) if iav else ()
+            break
+    start_erl = _read_text(releases_dir / "start_erl.data", "releases/start_erl.data", problems)
+
+    erts_versions = tuple(d[len("erts-") :] for d in _dirs(root) if re.match(r"^erts-\d", d))
+    applications = tuple(
+        AppVersion(name, vsn)
+        for name, vsn in (split_app_dir(d) for d in _dirs(root / "lib"))
+        if vsn is not None
+    )
+
+    if otp_version_file is not None:
+        kind = RuntimeKind.OTP_INSTALL
+    elif erts_versions or applications or start_erl is not None:
+        kind = RuntimeKind.RELEASE
+    else:
+        kind = RuntimeKind.FILES
+
+    return Runtime(
+        root=root,
+        display_root=tree.display_root,
+        kind=kind,
+        files=tuple(files),
+        origin=tree.origin,
+        otp_version_file=otp_version_file,
+        erts_versions=erts_versions,
+        applications=applications,
+        installed_application_versions=installed,
+        start_erl_data=start_erl.strip() if start_erl is not None else None,
+        problems=tuple(problems),
+    )
