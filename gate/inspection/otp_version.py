@@ -150,10 +150,23 @@ def identify(
             applications=tuple(applications),
             evidence=tuple(evidence),
         )
+    if len(candidates) == 1:
+        version: OtpVersion | None = candidates[0]
+    elif erts:
+        # erts and every OTP application shipped are the same in all candidates: they differ only
+        # in applications this runtime does not contain, so it *is* the newest of them, and is not
+        # "behind" for patches to code it does not ship (issue 5: unused apps are not findings).
+        version = candidates[-1]
+        evidence.append(
+            f"{len(candidates)} releases fit; they differ only in applications not shipped"
+        )
+    else:
+        # Without erts (a release built with include_erts: false) the candidates differ in code
+        # the runtime gets from elsewhere: no single answer; callers judge the candidates.
+        version = None
+        evidence.append("no erts in the runtime: several releases fit and none can be singled out")
     return OtpIdentity(
-        # All candidates ship the same files as far as the runtime shows; the newest is reported,
-        # so a release is not called "behind" for patches to applications it does not contain.
-        version=candidates[-1],
+        version=version,
         source=source,
         candidates=candidates,
         erts_version=erts,

@@ -65,8 +65,26 @@ def test_several_candidates_are_all_reported() -> None:
     )
     ident = identify(rt, INDEX)
     assert ident.candidates == (V("25.2.1"), V("25.2.2"), V("25.2.3"))
-    assert ident.version == V("25.2.3")
+    # No erts: the candidates differ in erts, which this runtime does not ship.
+    assert ident.version is None
     assert ident.source == "inferred"
+
+
+def test_several_candidates_with_erts_give_the_newest() -> None:
+    # OTP-25.3.2.20 changed only ssh: a release of 25.3.2.19 without ssh ships the same files as
+    # 25.3.2.20, so both fit and the runtime is not behind for an ssh patch it does not contain.
+    assert [str(a) for a in INDEX.changed_applications()[V("25.3.2.20")]] == ["ssh-4.15.3.12"]
+    shipped = [a for a in table_apps("25.3.2.19") if a.name not in {"ssh", "erts"}]
+    rt = replace(
+        EMPTY, kind=RuntimeKind.RELEASE, erts_versions=("13.2.2.15",), applications=tuple(shipped)
+    )
+    ident = identify(rt, INDEX)
+    assert ident.candidates == (V("25.3.2.19"), V("25.3.2.20"))
+    assert ident.version == V("25.3.2.20")
+    assert any("differ only in applications not shipped" in e for e in ident.evidence)
+    # With ssh shipped, only 25.3.2.19 fits.
+    with_ssh = replace(rt, applications=(*shipped, AppVersion("ssh", "4.15.3.11")))
+    assert identify(with_ssh, INDEX).candidates == (V("25.3.2.19"),)
 
 
 def test_patched_system_reports_base_and_patched_apps() -> None:
