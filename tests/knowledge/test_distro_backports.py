@@ -1,0 +1,106 @@
+"""Debian backports: the bundled changelog head, and the real changelog in Debian 12's packages."""
+
+from __future__ import annotations
+
+import gzip
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from gate.errors import KnowledgeError
+from gate.knowledge.advisories import load_bundled_advisories, missed_fixes
+from gate.knowledge.distro_backports import (
+    apply_backports,
+    backports_for,
+    find_backports,
+    parse_debian_changelog,
+    patch_list_cves,
+)
+from gate.knowledge.snapshot import load_snapshot
+from gate.model.advisory import BackportPolicy, FindingStatus
+from gate.model.otp import OtpIdentity, OtpVersion
+
+DATA = resources.files("gate.knowledge").joinpath("data", "advisories")
+HEAD = DATA.joinpath("debian-bookworm-erlang-1_25.2.3+dfsg-1+deb12u4.changelog.head.txt").read_text(
+    encoding="utf-8"
+)
+DEB12U4 = "1:25.2.3+dfsg-1+deb12u4"
+
+
+def test_deb12u4_carries_cve_2025_32433_and_13_others() -> None:
+    info = backports_for(HEAD)
+    assert (info.package, info.version) == ("erlang", DEB12U4)
+    assert "CVE-2025-32433" in info.fixed_cves
+    assert len(info.fixed_cves) == 14
+    # The patch list names the same fixes of the last update.
+    patches = DATA.joinpath("debian-bookworm-erlang-deb12u4.patches.list.txt").read_text(
+        encoding="utf-8"
+    )
+    assert set(patch_list_cves(patches.split())) <= set(info.fixed_cves)
+
+
+def test_an_older_package_version_holds_fewer_fixes() -> None:
+    u1 = backports_for(HEAD, "1:25.2.3+dfsg-1+deb12u1")
+    assert u1.fixed_cves == ("CVE-2023-48795", "CVE-2025-26618", "CVE-2025-30211", "CVE-2025-32433")
+    assert "3 newer changelog entries ignored" in u1.notes[0]
+    with pytest.raises(KnowledgeError, match="no entry for version"):
+        backports_for(HEAD, "1:99")
+
+
+def test_policy_ignore_keeps_the_upstream_verdict_and_lists_backports() -> None:
+    identity = OtpIdentity(OtpVersion.parse("25.2.3"), "OTP_VERSION")
+    findings = missed_fixes(identity, load_bundled_advisories(), load_snapshot())
+    info = backports_for(HEAD)
+    ignored = apply_backports(findings, info, BackportPolicy.IGNORE)
+    rce = next(f for f in ignored if f.advisory_id == "CVE-2025-32433")
+    assert rce.status is FindingStatus.AFFECTED and rce.backported_in == f"debian erlang {DEB12U4}"
+    trusted = apply_backports(findings, info, BackportPolicy.TRUST)
+    by_id = {f.advisory_id: f for f in trusted}
+    assert by_id["CVE-2025-32433"].status is FindingStatus.NOT_AFFECTED
+    assert "upstream verdict" in by_id["CVE-2025-32433"].reason
+    # A CVE Debian did not backport stays affected under either policy.
+    assert by_id["CVE-2026-32147"].status is FindingStatus.AFFECTED
+    assert by_id["CVE-2026-32147"].backported_in is None
+    assert sum(f.status is FindingStatus.AFFECTED for f in trusted) < sum(
+        f.status is FindingStatus.AFFECTED for f in ignored
+    )
+
+
+def test_real_debian_12_packages(debian_otp: Path) -> None:
+    info = find_backports(debian_otp)
+    assert info is not None
+    assert info.version.startswith("1:25.2.3+dfsg-1+deb12u")
+    assert "CVE-2025-32433" in info.fixed_cves
+    assert info.source == "usr/share/doc/erlang-base/changelog.Debian.gz"
+
+
+def test_find_backports_in_a_built_tree(tmp_path: Path) -> None:
+    doc = tmp_path / "usr" / "share" / "doc" / "erlang-base"
+    doc.mkdir(parents=True)
+    (tmp_path / "usr" / "lib" / "erlang").mkdir(parents=True)
+    with gzip.open(doc / "changelog.Debian.gz", "wt", encoding="utf-8") as fh:
+        fh.write(HEAD)
+    assert find_backports(tmp_path / "usr" / "lib" / "erlang").version == DEB12U4  # type: ignore[union-attr]
+    assert find_backports(tmp_path / "nothing-here") is None
+
+
+def test_symlinked_changelog_outside_the_tree_is_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.gz"
+    with gzip.open(outside, "wt", encoding="utf-8") as fh:
+        fh.write(HEAD)
+    tree = tmp_path / "tree"
+    doc = tree / "usr" / "share" / "doc" / "erlang-base"
+    doc.mkdir(parents=True)
+    (doc / "changelog.Debian.gz").symlink_to(outside)
+    assert find_backports(tree) is None
+
+
+def test_garbage_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(KnowledgeError, match="no Debian changelog entry"):
+        parse_debian_changelog("hello\nworld\n", "x")
+    doc = tmp_path / "usr" / "share" / "doc" / "erlang-base"
+    doc.mkdir(parents=True)
+    (doc / "changelog.Debian.gz").write_bytes(b"not gzip")
+    with pytest.raises(KnowledgeError, match="cannot read the package changelog"):
+        find_backports(tmp_path)
