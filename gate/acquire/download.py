@@ -10,7 +10,6 @@ import hashlib
 import os
 import re
 import socket
-import tarfile
 import tempfile
 import urllib.error
 import urllib.request
@@ -18,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gate import __version__ as _gate_version
-from gate.errors import AcquireError, UnsafeArchiveError
+from gate.acquire.archive import ArchiveLimits, GiB, extract_all
+from gate.errors import AcquireError
 
 DEFAULT_TIMEOUT = 60.0  # seconds per socket operation (connect, each read), not for the whole file
 MAX_DOWNLOAD_BYTES = 1 << 30  # an OTP tarball is 50-120 MB; more than 1 GiB is not an OTP tarball
@@ -134,40 +134,18 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-# Caps for unpacking an OTP tarball: a full OTP install is ~13,000 files and ~500 MB unpacked.
-MAX_MEMBERS = 100_000
-MAX_UNPACKED_BYTES = 4 << 30
+# An OTP source tree is ~13,000 files and ~350 MB unpacked, an installed OTP ~500 MB: 4 GiB and
+# 100,000 members leave room for growth while still stopping a bomb early.
+TARBALL_LIMITS = ArchiveLimits(max_members=100_000, max_total_bytes=4 * GiB)
 
 
 def unpack_tarball(archive: Path, dest: Path, *, label: str) -> None:
-    """Unpack a (gzip/xz/bzip2) tarball into `dest`, refusing anything that would escape it.
+    """Unpack a (gzip/xz/bzip2) tarball into `dest` with the shared safe extractor.
 
-    `tarfile`'s "data" filter refuses absolute and `..` paths, links pointing outside `dest`,
-    device files and setuid bits; the caps stop a bomb. `label` (the URL) names the archive in
-    errors.
+    `gate.acquire.archive` refuses absolute and `..` paths, links leaving `dest`, device files,
+    and stops at the caps; `label` (the URL) names the archive in errors.
     """
-    dest.mkdir(parents=True, exist_ok=True)
-    members = 0
-    total = 0
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            for member in tar:
-                members += 1
-                total += max(member.size, 0)
-                if members > MAX_MEMBERS:
-                    raise UnsafeArchiveError(f"{label}: more than {MAX_MEMBERS} members; refusing")
-                if total > MAX_UNPACKED_BYTES:
-                    raise UnsafeArchiveError(
-                        f"{label}: unpacks to more than {MAX_UNPACKED_BYTES} bytes; refusing"
-                    )
-                try:
-                    tar.extract(member, dest, filter="data")
-                except tarfile.FilterError as e:
-                    raise UnsafeArchiveError(f"{label}: unsafe member {member.name!r}: {e}") from e
-    except tarfile.TarError as e:
-        raise AcquireError(f"{label}: corrupt or truncated archive: {e}") from e
-    except (EOFError, OSError) as e:
-        raise AcquireError(f"{label}: cannot unpack: {_reason(e)}") from e
+    extract_all(archive, dest, TARBALL_LIMITS, name=label)
 
 
 _NET_HINT = "check the URL and your network; an air-gapped setup can point the mirror option at a local copy"

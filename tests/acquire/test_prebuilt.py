@@ -224,7 +224,7 @@ def test_hostile_tarball_with_matching_digest_is_refused(mirror: Mirror, tmp_pat
         info.size = 3
         tar.addfile(info, io.BytesIO(b"bad"))
     _serve_tarball(mirror, buf.getvalue())
-    with pytest.raises(UnsafeArchiveError, match=r"OTP-25\.2\.3\.tar\.gz: unsafe member"):
+    with pytest.raises(UnsafeArchiveError, match=r"OTP-25\.2\.3\.tar\.gz: .*escaped"):
         _source(mirror, tmp_path).acquire(tmp_path / "w")
     assert not (tmp_path / "escaped").exists()
 
