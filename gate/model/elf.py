@@ -34,6 +34,10 @@ class GnuProperties:
     shstk: bool = False
     bti: bool = False
     pac: bool = False
+    # Whether the FEATURE_1_AND property itself is there: without it the bits above say nothing
+    # (the linker drops it when any input object, e.g. a C runtime crt file, lacks it).
+    x86_feature_1: bool = False
+    aarch64_feature_1: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,4 +80,8 @@ class ElfFacts:
     stack_clash_probes: int  # probe instructions such as `orq $0x0,(%rsp)`
     gnu_property: GnuProperties | None  # None: no GNU property note
     build_flags: RecordedBuildFlags | None  # None: not an emulator or not recorded
-    embedded_strings: tuple[str, ...] = ()  # version strings found in beam (e.g. "13.1.5")
+    embedded_strings: tuple[
+        str, ...
+    ] = ()  # version strings in beam ("Erlang/OTP 25", "erts-13.1.5")
+    symbols_read: bool = True  # False: no dynamic or static symbol table was found
+    code_bytes: int = 0  # size of the executable PT_LOAD segments that were scanned

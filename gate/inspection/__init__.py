@@ -1,0 +1,1 @@
+"""Inspection: turn acquired files into plain facts (ELF facts, checks, runtime walk, OTP version)."""

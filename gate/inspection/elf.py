@@ -1,0 +1,775 @@
+"""Turn one ELF file into plain `ElfFacts`; the only module that imports pyelftools.
+
+pyelftools validates the ELF header; the tables and contents a check needs are then read with
+`struct` from a memory map, because per-object parsing is too slow for a whole runtime.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gate.errors import ElfError
+from gate.model.elf import ElfFacts, ElfKind, GnuProperties, Libc, RecordedBuildFlags
+
+ELF_MAGIC = b"\x7fELF"
+
+# Program header types and flags (ELF gABI, Linux extensions).
+PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
+PT_GNU_STACK, PT_GNU_RELRO, PT_GNU_PROPERTY = 0x6474E551, 0x6474E552, 0x6474E553
+PF_X, PF_W, PF_R = 1, 2, 4
+SHT_SYMTAB, SHT_DYNSYM = 2, 11
+SHN_UNDEF = 0
+
+# Dynamic tags.
+DT_NULL, DT_NEEDED, DT_STRTAB, DT_STRSZ, DT_SYMTAB = 0, 1, 5, 10, 6
+DT_RELA, DT_RELASZ, DT_RPATH, DT_TEXTREL, DT_BIND_NOW = 7, 8, 15, 22, 24
+DT_RUNPATH, DT_FLAGS, DT_GNU_HASH, DT_HASH, DT_FLAGS_1 = 29, 30, 0x6FFFFEF5, 4, 0x6FFFFFFB
+DF_TEXTREL, DF_BIND_NOW = 0x4, 0x8
+DF_1_NOW, DF_1_PIE = 0x1, 0x08000000
+
+# GNU notes.
+NT_GNU_ABI_TAG, NT_GNU_PROPERTY_TYPE_0 = 1, 5
+GNU_PROPERTY_X86_FEATURE_1_AND = 0xC0000002
+GNU_PROPERTY_AARCH64_FEATURE_1_AND = 0xC0000000
+
+# Relocation types whose addend is the target address (a pointer to a string in a PIE).
+R_RELATIVE = {"x86_64": 8, "aarch64": 1027}
+
+BUILD_FLAG_SYMBOLS = ("erts_build_flags_CFLAGS", "erts_build_flags_LDFLAGS")
+WANTED_DEFINED = frozenset(
+    {
+        "__stack_chk_fail",
+        "__stack_chk_guard",
+        *BUILD_FLAG_SYMBOLS,
+        "_dl_relocate_static_pie",
+        "__init_libc",
+    }
+)
+STACK_CHK = ("__stack_chk_fail", "__stack_chk_guard")
+
+# glibc functions that have a `__<name>_chk` twin (the list `hardening-check -F` derives from
+# libc.so.6, which the differential test compares against).
+FORTIFIABLE = frozenset(
+    """asprintf confstr dprintf explicit_bzero fdelt fgets fgets_unlocked fgetws fgetws_unlocked
+    fprintf fread fread_unlocked fwprintf getcwd getdomainname getgroups gethostname getlogin_r
+    gets getwd longjmp mbsnrtowcs mbsrtowcs mbstowcs memcpy memmove mempcpy memset obstack_printf
+    obstack_vprintf poll ppoll pread64 pread printf ptsname_r read readlink readlinkat realpath
+    recv recvfrom snprintf sprintf stpcpy stpncpy strcat strcpy strlcat strlcpy strncat strncpy
+    swprintf syslog ttyname_r vasprintf vdprintf vfprintf vfwprintf vprintf vsnprintf vsprintf
+    vswprintf vsyslog vwprintf wcpcpy wcpncpy wcrtomb wcscat wcscpy wcslcat wcslcpy wcsncat
+    wcsncpy wcsnrtombs wcsrtombs wcstombs wctomb wmemcpy wmemmove wmempcpy wmemset wprintf""".split()  # noqa: SIM905 (a word list reads better)
+)
+_INTERESTING_IMPORTS = frozenset(n.encode() for n in (*FORTIFIABLE, *STACK_CHK))
+_CHK_NAME = re.compile(r"__(\w+)_chk")
+
+# Machine code evidence (see docs/checks.md). A frame this large almost always holds an array or
+# an address-taken aggregate: exactly what -fstack-protector-strong guards.
+FRAME_MIN = 64
+# Patterns are anchored on their rarer bytes (a leading 0x48 REX prefix makes `re` crawl).
+_X86_SUB_SP8 = re.compile(rb"\x83\xec[\x40-\x7f]")  # sub $imm8,%esp/%rsp (64..127)
+_X86_SUB_SP32 = re.compile(rb"\x81\xec(?:[\x80-\xff].|.[\x01-\xff])[\x00-\x7f]\x00", re.DOTALL)
+_X86_ADD_SP_M128 = b"\x83\xc4\x80"  # add $-128,%rsp: gcc's spelling of a 128-byte frame
+# mov %fs:0x28,%reg (x86-64) and mov %gs:0x14,%reg (i386): the canary load of a protected function.
+_X86_64_CANARY = re.compile(
+    rb"\x64[\x48\x4c]\x8b[\x04\x0c\x14\x1c\x24\x2c\x34\x3c]\x25\x28\x00\x00\x00"
+)
+_I386_CANARY = re.compile(
+    rb"\x65\xa1\x14\x00\x00\x00|\x65\x8b[\x0d\x15\x1d\x25\x2d\x35\x3d]\x14\x00\x00\x00"
+)
+# -fstack-clash-protection: `sub $0x1000,%rsp` directly followed by `orq $0x0,(%rsp)` (or its
+# disp8/disp32 form), the page probe gcc emits for big frames and in alloca loops.
+_X86_PROBE_SUB = b"\x81\xec\x00\x10\x00\x00"
+_X86_PROBE_OR = re.compile(rb"\x83(?:\x0c\x24|\x4c\x24.|\x8c\x24....)\x00", re.DOTALL)
+# AArch64 (4-byte aligned words): `sub sp, sp, #imm`, `stp x29, x30, [sp, #-N]!`, and the probe
+# pair `sub sp, sp, #1, lsl #12; str xzr, [sp, #1024]`.
+_A64_SUB_SP = re.compile(rb"\xff..\xd1", re.DOTALL)
+_A64_STP_FP = re.compile(rb"\xfd[\x7b\xfb].\xa9", re.DOTALL)
+_A64_PROBE = b"\xff\x07\x40\xd1\xff\x03\x02\xf9"
+
+_BANNER = re.compile(rb"Erlang/OTP (\d+)(?:%s)? \[erts-(\d+(?:\.\d+)*)\]")
+_EMU_VERSION = re.compile(rb"emulator version (\d+(?:\.\d+)+)")
+MAX_STRING = 65536
+
+
+def is_elf(path: Path) -> bool:
+    """True when the file starts with the ELF magic bytes (never decided by name)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == ELF_MAGIC
+    except OSError:
+        return False
+
+
+def read_facts(path: Path) -> ElfFacts:
+    """Read one ELF file into `ElfFacts`; any problem raises `ElfError` naming the file."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(64)
+            if head[:4] != ELF_MAGIC:
+                raise ElfError(f"{path}: not an ELF file (no ELF magic bytes)")
+            if len(head) < 52:
+                raise ElfError(f"{path}: truncated ELF file (shorter than an ELF header)")
+            header = _elftools_header(path, f)
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            try:
+                return _Reader(path, data, size, header).facts()
+            finally:
+                data.close()
+    except ElfError:
+        raise
+    except OSError as e:
+        raise ElfError(f"{path}: cannot read file ({e.strerror or e})") from e
+    except RecursionError as e:
+        raise ElfError(f"{path}: corrupt ELF file (structures nest without end)") from e
+    except (struct.error, ValueError, IndexError, KeyError, OverflowError, MemoryError) as e:
+        raise ElfError(f"{path}: corrupt ELF file ({type(e).__name__}: {e})") from e
+
+
+@dataclass(frozen=True)
+class _Header:
+    """The parts of the ELF header pyelftools decoded for us."""
+
+    bits: int
+    little: bool
+    machine: str
+    elf_type: str
+    phoff: int
+    phentsize: int
+    phnum: int
+    shoff: int
+    shentsize: int
+    shnum: int
+
+
+def _elftools_header(path: Path, f: Any) -> _Header:
+    # Imported here so that `import gate.inspection.elf` stays cheap for callers that never parse.
+    from elftools.common.exceptions import ELFError as ToolsError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        elf = ELFFile(f)
+        h = elf.header
+        return _Header(
+            bits=elf.elfclass,
+            little=elf.little_endian,
+            machine=_machine_name(h["e_machine"]),
+            elf_type=str(h["e_type"]),
+            phoff=int(h["e_phoff"]),
+            phentsize=int(h["e_phentsize"]),
+            phnum=int(h["e_phnum"]),
+            shoff=int(h["e_shoff"]),
+            shentsize=int(h["e_shentsize"]),
+            shnum=int(h["e_shnum"]),
+        )
+    except ToolsError as e:
+        raise ElfError(f"{path}: corrupt ELF header ({e})") from e
+    except Exception as e:
+        # pyelftools (construct) raises many unrelated types on malformed input; a corrupt file
+        # must become an ElfError, never a traceback.
+        raise ElfError(f"{path}: corrupt ELF header ({type(e).__name__}: {e})") from e
+
+
+_MACHINES = {"EM_X86_64": "x86_64", "EM_386": "i386", "EM_AARCH64": "aarch64", "EM_ARM": "arm"}
+
+
+def _machine_name(value: object) -> str:
+    if isinstance(value, str):
+        return _MACHINES.get(value, value.removeprefix("EM_").lower())
+    return f"machine-{value}"
+
+
+@dataclass(frozen=True)
+class _Seg:
+    type: int
+    flags: int
+    offset: int
+    vaddr: int
+    filesz: int
+    memsz: int
+    align: int
+
+
+@dataclass(frozen=True)
+class _Sec:
+    type: int
+    offset: int
+    size: int
+    link: int
+    entsize: int
+
+
+@dataclass
+class _Symbols:
+    imports: set[str]
+    defined: dict[str, tuple[int, int]]  # wanted name -> (value, size)
+    chk_defined: set[str]
+    read: bool
+
+
+@dataclass(frozen=True)
+class _Notes:
+    properties: GnuProperties | None
+    abi_tag: bool
+
+
+class _Reader:
+    """One pass over a mapped ELF file; every read is bounds-checked against the file size."""
+
+    def __init__(self, path: Path, data: mmap.mmap, size: int, h: _Header) -> None:
+        self.path, self.data, self.size, self.h = path, data, size, h
+        self.e = "<" if h.little else ">"
+        self.ptr = 8 if h.bits == 64 else 4
+
+    # -- bounded reading -------------------------------------------------------------------
+    def fail(self, problem: str) -> ElfError:
+        return ElfError(f"{self.path}: {problem}")
+
+    def span(self, offset: int, length: int, what: str) -> tuple[int, int]:
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise self.fail(f"truncated ELF file ({what} past end of file)")
+        return offset, offset + length
+
+    def unpack_table(
+        self, fmt: str, offset: int, count: int, entsize: int, what: str
+    ) -> Iterator[tuple[int, ...]]:
+        st = struct.Struct(self.e + fmt)
+        if count and entsize < st.size:
+            raise self.fail(f"corrupt ELF file ({what} entry size {entsize} is too small)")
+        start, end = self.span(offset, count * entsize, what)
+        if entsize == st.size:
+            return st.iter_unpack(self.data[start:end])
+        return (st.unpack_from(self.data, start + i * entsize) for i in range(count))
+
+    def cstring(self, offset: int, limit: int = MAX_STRING) -> bytes:
+        if not 0 <= offset < self.size:
+            raise self.fail("corrupt ELF file (string offset past end of file)")
+        end = self.data.find(b"\0", offset, min(self.size, offset + limit))
+        return self.data[offset : end if end >= 0 else min(self.size, offset + limit)]
+
+    # -- tables ------------------------------------------------------------------------------
+    def segments(self) -> list[_Seg]:
+        h = self.h
+        if h.phoff == 0 or h.phnum == 0:
+            return []
+        if h.bits == 64:
+            rows = self.unpack_table("IIQQQQQQ", h.phoff, h.phnum, h.phentsize, "program headers")
+            return [_Seg(t, fl, off, va, fs, ms, al) for t, fl, off, va, _pa, fs, ms, al in rows]
+        rows = self.unpack_table("IIIIIIII", h.phoff, h.phnum, h.phentsize, "program headers")
+        return [_Seg(t, fl, off, va, fs, ms, al) for t, off, va, _pa, fs, ms, fl, al in rows]
+
+    def sections(self) -> list[_Sec]:
+        h = self.h
+        if h.shoff == 0:
+            return []
+        fmt = "IIQQQQIIQQ" if h.bits == 64 else "IIIIIIIIII"
+        count = h.shnum
+        if count == 0:  # extended numbering: the real count is section 0's sh_size
+            first = next(iter(self.unpack_table(fmt, h.shoff, 1, h.shentsize, "section headers")))
+            count = first[5]
+        rows = self.unpack_table(fmt, h.shoff, count, h.shentsize, "section headers")
+        return [_Sec(r[1], r[4], r[5], r[6], r[9]) for r in rows]
+
+    def vaddr_to_offset(self, loads: list[_Seg], vaddr: int) -> int | None:
+        for s in loads:
+            if s.vaddr <= vaddr < s.vaddr + s.filesz:
+                return s.offset + (vaddr - s.vaddr)
+        return None
+
+    # -- the facts ---------------------------------------------------------------------------
+    def facts(self) -> ElfFacts:
+        h = self.h
+        segs = self.segments()
+        loads = [s for s in segs if s.type == PT_LOAD]
+        interp_seg = next((s for s in segs if s.type == PT_INTERP), None)
+        interp = None
+        if interp_seg is not None:
+            self.span(interp_seg.offset, interp_seg.filesz, "PT_INTERP")
+            interp = self.cstring(interp_seg.offset, interp_seg.filesz).decode("utf-8", "replace")
+        stacks = [s for s in segs if s.type == PT_GNU_STACK]
+        gnu_stack = bool(stacks[-1].flags & PF_X) if stacks else None
+        rwx = tuple(
+            f"PT_LOAD at 0x{s.vaddr:x} (RWX, {s.memsz} bytes)"
+            for s in loads
+            if s.flags & PF_W and s.flags & PF_X
+        )
+        dyn = self.dynamic(next((s for s in segs if s.type == PT_DYNAMIC), None), loads)
+        needed = tuple(self.dyn_strings(dyn, DT_NEEDED, loads))
+        flags = _last(dyn, DT_FLAGS)
+        flags_1 = _last(dyn, DT_FLAGS_1)
+        pie_flag = bool(flags_1 & DF_1_PIE)
+        kind = _kind(h.elf_type, interp is not None, pie_flag)
+
+        sections = self.sections()
+        # Static binaries carry their libc: only then is the full symbol table worth reading.
+        want_symtab = kind in (ElfKind.STATIC_EXECUTABLE, ElfKind.STATIC_PIE) or (
+            kind == ElfKind.SHARED_OBJECT and not needed and interp is None
+        )
+        syms = self.symbols(sections, dyn, loads, with_symtab=want_symtab)
+        if (
+            kind == ElfKind.SHARED_OBJECT
+            and h.elf_type == "ET_DYN"
+            and not needed
+            and ("_dl_relocate_static_pie" in syms.defined)
+        ):
+            # Old linkers did not set DF_1_PIE on static-pie; glibc's self-relocator gives it away.
+            kind = ElfKind.STATIC_PIE
+
+        notes = self.notes(segs)
+        libc = _libc(interp, needed, notes.abi_tag, syms)
+        code = [s for s in loads if s.flags & PF_X]
+        frames, loads_, probes, code_bytes = self.scan_code(code)
+        build_flags: RecordedBuildFlags | None = None
+        strings: tuple[str, ...] = ()
+        if any(n in syms.defined for n in BUILD_FLAG_SYMBOLS):
+            build_flags = self.build_flags(syms, dyn, loads)
+            strings = self.embedded_strings(loads)
+
+        imports = syms.imports
+        fortified = sorted(n for n in imports if _CHK_NAME.fullmatch(n))
+        return ElfFacts(
+            machine=h.machine,
+            bits=h.bits,
+            elf_type=h.elf_type,
+            kind=kind,
+            interpreter=interp,
+            libc=libc,
+            needed=needed,
+            pie_flag=pie_flag,
+            relro=any(s.type == PT_GNU_RELRO for s in segs),
+            bind_now=_bind_now(dyn, flags, flags_1),
+            gnu_stack=gnu_stack,
+            rwx_segments=rwx,
+            textrel=(
+                "DT_TEXTREL"
+                if _has(dyn, DT_TEXTREL)
+                else "DT_FLAGS TEXTREL"
+                if flags & DF_TEXTREL
+                else None
+            ),
+            rpath=tuple(self.dyn_strings(dyn, DT_RPATH, loads)),
+            runpath=tuple(self.dyn_strings(dyn, DT_RUNPATH, loads)),
+            stack_chk_imports=tuple(n for n in STACK_CHK if n in imports),
+            stack_chk_defined=tuple(n for n in STACK_CHK if n in syms.defined),
+            fortified_imports=tuple(fortified),
+            fortifiable_imports=tuple(sorted(n for n in imports if n in FORTIFIABLE)),
+            fortified_defined=tuple(sorted(syms.chk_defined)),
+            canary_frames=frames,
+            canary_loads=loads_,
+            stack_clash_probes=probes,
+            gnu_property=notes.properties,
+            build_flags=build_flags,
+            embedded_strings=strings,
+            symbols_read=syms.read,
+            code_bytes=code_bytes,
+        )
+
+    def dynamic(self, seg: _Seg | None, loads: list[_Seg]) -> list[tuple[int, int]]:
+        if seg is None:
+            return []
+        entsize = 16 if self.h.bits == 64 else 8
+        fmt = "qQ" if self.h.bits == 64 else "iI"
+        out = []
+        for tag, val in self.unpack_table(
+            fmt, seg.offset, seg.filesz // entsize, entsize, "PT_DYNAMIC"
+        ):
+            if tag == DT_NULL:
+                break
+            out.append((tag, val))
+        return out
+
+    def dyn_strings(self, dyn: list[tuple[int, int]], tag: int, loads: list[_Seg]) -> Iterator[str]:
+        values = [v for t, v in dyn if t == tag]
+        if not values:
+            return
+        strtab = self.vaddr_to_offset(loads, _last(dyn, DT_STRTAB))
+        if strtab is None:
+            raise self.fail("corrupt ELF file (DT_STRTAB outside the loaded segments)")
+        for v in values:
+            text = self.cstring(strtab + v).decode("utf-8", "replace")
+            if tag in (DT_RPATH, DT_RUNPATH):
+                yield from text.split(":")
+            else:
+                yield text
+
+    def symbols(
+        self,
+        sections: list[_Sec],
+        dyn: list[tuple[int, int]],
+        loads: list[_Seg],
+        *,
+        with_symtab: bool,
+    ) -> _Symbols:
+        out = _Symbols(set(), {}, set(), read=False)
+        tables = [
+            s for s in sections if s.type == SHT_DYNSYM or (with_symtab and s.type == SHT_SYMTAB)
+        ]
+        for sec in tables:
+            if not 0 <= sec.link < len(sections):
+                raise self.fail("corrupt ELF file (symbol table links to a missing string table)")
+            strsec = sections[sec.link]
+            self.read_symbols(
+                sec.offset,
+                sec.size,
+                sec.entsize,
+                strsec.offset,
+                strsec.size,
+                out,
+                name_defined=sec.type == SHT_SYMTAB,
+            )
+        if not tables and dyn:
+            # No section headers (stripped with sstrip): find .dynsym through the dynamic section.
+            symtab = self.vaddr_to_offset(loads, _last(dyn, DT_SYMTAB))
+            strtab = self.vaddr_to_offset(loads, _last(dyn, DT_STRTAB))
+            count = self.dynsym_count(dyn, loads)
+            if symtab is not None and strtab is not None and count:
+                entsize = 24 if self.h.bits == 64 else 16
+                self.read_symbols(
+                    symtab, count * entsize, entsize, strtab, _last(dyn, DT_STRSZ), out
+                )
+        return out
+
+    def read_symbols(
+        self,
+        offset: int,
+        size: int,
+        entsize: int,
+        stroff: int,
+        strsize: int,
+        out: _Symbols,
+        *,
+        name_defined: bool = False,
+    ) -> None:
+        """Collect imports, the wanted defined symbols and, with `name_defined` (the static
+        symbol table of a static binary), the `__*_chk` functions it defines."""
+        if entsize == 0:
+            raise self.fail("corrupt ELF file (symbol table entry size 0)")
+        s0, s1 = self.span(stroff, strsize, "string table")
+        strtab = self.data[s0:s1]
+        # Name every symbol only where it matters: imports, and the few defined names we look for
+        # (found by their string-table offsets; linkers share string tails, hence every match).
+        wanted: dict[int, str] = {}
+        for name in WANTED_DEFINED:
+            for pos in _find_all(strtab, name.encode() + b"\0", 0, len(strtab)):
+                wanted[pos] = name
+        is64 = self.h.bits == 64
+        rows = self.unpack_table(
+            "IBBHQQ" if is64 else "IIIBBH", offset, size // entsize, entsize, "symbol table"
+        )
+        undefined: list[int] = []
+        defined: list[int] = []
+        for row in rows:
+            if is64:
+                name_off, shndx, value, sym_size = row[0], row[3], row[4], row[5]
+            else:
+                name_off, value, sym_size, shndx = row[0], row[1], row[2], row[5]
+            if not name_off:
+                continue
+            if shndx == SHN_UNDEF:
+                undefined.append(name_off)
+            elif name_off in wanted:
+                out.defined[wanted[name_off]] = (value, sym_size)
+            elif name_defined:
+                defined.append(name_off)
+        for raw in _names(strtab, undefined):
+            if raw in _INTERESTING_IMPORTS or (raw.startswith(b"__") and raw.endswith(b"_chk")):
+                out.imports.add(raw.decode("ascii", "replace"))
+        for raw in _names(strtab, defined):
+            if raw.startswith(b"__") and raw.endswith(b"_chk"):
+                out.chk_defined.add(raw.decode("ascii", "replace"))
+        out.read = True
+
+    def dynsym_count(self, dyn: list[tuple[int, int]], loads: list[_Seg]) -> int:
+        hash_off = self.vaddr_to_offset(loads, _last(dyn, DT_HASH)) if _has(dyn, DT_HASH) else None
+        if hash_off is not None:
+            self.span(hash_off, 8, "DT_HASH")
+            return int(struct.unpack_from(self.e + "II", self.data, hash_off)[1])
+        gnu = (
+            self.vaddr_to_offset(loads, _last(dyn, DT_GNU_HASH)) if _has(dyn, DT_GNU_HASH) else None
+        )
+        if gnu is None:
+            return 0
+        # GNU hash: the highest bucket start, then walk its chain to the entry with bit 0 set.
+        self.span(gnu, 16, "DT_GNU_HASH")
+        nbuckets, symoffset, bloom_size, _shift = struct.unpack_from(
+            self.e + "IIII", self.data, gnu
+        )
+        buckets = gnu + 16 + bloom_size * self.ptr
+        b0, _ = self.span(buckets, nbuckets * 4, "DT_GNU_HASH buckets")
+        top = max(struct.unpack_from(f"{self.e}{nbuckets}I", self.data, b0), default=0)
+        if top < symoffset:
+            return int(symoffset)
+        chain = buckets + nbuckets * 4
+        index = top
+        while True:
+            c0, _ = self.span(chain + (index - symoffset) * 4, 4, "DT_GNU_HASH chain")
+            if struct.unpack_from(self.e + "I", self.data, c0)[0] & 1:
+                return index + 1
+            index += 1
+
+    def notes(self, segs: list[_Seg]) -> _Notes:
+        props: GnuProperties | None = None
+        abi = False
+        prop_segs = [s for s in segs if s.type == PT_GNU_PROPERTY]
+        for seg in prop_segs or [s for s in segs if s.type == PT_NOTE]:
+            for ntype, name, desc in self.iter_notes(seg):
+                if name != b"GNU":
+                    continue
+                if ntype == NT_GNU_PROPERTY_TYPE_0:
+                    props = self.properties(desc, props)
+        for seg in (s for s in segs if s.type == PT_NOTE):
+            for ntype, name, _desc in self.iter_notes(seg):
+                if name == b"GNU" and ntype == NT_GNU_ABI_TAG:
+                    abi = True
+        return _Notes(props, abi)
+
+    def iter_notes(self, seg: _Seg) -> Iterator[tuple[int, bytes, bytes]]:
+        start, end = self.span(seg.offset, seg.filesz, "PT_NOTE")
+        # Notes in an 8-aligned segment (GNU property notes of 64-bit files) pad to 8, others to 4,
+        # as glibc's loader reads them (ELF_NOTE_DESC_OFFSET / ELF_NOTE_NEXT_OFFSET).
+        align = 8 if seg.align == 8 else 4
+        pos = start
+        while pos + 12 <= end:
+            namesz, descsz, ntype = struct.unpack_from(self.e + "III", self.data, pos)
+            desc_start = pos + _up(12 + namesz, align)
+            desc_end = desc_start + descsz
+            if desc_end > end:
+                return
+            name = self.data[pos + 12 : pos + 12 + namesz].rstrip(b"\0")
+            yield ntype, name, self.data[desc_start:desc_end]
+            pos = pos + _up(desc_end - pos, align)
+
+    def properties(self, desc: bytes, prev: GnuProperties | None) -> GnuProperties:
+        ibt = shstk = bti = pac = x86 = a64 = False
+        pos, align = 0, (8 if self.h.bits == 64 else 4)
+        while pos + 8 <= len(desc):
+            ptype, datasz = struct.unpack_from(self.e + "II", desc, pos)
+            if pos + 8 + datasz > len(desc):
+                break
+            if datasz >= 4 and ptype in (
+                GNU_PROPERTY_X86_FEATURE_1_AND,
+                GNU_PROPERTY_AARCH64_FEATURE_1_AND,
+            ):
+                bits = struct.unpack_from(self.e + "I", desc, pos + 8)[0]
+                if ptype == GNU_PROPERTY_X86_FEATURE_1_AND and self.h.machine in ("x86_64", "i386"):
+                    x86, ibt, shstk = True, bool(bits & 1), bool(bits & 2)
+                elif ptype == GNU_PROPERTY_AARCH64_FEATURE_1_AND and self.h.machine == "aarch64":
+                    a64, bti, pac = True, bool(bits & 1), bool(bits & 2)
+            pos += 8 + _up(datasz, align)
+        if prev is not None:  # several notes: keep what any of them says
+            ibt, shstk, bti, pac = (
+                ibt or prev.ibt,
+                shstk or prev.shstk,
+                bti or prev.bti,
+                pac or prev.pac,
+            )
+            x86, a64 = x86 or prev.x86_feature_1, a64 or prev.aarch64_feature_1
+        return GnuProperties(
+            ibt=ibt, shstk=shstk, bti=bti, pac=pac, x86_feature_1=x86, aarch64_feature_1=a64
+        )
+
+    def scan_code(self, code: list[_Seg]) -> tuple[int, int, int, int]:
+        """Count large stack frames, canary loads and stack-clash probes in executable segments."""
+        frames = loads = probes = total = 0
+        machine = self.h.machine
+        for seg in code:
+            start, end = self.span(seg.offset, seg.filesz, "executable segment")
+            total += end - start
+            if machine in ("x86_64", "i386"):
+                f, lo, pr = self.x86_scan(start, end, rex=machine == "x86_64")
+                frames, loads, probes = frames + f, loads + lo, probes + pr
+            elif machine == "aarch64" and self.h.little:
+                frames += self.a64_frames(start, end)
+                probes += self.a64_probes(start, end)
+        return frames, loads, probes, total
+
+    def x86_scan(self, start: int, end: int, *, rex: bool) -> tuple[int, int, int]:
+        data = self.data
+        # In 64-bit code every %rsp adjustment carries a REX.W prefix (0x48): require it.
+        ok = (lambda pos: data[pos - 1] == 0x48) if rex else (lambda pos: True)
+        frames = sum(1 for m in _X86_SUB_SP8.finditer(data, start, end) if ok(m.start()))
+        frames += sum(1 for m in _X86_SUB_SP32.finditer(data, start, end) if ok(m.start()))
+        frames += sum(1 for pos in _find_all(data, _X86_ADD_SP_M128, start, end) if ok(pos))
+        canary = _X86_64_CANARY if rex else _I386_CANARY
+        loads = len(canary.findall(data, start, end))
+        probes = 0
+        for pos in _find_all(data, _X86_PROBE_SUB, start, end):
+            after = pos + len(_X86_PROBE_SUB) + (1 if rex else 0)
+            if (
+                ok(pos)
+                and (not rex or data[after - 1] == 0x48)
+                and _X86_PROBE_OR.match(data, after)
+            ):
+                probes += 1
+        return frames, loads, probes
+
+    def a64_frames(self, start: int, end: int) -> int:
+        count = 0
+        for m in _A64_SUB_SP.finditer(self.data, start, end):
+            if (m.start() - start) % 4:
+                continue
+            word = int.from_bytes(m.group(), "little")
+            # sub sp, sp, #imm12 (no shift): sf=1 op=1 S=0 100010 sh=0, Rn=Rd=sp
+            if word & 0xFFC003FF == 0xD10003FF and (word >> 10) & 0xFFF >= FRAME_MIN:
+                count += 1
+        for m in _A64_STP_FP.finditer(self.data, start, end):
+            if (m.start() - start) % 4:
+                continue
+            word = int.from_bytes(m.group(), "little")
+            # stp x29, x30, [sp, #-N]! (64-bit pre-index); imm7 is scaled by 8
+            if word & 0xFFC07FFF == 0xA9807BFD:
+                imm7 = (word >> 15) & 0x7F
+                if imm7 & 0x40 and (0x80 - imm7) * 8 >= FRAME_MIN + 16:
+                    count += 1
+        return count
+
+    def a64_probes(self, start: int, end: int) -> int:
+        return sum(
+            1 for pos in _find_all(self.data, _A64_PROBE, start, end) if (pos - start) % 4 == 0
+        )
+
+    def build_flags(
+        self, syms: _Symbols, dyn: list[tuple[int, int]], loads: list[_Seg]
+    ) -> RecordedBuildFlags | None:
+        """Follow `erts_build_flags_*` to their strings (OTP <= 28 exports them from beam.smp)."""
+        values = [self.flag_string(syms.defined.get(n), dyn, loads) for n in BUILD_FLAG_SYMBOLS]
+        if values[0] is None and values[1] is None:
+            return None
+        return RecordedBuildFlags(cflags=values[0], ldflags=values[1])
+
+    def flag_string(
+        self, sym: tuple[int, int] | None, dyn: list[tuple[int, int]], loads: list[_Seg]
+    ) -> str | None:
+        if sym is None:
+            return None
+        value, size = sym
+        slot = self.vaddr_to_offset(loads, value)
+        if slot is None:
+            return None
+        if size != self.ptr:  # `char erts_build_flags_X[] = "..."`: the symbol is the string
+            return self.cstring(slot).decode("utf-8", "replace")
+        target = self.relative_addend(value, dyn, loads)
+        if target is None:  # non-PIE, REL or RELR: the slot holds the address itself
+            self.span(slot, self.ptr, "build flag pointer")
+            target = struct.unpack_from(self.e + ("Q" if self.ptr == 8 else "I"), self.data, slot)[
+                0
+            ]
+        where = self.vaddr_to_offset(loads, target)
+        return None if where is None else self.cstring(where).decode("utf-8", "replace")
+
+    def relative_addend(
+        self, slot: int, dyn: list[tuple[int, int]], loads: list[_Seg]
+    ) -> int | None:
+        rtype = R_RELATIVE.get(self.h.machine)
+        rela = self.vaddr_to_offset(loads, _last(dyn, DT_RELA)) if _has(dyn, DT_RELA) else None
+        if rtype is None or rela is None or self.ptr != 8:
+            return None
+        start, end = self.span(rela, _last(dyn, DT_RELASZ), "DT_RELA")
+        # Search the raw table for (r_offset=slot, r_info=RELATIVE) instead of parsing every entry.
+        needle = struct.pack(self.e + "QQ", slot, rtype)
+        pos = self.data.find(needle, start, end)
+        while pos >= 0:
+            if (pos - start) % 24 == 0:
+                return int(struct.unpack_from(self.e + "q", self.data, pos + 16)[0])
+            pos = self.data.find(needle, pos + 1, end)
+        return None
+
+    def embedded_strings(self, loads: list[_Seg]) -> tuple[str, ...]:
+        """Version strings in read-only data: the start-up banner and the emulator version."""
+        found: list[str] = []
+        for seg in loads:
+            if seg.flags & PF_X:
+                continue
+            start, end = self.span(seg.offset, seg.filesz, "PT_LOAD")
+            # Anchor on a rare literal with `find`; a regex over megabytes is far slower.
+            for anchor, pattern in ((b"[erts-", _BANNER), (b"emulator version ", _EMU_VERSION)):
+                for pos in _find_all(self.data, anchor, start, end):
+                    window = self.data[max(start, pos - 32) : min(end, pos + 64)]
+                    m = pattern.search(window)
+                    if m is None:
+                        continue
+                    items = (
+                        [f"Erlang/OTP {m.group(1).decode()}", f"erts-{m.group(2).decode()}"]
+                        if pattern is _BANNER
+                        else [f"erts-{m.group(1).decode()}"]
+                    )
+                    found += [i for i in items if i not in found]
+                    break
+        return tuple(found)
+
+
+def _names(strtab: bytes, offsets: list[int]) -> Iterator[bytes]:
+    find, size = strtab.find, len(strtab)
+    for off in offsets:
+        if off < size:
+            end = find(b"\0", off)
+            yield strtab[off : end if end >= 0 else size]
+
+
+def _find_all(data: mmap.mmap | bytes, needle: bytes, start: int, end: int) -> Iterator[int]:
+    pos = data.find(needle, start, end)
+    while pos >= 0:
+        yield pos
+        pos = data.find(needle, pos + 1, end)
+
+
+def _up(n: int, align: int) -> int:
+    return (n + align - 1) & ~(align - 1)
+
+
+def _has(dyn: list[tuple[int, int]], tag: int) -> bool:
+    return any(t == tag for t, _ in dyn)
+
+
+def _last(dyn: list[tuple[int, int]], tag: int) -> int:
+    value = 0
+    for t, v in dyn:
+        if t == tag:
+            value = v
+    return value
+
+
+def _bind_now(dyn: list[tuple[int, int]], flags: int, flags_1: int) -> str | None:
+    if _has(dyn, DT_BIND_NOW):
+        return "DT_BIND_NOW"
+    if flags & DF_BIND_NOW:
+        return "DT_FLAGS BIND_NOW"
+    if flags_1 & DF_1_NOW:
+        return "DT_FLAGS_1 NOW"
+    return None
+
+
+def _kind(elf_type: str, has_interp: bool, pie_flag: bool) -> ElfKind:
+    """Classify the file (see docs/checks.md, "File kinds")."""
+    if elf_type == "ET_EXEC":
+        # Without an interpreter nothing loads libraries or binds symbols: static in every way
+        # that matters to the checks, even when a stray PT_DYNAMIC is present.
+        return ElfKind.EXECUTABLE if has_interp else ElfKind.STATIC_EXECUTABLE
+    if elf_type == "ET_DYN":
+        if has_interp:
+            return ElfKind.PIE_EXECUTABLE
+        if pie_flag:
+            return ElfKind.STATIC_PIE
+        return ElfKind.SHARED_OBJECT
+    return ElfKind.OTHER
+
+
+def _libc(interp: str | None, needed: tuple[str, ...], abi_tag: bool, syms: _Symbols) -> Libc:
+    if (interp and "ld-musl" in interp) or any(n.startswith("libc.musl") for n in needed):
+        return Libc.MUSL
+    if "libc.so" in needed:  # musl-gcc links against plain `libc.so`
+        return Libc.MUSL
+    if (interp and "ld-linux" in interp) or "libc.so.6" in needed:
+        return Libc.GLIBC
+    if "__init_libc" in syms.defined:  # musl's start-up routine, in static binaries
+        return Libc.MUSL
+    if abi_tag:  # glibc's crt1.o carries the NT_GNU_ABI_TAG note; musl's does not
+        return Libc.GLIBC
+    return Libc.UNKNOWN
