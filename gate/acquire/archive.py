@@ -551,6 +551,19 @@ class ExtractResult:
     root: Path
     members: int
     bytes_written: int
+    # Symlinks pointing outside the archive (absolute, or climbing out): refused, so not created.
+    # Real trees have them (Debian's OTP links jquery from /usr/share), hence no hard failure.
+    skipped_links: tuple[str, ...] = ()
+
+
+def _through_link(rel: str, links: set[str]) -> str | None:
+    """The first parent of `rel` that the archive made a symlink, if any."""
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        parent = "/".join(parts[:i])
+        if parent in links:
+            return parent
+    return None
 
 
 def extract_all(
@@ -567,7 +580,15 @@ def extract_all(
     with raw:
         reader = TarReader.open(raw, label, budget)
         links: list[tuple[str, str]] = []
+        link_paths: set[str] = set()
+        skipped: list[str] = []
         for rel, info in reader.members():
+            via = _through_link(rel, link_paths) if link_paths else None
+            if via is not None:
+                raise UnsafeArchiveError(
+                    f"{label}: member {info.name!r} would be written through the symlink {via!r}",
+                    hint="archives must not write through links; this one may be hostile",
+                )
             if info.isdir():
                 make_dir(dest, rel, label)
             elif info.isreg():
@@ -575,7 +596,12 @@ def extract_all(
                     raise UnsafeArchiveError(f"{label}: file member {info.name!r} has no name")
                 write_file(dest, rel, reader, info)
             elif info.issym():
-                check_symlink(rel, info.linkname, label)
+                link_paths.add(rel)
+                try:
+                    check_symlink(rel, info.linkname, label)
+                except UnsafeArchiveError:
+                    skipped.append(f"{rel} -> {info.linkname}")
+                    continue
                 # Created last, so no later member can be written through one.
                 links.append((rel, info.linkname))
             elif info.islnk():
@@ -595,4 +621,4 @@ def extract_all(
                     "through other links",
                     hint="archives must not link outside themselves; this one may be hostile",
                 )
-    return ExtractResult(dest, budget.members, budget.written)
+    return ExtractResult(dest, budget.members, budget.written, tuple(skipped))
