@@ -41,6 +41,10 @@ _VERSION_RX = re.compile(r"\d+(?:\.\d+)*(?:-rc\d+)?")
 _TAIL_LINES = 30
 
 Step = Literal["download", "unpack", "configure", "make", "install"]
+# "environment": exported for configure and make (kerl, a Dockerfile's ENV): what the gate advises.
+# "configure": `./configure CFLAGS=... LDFLAGS=...` only, as the EEF guide and many Dockerfiles do;
+# make then never sees LDFLAGS, so NIFs and drivers miss BIND_NOW. Building both ways shows why.
+FlagsVia = Literal["environment", "configure"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ class SourceBuild:
     """`RuntimeSource` that builds OTP `version` from source with the given flags.
 
     `cflags`/`ldflags`/`cppflags` = None leaves the variable unset (OTP's own defaults);
-    `extra_env` carries e.g. the `DED_LD*` trio. `source_url` overrides the GitHub release asset
+    `extra_env` carries e.g. the `DED_LD*` trio; `flags_via` says how they are passed. `source_url` overrides the GitHub release asset
     (`mirror` replaces only its base); `sha256` is checked when given.
     """
 
@@ -89,6 +93,7 @@ class SourceBuild:
     mirror: str | None = None
     cache_dir: Path | None = None
     jobs: int | None = None
+    flags_via: FlagsVia = "environment"
     progress: ProgressFn = plain_progress
 
     def __post_init__(self) -> None:
@@ -104,6 +109,8 @@ class SourceBuild:
                 f"CFLAGS {self.cflags!r} has no -O flag: OTP's configure stops without one",
                 hint=f'add "-O2 -g", e.g. --cflags "-O2 -g {self.cflags}"',
             )
+        if self.flags_via not in ("environment", "configure"):
+            raise UsageError(f"flags-via {self.flags_via!r} is not one of: environment, configure")
         for name in self.extra_env:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise UsageError(f"build environment variable name {name!r} is not valid")
@@ -146,6 +153,8 @@ class SourceBuild:
             "env": sorted(self.build_env().items()),
             "configure": list(self.configure_args),
         }
+        if self.flags_via != "environment":  # absent for the default: earlier keys stay valid
+            ident["flags_via"] = self.flags_via
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
 
     def build_dir(self) -> Path:
@@ -172,6 +181,8 @@ class SourceBuild:
     # -- the build ----------------------------------------------------------------------------
     def _tree(self, root: Path, info: Mapping[str, object]) -> AcquiredTree:
         flags = " ".join(f"{k}={v!r}" for k, v in self.build_env().items()) or "no flags"
+        if self.build_env() and self.flags_via == "configure":
+            flags += " (configure arguments only)"
         args = " ".join(self.configure_args)
         desc = f"OTP {self.version} built from {self.url} with {flags}"
         if args:
@@ -236,9 +247,15 @@ class SourceBuild:
             notes.append("common_test skipped: the source lacks its jquery files (DFSG tarball)")
 
         env = self._process_env()
+        flag_args: list[str] = []
+        if self.flags_via == "configure":
+            flag_args = [f"{k}={v}" for k, v in self.build_env().items()]
         jobs = str(self.jobs or os.cpu_count() or 1)
         steps: tuple[tuple[Step, list[str]], ...] = (
-            ("configure", ["./configure", f"--prefix={INSTALL_PREFIX}", *configure_args]),
+            (
+                "configure",
+                ["./configure", f"--prefix={INSTALL_PREFIX}", *configure_args, *flag_args],
+            ),
             ("make", ["make", f"-j{jobs}"]),
             ("install", ["make", "install", f"DESTDIR={bdir / 'destdir'}"]),
         )
@@ -257,6 +274,7 @@ class SourceBuild:
             "url": self.url,
             "sha256": dl.sha256,
             "env": self.build_env(),
+            "flags_via": self.flags_via,
             "configure_args": configure_args,
             "timings_s": {k: round(v, 1) for k, v in timings.items()},
             "notes": notes,
@@ -269,7 +287,8 @@ class SourceBuild:
             if k not in _FLAG_VARS and not k.startswith(_DED_PREFIX)
         }
         env["LC_ALL"] = "C"  # English compiler messages in the log
-        env.update(self.build_env())
+        if self.flags_via == "environment":
+            env.update(self.build_env())
         return env
 
     def _run(

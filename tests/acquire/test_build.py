@@ -118,6 +118,20 @@ def test_no_flags_means_none_exported(
     assert "no flags" in tree.origin.description
 
 
+def test_flags_via_configure_passes_arguments_and_exports_nothing(
+    host: Host, tmp_path: Path
+) -> None:
+    url, digest = host.serve(_source_tarball())
+    b = host.build(source_url=url, sha256=digest, flags_via="configure")
+    (tree,) = b.acquire(tmp_path / "w")
+    # make sees no flags: the way `./configure CFLAGS=... LDFLAGS=...` leaves NIFs without them.
+    assert _env_file(tree.root / "erts-13.1.5" / "bin" / "make.env") == {}
+    log = (b.build_dir() / "build.log").read_text()
+    assert f"./configure --prefix=/usr/local CFLAGS={EEF_CFLAGS} LDFLAGS={EEF_LDFLAGS}\n" in log
+    assert "(configure arguments only)" in tree.origin.description
+    assert b.cache_key() != host.build(source_url=url, sha256=digest).cache_key()
+
+
 def test_second_acquire_is_a_cache_hit(host: Host, tmp_path: Path) -> None:
     url, digest = host.serve(_source_tarball())
     b = host.build(source_url=url, sha256=digest)
@@ -247,6 +261,7 @@ def test_eef_literal_cflags_without_O_are_refused_with_the_fix() -> None:
         ({"configure_args": ("--prefix=/opt",)}, "set by the builder"),
         ({"configure_args": ("CFLAGS=-O0",)}, "set by the builder"),
         ({"extra_env": {"BAD NAME": "x"}}, "not valid"),
+        ({"flags_via": "make"}, "not one of: environment, configure"),
     ],
 )
 def test_bad_inputs_are_usage_errors(kw: dict[str, object], match: str) -> None:
