@@ -1,0 +1,148 @@
+"""Choose and rank the annotations the runner shows, and render them as workflow commands (pure).
+
+The runner shows at most 10 annotations of each type per step
+(https://docs.github.com/actions/reference/workflow-commands-for-github-actions#setting-an-error-message),
+so the most important come first and one summary annotation per type stands for the rest. Version
+findings point at the lines that pin OTP; hardening findings at the Dockerfile line that produces the
+runtime where there is one (issue 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gate.inspection.pins import Pin
+from gate.model.common import Severity
+from gate.model.report import Reason, Report, Verdict
+from gate.report.commands import command
+
+#: Annotations of one type the runner shows per step.
+RUNNER_LIMIT = 10
+
+_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "notice"}
+_VERSION_CODES = frozenset({"version-behind", "unsupported-line", "version-unknown"})
+#: Within a level: version findings first (one line to fix), then files that could not be
+#: checked (the gate fails closed on them), then checks, then the rest.
+_CODE_RANK = {
+    "version-behind": 0,
+    "unsupported-line": 0,
+    "version-unknown": 1,
+    "inspect-error": 2,
+    "check-failed": 3,
+}
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One annotation before formatting; `level` is `error`, `warning` or `notice`."""
+
+    level: str
+    title: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    rank: int = 9
+
+    def render(self) -> str:
+        return command(
+            self.level, self.message, {"file": self.file, "line": self.line, "title": self.title}
+        )
+
+
+def _version_pins(reason: Reason, report: Report, pins: Sequence[Pin]) -> list[Pin]:
+    line = report.version_status.line if report.version_status else None
+    if reason.code == "version-behind":
+        # A floating pin (`27`) already follows new patches: only exact pins are to blame.
+        chosen = [
+            p for p in pins if p.exact and (line is None or (p.version and p.version.major == line))
+        ]
+    else:
+        chosen = [p for p in pins if line is None or (p.version and p.version.major == line)]
+    return chosen
+
+
+def build(report: Report, verdict: Verdict, pins: Sequence[Pin] = ()) -> list[Annotation]:
+    """Every annotation, most important first: failing checks are grouped by check id."""
+    out: list[Annotation] = []
+    runtime_line = next((p for p in pins if p.produces_runtime), None)
+    by_check: dict[tuple[str, Severity], list[Reason]] = {}
+    for reason in verdict.reasons:
+        level = _LEVEL.get(reason.severity)
+        if level is None:
+            continue
+        rank = _CODE_RANK.get(reason.code, 5)
+        if reason.code == "check-failed" and reason.check_id:
+            by_check.setdefault((reason.check_id, reason.severity), []).append(reason)
+            continue
+        fix = f" Fix: {reason.fix}" if reason.fix else ""
+        title = f"otp-gate: {reason.code}"
+        if reason.code in _VERSION_CODES and pins:
+            targets = _version_pins(reason, report, pins)
+            for pin in targets:
+                out.append(
+                    Annotation(
+                        level,
+                        title,
+                        f"{reason.message} (pinned here: {pin.version_text}).{fix}",
+                        pin.path,
+                        pin.line,
+                        rank,
+                    )
+                )
+            if targets:
+                continue
+        out.append(
+            Annotation(
+                level, title, reason.message + "." + fix if fix else reason.message, rank=rank
+            )
+        )
+    for (check_id, severity), reasons in by_check.items():
+        paths = [r.path or "?" for r in reasons]
+        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        check_fix = reasons[0].fix
+        message = f"{check_id} fails on {len(paths)} file{'s' if len(paths) != 1 else ''}: {shown}."
+        if check_fix:
+            message += f" Fix: {check_fix}"
+        out.append(
+            Annotation(
+                _LEVEL[severity],
+                f"otp-gate: {check_id}",
+                message,
+                runtime_line.path if runtime_line else None,
+                runtime_line.line if runtime_line else None,
+                _CODE_RANK["check-failed"],
+            )
+        )
+    order = {"error": 0, "warning": 1, "notice": 2}
+    # sorted() is stable: within a rank the verdict's order (files, then checks) is kept.
+    return sorted(out, key=lambda a: (order[a.level], a.rank))
+
+
+def choose(
+    annotations: Sequence[Annotation], limit: int = RUNNER_LIMIT, where: str = "the job summary"
+) -> list[Annotation]:
+    """At most `limit` per level: the first `limit - 1` and one that counts the rest."""
+    chosen: list[Annotation] = []
+    for level in ("error", "warning", "notice"):
+        of_level = [a for a in annotations if a.level == level]
+        if len(of_level) <= limit:
+            chosen.extend(of_level)
+            continue
+        chosen.extend(of_level[: limit - 1])
+        rest = len(of_level) - (limit - 1)
+        chosen.append(
+            Annotation(
+                level,
+                f"otp-gate: {rest} more",
+                f"{rest} more {level} finding{'s' if rest != 1 else ''}: see {where}.",
+            )
+        )
+    return chosen
+
+
+def render(
+    report: Report, verdict: Verdict, pins: Sequence[Pin] = (), where: str = "the job summary"
+) -> list[str]:
+    """The workflow-command lines to print, escaped, at most `RUNNER_LIMIT` per type."""
+    return [a.render() for a in choose(build(report, verdict, pins), where=where)]

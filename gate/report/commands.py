@@ -1,0 +1,68 @@
+"""The one place that formats GitHub workflow commands (`::error file=..::msg`) and escapes them.
+
+Escaping is delegated to the pinned `github-action-utils` helpers (`%` first, then CR and LF in the
+message; also `:` and `,` in properties), so a file name from a scanned tree can never end a
+command early or start a new one. Text that is too rich to escape (a whole report) is wrapped in
+`::stop-commands::<random token>` instead. See
+https://docs.github.com/actions/reference/workflow-commands-for-github-actions
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+
+from github_action_utils._serialization import escape_data, escape_property
+
+#: Commands this project emits; anything else is a programming error, not user input.
+_COMMANDS = frozenset({"error", "warning", "notice", "debug", "group", "endgroup"})
+
+#: Annotation properties the runner understands (camelCase on the wire).
+_PROPERTIES = ("file", "line", "endLine", "col", "endColumn", "title")
+
+
+def escape_message(text: str) -> str:
+    """Escape the data part of a command (after the second `::`)."""
+    return escape_data(text)
+
+
+def escape_prop(text: str) -> str:
+    """Escape a property value (`file=`, `title=`): data escaping plus `:` and `,`."""
+    return escape_property(text)
+
+
+def command(
+    name: str, message: str, properties: Mapping[str, str | int | None] | None = None
+) -> str:
+    """One workflow-command line such as `::error file=a.c,line=3,title=t::msg` (no newline).
+
+    Every property value and the message are escaped here; callers pass raw, untrusted text.
+    """
+    if name not in _COMMANDS:
+        raise ValueError(f"unknown workflow command {name!r}")
+    props: list[str] = []
+    for key, value in (properties or {}).items():
+        if key not in _PROPERTIES:
+            raise ValueError(f"unknown workflow command property {key!r}")
+        if value is None or value == "":
+            continue
+        props.append(f"{key}={escape_prop(str(value))}")
+    head = f"::{name} {','.join(props)}" if props else f"::{name}"
+    return f"{head}::{escape_message(message)}"
+
+
+def new_token() -> str:
+    """A random resume token for `stop-commands`: unguessable, so untrusted text cannot resume early."""
+    return f"otp-gate-{secrets.token_hex(16)}"
+
+
+def stop_commands(text: str, token: str | None = None) -> str:
+    """Wrap `text` so the runner processes no command inside it; returns the lines, no final newline.
+
+    The token is drawn again in the (astronomically unlikely) case that the text already holds it.
+    """
+    token = token or new_token()
+    while token in text:
+        token = new_token()
+    body = text[:-1] if text.endswith("\n") else text
+    return f"::stop-commands::{token}\n{body}\n::{token}::"

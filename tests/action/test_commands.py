@@ -1,0 +1,91 @@
+"""Workflow-command formatting and escaping (`gate.report.commands`) and annotation choice."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gate.inspection.pins import Pin, PinKind
+from gate.report.annotations import RUNNER_LIMIT, build, choose, render
+from gate.report.commands import command, stop_commands
+from tests.github.reports import make_report, make_verdict
+
+
+def test_command_escapes_percent_first_then_cr_lf_in_data() -> None:
+    assert command("error", "100%\r\n::x") == "::error::100%25%0D%0A::x"
+
+
+def test_command_escapes_colon_and_comma_in_properties() -> None:
+    line = command("warning", "m", {"file": "a,b:c%\n", "line": 3, "title": "t:1"})
+    assert line == "::warning file=a%2Cb%3Ac%25%0A,line=3,title=t%3A1::m"
+
+
+def test_unknown_command_or_property_is_refused() -> None:
+    with pytest.raises(ValueError):
+        command("set-output", "x")
+    with pytest.raises(ValueError):
+        command("error", "x", {"bogus": "1"})
+
+
+@given(st.text(), st.text(min_size=1))
+def test_any_text_stays_on_one_line(message: str, path: str) -> None:
+    line = command("error", message, {"file": path, "title": path})
+    assert "\n" not in line and "\r" not in line
+    # Properties end at the first `::`; nothing the caller gave can contain a raw `,` or `:` there.
+    head = line.split("::", 2)[1]
+    assert head.count(",") == 1 and ":" not in head
+
+
+def test_stop_commands_token_is_random_and_not_in_text() -> None:
+    a = stop_commands("x")
+    b = stop_commands("x")
+    token_a = a.splitlines()[0].split("::")[2]
+    assert token_a != b.splitlines()[0].split("::")[2]
+    assert a.splitlines()[-1] == f"::{token_a}::"
+    assert re.fullmatch(r"otp-gate-[0-9a-f]{32}", token_a)
+
+
+def test_stop_commands_redraws_a_token_the_text_contains() -> None:
+    text = "::otp-gate-aaaa::"
+    wrapped = stop_commands(text, token="otp-gate-aaaa")
+    assert not wrapped.startswith("::stop-commands::otp-gate-aaaa\n")
+
+
+def test_version_finding_is_annotated_on_exact_pins_only() -> None:
+    report = make_report()
+    pins = [
+        Pin(".tool-versions", 1, "25.2.3", True, PinKind.TOOL_VERSIONS),
+        Pin(".github/workflows/ci.yml", 9, "25", False, PinKind.WORKFLOW),
+    ]
+    notes = build(report, make_verdict(report), pins)
+    version = [a for a in notes if a.title == "otp-gate: version-behind"]
+    assert [(a.file, a.line) for a in version] == [(".tool-versions", 1)]
+
+
+def test_hardening_finding_points_at_the_dockerfile_from_line() -> None:
+    report = make_report(paths=("a", "b"))
+    pins = [Pin("Dockerfile", 3, "25.2.3", True, PinKind.DOCKERFILE)]
+    notes = build(report, make_verdict(report), pins)
+    grouped = [a for a in notes if a.title == "otp-gate: stack-protector"]
+    assert len(grouped) == 1 and grouped[0].file == "Dockerfile" and grouped[0].line == 3
+    assert "2 files" in grouped[0].message
+
+
+def test_at_most_ten_per_type_with_one_summary_annotation() -> None:
+    report = make_report()
+    from gate.model.common import Severity
+    from gate.model.report import ExitCode, Reason, Verdict
+
+    reasons = tuple(Reason("scan-warning", Severity.WARNING, f"w{i}") for i in range(25)) + tuple(
+        Reason("inspect-error", Severity.ERROR, f"e{i}", path=f"f{i}") for i in range(3)
+    )
+    notes = choose(build(report, Verdict(ExitCode.FAIL, reasons)))
+    warnings = [a for a in notes if a.level == "warning"]
+    assert len(warnings) == RUNNER_LIMIT
+    assert warnings[-1].message == "16 more warning findings: see the job summary."
+    assert len([a for a in notes if a.level == "error"]) == 3
+    lines = render(report, Verdict(ExitCode.FAIL, reasons))
+    assert all(line.startswith(("::error", "::warning")) for line in lines)
