@@ -1,0 +1,176 @@
+"""DistroSource: what apt would install, fetched with apt-get download and unpacked with dpkg -x."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gate.acquire.distro import (
+    Candidate,
+    DistroSource,
+    candidate_of,
+    distro_name,
+    parse_stanzas,
+    read_os_release,
+    select_packages,
+)
+from gate.errors import AcquireError
+from gate.inspection.runtime import load_runtime
+from gate.model.runtime import Role
+from tests.support.debian_otp import DEBIAN_OTP_PACKAGES
+
+SHOW = """\
+Package: erlang-base
+Source: erlang
+Version: 1:25.2.3+dfsg-1+deb12u4
+Architecture: amd64
+Description: Erlang/OTP virtual machine
+ and base applications
+
+Package: erlang-uuid
+Source: erlang-uuid (0.4.6-2)
+Version: 0.4.6-2+b1
+Architecture: amd64
+
+Package: erlang-crypto
+Source: erlang
+Version: 1:25.2.3+dfsg-1+deb12u4
+Architecture: amd64
+
+Package: erlang-doc
+Source: erlang
+Version: 1:25.2.3+dfsg-1+deb12u4
+Architecture: all
+
+Package: erlang-ssh
+Source: erlang
+Version: 1:25.2.3+dfsg-1
+Architecture: amd64
+
+Package: erlang-base-dbgsym
+Source: erlang
+Version: 1:25.2.3+dfsg-1+deb12u4
+Architecture: amd64
+
+Package: erlang-jiffy
+Version: 1.1.1-1
+Architecture: amd64
+"""
+
+
+def apt_knows_erlang() -> bool:
+    if not shutil.which("apt-cache"):
+        return False
+    try:
+        DistroSource().packages()
+    except AcquireError:
+        return False
+    return True
+
+
+def test_parse_stanzas_and_candidates() -> None:
+    stanzas = parse_stanzas(SHOW)
+    assert len(stanzas) == 7
+    assert stanzas[0]["Description"] == "Erlang/OTP virtual machine\nand base applications"
+    uuid = candidate_of(stanzas[1])
+    assert uuid == Candidate("erlang-uuid", "0.4.6-2+b1", "erlang-uuid", "amd64")
+    # No Source field: the source has the package's name.
+    assert candidate_of(stanzas[6]) == Candidate("erlang-jiffy", "1.1.1-1", "erlang-jiffy", "amd64")
+    assert candidate_of({"Package": "x"}) is None
+
+
+def test_select_same_source_same_version_arch_specific() -> None:
+    cands = [c for c in map(candidate_of, parse_stanzas(SHOW)) if c]
+    base = cands[0]
+    chosen = select_packages(base, [*cands, base])
+    assert [c.package for c in chosen] == ["erlang-base", "erlang-crypto"]
+
+
+def test_os_release(tmp_path: Path) -> None:
+    f = tmp_path / "os-release"
+    f.write_text(
+        'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n'
+        "# comment\nVERSION_CODENAME=bookworm\nBROKEN='unterminated\n"
+    )
+    values = read_os_release(f)
+    assert values["PRETTY_NAME"] == "Debian GNU/Linux 12 (bookworm)"
+    assert distro_name(values) == "debian-12"
+    assert distro_name({"ID": "debian", "VERSION_CODENAME": "trixie"}) == "debian-trixie"
+    assert distro_name({"ID": "ubuntu", "VERSION_ID": "24.04"}) == "ubuntu-24.04"
+    assert distro_name({}) is None
+    assert read_os_release(tmp_path / "missing") == {}
+
+
+def test_missing_tools_are_named(tmp_path: Path) -> None:
+    with pytest.raises(AcquireError) as info:
+        DistroSource(apt_get="no-such-apt-get-here").acquire(tmp_path)
+    message = info.value.diagnostics()
+    assert "'no-such-apt-get-here' was not found" in message and "Debian or Ubuntu" in message
+    with pytest.raises(AcquireError, match="no-such-dpkg"):
+        DistroSource(dpkg="no-such-dpkg").acquire(tmp_path)
+
+
+def _script(path: Path, body: str) -> str:
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_apt_without_erlang(tmp_path: Path) -> None:
+    # An apt-cache that knows no erlang-base, as on a machine without the repository.
+    cache = _script(tmp_path / "apt-cache", "echo 'E: No packages found' >&2\nexit 100\n")
+    with pytest.raises(AcquireError) as info:
+        DistroSource(apt_cache=cache).acquire(tmp_path)
+    assert "no erlang-base package" in info.value.diagnostics()
+    assert "apt-get update" in info.value.diagnostics()
+
+
+def test_download_failure_is_reported(tmp_path: Path) -> None:
+    if not apt_knows_erlang():
+        pytest.skip("apt-cache on this machine does not list erlang-base")
+    apt_get = _script(
+        tmp_path / "apt-get",
+        "echo 'E: Failed to fetch http://deb.example/erlang-base.deb' >&2\nexit 100\n",
+    )
+    with pytest.raises(AcquireError) as info:
+        DistroSource(apt_get=apt_get).acquire(tmp_path / "work")
+    message = info.value.diagnostics()
+    assert "apt-get download of 32 Erlang packages failed" in message
+    assert "Failed to fetch" in message and "erlang-base=" in message
+
+
+def test_packages_match_the_erlang_source() -> None:
+    if not apt_knows_erlang():
+        pytest.skip("apt-cache on this machine does not list erlang-base")
+    packages = DistroSource().packages()
+    assert packages[0].package == "erlang-base"
+    assert {p.source for p in packages} == {"erlang"}
+    assert len({p.version for p in packages}) == 1
+    # The product finds by itself the list the test fixture spells out.
+    assert {p.package for p in packages} == set(DEBIAN_OTP_PACKAGES)
+
+
+def test_real_download_and_scan(tmp_path: Path) -> None:
+    if not apt_knows_erlang():
+        pytest.skip("apt-cache on this machine does not list erlang-base")
+    source = DistroSource()
+    try:
+        (tree,) = source.acquire(tmp_path)
+    except AcquireError as e:
+        if "download" in e.message:
+            pytest.skip(f"apt cannot fetch here: {e.message[:200]}")
+        raise
+    base = source.packages()[0]
+    assert tree.origin.method == "distro"
+    assert tree.origin.package == "erlang-base"
+    assert tree.origin.package_version == base.version
+    assert tree.origin.distro == distro_name(read_os_release(Path("/etc/os-release")))
+    assert tree.root == tmp_path / "root" / "usr" / "lib" / "erlang"
+    runtime = load_runtime(tree)
+    assert runtime.files  # every ELF of the packages
+    assert next(f.path for f in runtime.files if f.role == Role.EMULATOR).endswith("beam.smp")
+    if "25.2.3" in base.version:  # Debian 12
+        assert runtime.otp_version_file == "25.2.3"
+        assert len(runtime.files) == 39
