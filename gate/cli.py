@@ -54,7 +54,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="FMT",
         help="text (default), json, sarif or markdown",
     )
-    out.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+    out.add_argument(
+        "--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout"
+    )
     out.add_argument(
         "--config",
         metavar="FILE",
@@ -97,11 +99,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="download this Debian/Ubuntu machine's erlang packages (apt-get download, no root) and scan them",
     )
-    where.add_argument("--image", metavar="REF", help="a container image, exported through the Docker engine")
-    where.add_argument("--image-archive", metavar="FILE", help="a saved image (docker save / OCI / podman tar)")
-    where.add_argument("--platform", metavar="OS/ARCH", help="platform to pick in a multi-arch image")
-    where.add_argument("--otp-version", metavar="V", help="fetch the prebuilt OTP V from builds.hex.pm")
-    where.add_argument("--builds-mirror", metavar="URL", help="mirror of builds.hex.pm for --otp-version")
+    where.add_argument(
+        "--image", metavar="REF", help="a container image, exported through the Docker engine"
+    )
+    where.add_argument(
+        "--image-archive", metavar="FILE", help="a saved image (docker save / OCI / podman tar)"
+    )
+    where.add_argument(
+        "--platform", metavar="OS/ARCH", help="platform to pick in a multi-arch image"
+    )
+    where.add_argument(
+        "--otp-version", metavar="V", help="fetch the prebuilt OTP V from builds.hex.pm"
+    )
+    where.add_argument(
+        "--builds-mirror", metavar="URL", help="mirror of builds.hex.pm for --otp-version"
+    )
     _common(scan)
 
     elf = sub.add_parser(
@@ -119,7 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
         "flags plus -O2), install it into a cached prefix and scan it.",
     )
     build.add_argument("--otp-version", required=True, metavar="V", help="the OTP version to build")
-    build.add_argument("--cflags", metavar="FLAGS", help='CFLAGS (must contain -O; default "-O2 -fpie -fstack-protector-strong")')
+    build.add_argument(
+        "--cflags",
+        metavar="FLAGS",
+        help='CFLAGS (must contain -O; default "-O2 -fpie -fstack-protector-strong")',
+    )
     build.add_argument("--ldflags", metavar="FLAGS", help='LDFLAGS (default "-pie -z now")')
     build.add_argument("--cppflags", metavar="FLAGS", help="CPPFLAGS, e.g. -D_FORTIFY_SOURCE=3")
     build.add_argument("--no-flags", action="store_true", help="set no flags: OTP's own defaults")
@@ -130,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="extra build variable, e.g. DED_LDFLAGS=...; repeatable",
     )
-    build.add_argument("--configure-args", metavar="ARGS", default="", help="extra ./configure arguments")
+    build.add_argument(
+        "--configure-args", metavar="ARGS", default="", help="extra ./configure arguments"
+    )
     build.add_argument("--source-mirror", metavar="URL", help="mirror of the GitHub release assets")
     _common(build)
     return parser
@@ -370,13 +388,19 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         code = max(v.exit_code for _, v in results)
         if run.output is not None:
             verdict = "pass" if code == ExitCode.PASS else "fail"
-            print(f"{PROG}: {verdict} (exit {int(code)}); report written to {run.output}", file=sys.stderr)
+            print(
+                f"{PROG}: {verdict} (exit {int(code)}); report written to {run.output}",
+                file=sys.stderr,
+            )
         return int(code)
     except GateError as e:
         from gate.report import printable
 
-        # Messages name files from the scanned input: escape them line by line for the terminal.
-        text = "\n".join(printable(line) for line in e.diagnostics().splitlines())
+        # Messages name files from the scanned input: a newline or ESC in a name is shown escaped.
+        if type(e).diagnostics is GateError.diagnostics:
+            text = printable(e.message) + (f"\n  hint: {printable(e.hint)}" if e.hint else "")
+        else:  # a subclass with its own layout: keep its lines, escape within them
+            text = "\n".join(printable(line) for line in e.diagnostics().splitlines())
         print(f"{PROG}: {e.kind} error: {text}", file=sys.stderr)
         return int(ExitCode.ERROR)
     except KeyboardInterrupt:

@@ -171,11 +171,13 @@ def parse_config(data: Mapping[str, Any], origin: str) -> Config:
     if "severity" in table:
         sev_table = table["severity"]
         if not isinstance(sev_table, dict):
-            raise err("severity", "must be a table like `[severity]` with `check-id = \"warning\"`")
+            raise err("severity", 'must be a table like `[severity]` with `check-id = "warning"`')
         severities: list[tuple[str, Severity]] = []
         for check_id, value in sev_table.items():
             if check_id not in rule_ids:
-                raise err(f"severity.{check_id}", f"unknown check id; known ids: {', '.join(rule_ids)}")
+                raise err(
+                    f"severity.{check_id}", f"unknown check id; known ids: {', '.join(rule_ids)}"
+                )
             try:
                 sev = parse_choice(Severity, value, f"{origin}: severity.{check_id}")
             except UsageError as e:
@@ -204,10 +206,12 @@ def _parse_waiver(entry: object, n: int, rule_ids: tuple[str, ...], err: Any) ->
     if not isinstance(check, str) or not check:
         raise err(f"{where}.check", f"missing; give a check id, one of: {', '.join(rule_ids)}")
     if not any(fnmatch.fnmatchcase(rid, check) for rid in rule_ids):
-        raise err(f"{where}.check", f"{check!r} matches no check id; known ids: {', '.join(rule_ids)}")
+        raise err(
+            f"{where}.check", f"{check!r} matches no check id; known ids: {', '.join(rule_ids)}"
+        )
     path = fields.get("path", "*")
     if not isinstance(path, str) or not path:
-        raise err(f"{where}.path", "must be a non-empty path glob such as \"lib/*/priv/lib/*.so\"")
+        raise err(f"{where}.path", 'must be a non-empty path glob such as "lib/*/priv/lib/*.so"')
     reason = fields.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise err(f"{where}.reason", "is mandatory: say why this finding is accepted")
@@ -218,7 +222,9 @@ def _parse_waiver(entry: object, n: int, rule_ids: tuple[str, ...], err: Any) ->
             try:
                 expires = date.fromisoformat(expires)
             except ValueError:
-                raise err(f"{where}.expires", f"{expires!r} is not a date like 2027-01-31") from None
+                raise err(
+                    f"{where}.expires", f"{expires!r} is not a date like 2027-01-31"
+                ) from None
         elif not isinstance(expires, date) or hasattr(expires, "hour"):
             raise err(f"{where}.expires", f"{expires!r} is not a date like 2027-01-31")
     return Waiver(check=check, path=path, reason=reason.strip(), expires=expires)

@@ -124,8 +124,7 @@ def _version_reasons(report: Report, config: Config, today: date) -> Iterable[Re
                 yield Reason(
                     code="unsupported-line",
                     severity=sev,
-                    message=f"OTP {vs.line} is no longer a supported line "
-                    f"(supported: {lines})",
+                    message=f"OTP {vs.line} is no longer a supported line (supported: {lines})",
                     check_id=VERSION_UNSUPPORTED,
                     fix=f"Move to a supported OTP line ({lines}) and its newest patch.",
                 )
@@ -158,7 +157,10 @@ def _version_reasons(report: Report, config: Config, today: date) -> Iterable[Re
 
 def evaluate(report: Report, config: Config, today: date) -> Verdict:
     """Judge `report` under `config` on `today`; pure, so the same inputs give the same verdict."""
-    found: list[Reason] = [*_check_reasons(report, config), *_version_reasons(report, config, today)]
+    found: list[Reason] = [
+        *_check_reasons(report, config),
+        *_version_reasons(report, config, today),
+    ]
     found.extend(
         Reason(code="scan-warning", severity=Severity.WARNING, message=w) for w in report.warnings
     )

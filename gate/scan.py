@@ -136,4 +136,3 @@ def scan_files(paths: Sequence[Path]) -> Report:
         otp=OtpIdentity(version=None, source="none"),
         version_status=None,
     )
-

@@ -118,7 +118,9 @@ def document(report: Report, verdict: Verdict) -> dict[str, Any]:
             "image": o.image,
             "path_in_image": o.path_in_image,
         },
-        "otp": None if report.runtime_kind.value == "files" else _otp(report.otp, report.version_status),
+        "otp": None
+        if report.runtime_kind.value == "files"
+        else _otp(report.otp, report.version_status),
         "files": [_file(f) for f in report.files],
         "summary": _summary(report),
         "warnings": list(report.warnings),

@@ -30,16 +30,20 @@ MARKS = {
     "waived": "💤",
 }
 _SEVERITY_MARK = {"error": "❌", "warning": "⚠️", "note": "\u2139\ufe0f", "off": "\u2139\ufe0f"}
-_MD_SPECIAL = set("\\`*_{}[]<>()#+-!|~@:&")
+_MD_SPECIAL = set("\\`*_{}[]<>#|~@:&")
 _MAX_LISTED = 8
 
-DEFAULT_CUT_NOTE = "The report was cut to fit; the complete report is in the job summary and the JSON report."
+DEFAULT_CUT_NOTE = (
+    "The report was cut to fit; the complete report is in the job summary and the JSON report."
+)
 
 
 def escape(text: str) -> str:
     """Untrusted text made inert in GitHub Markdown (and on one line)."""
     # `@` would mention a user or team, `&` start an entity, `:` an emoji or autolink, `|` end a cell.
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in printable(text))
+    out = "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in printable(text))
+    # At the start of a line `-` and `+` open a list; links need `[`, so parentheses stay as they are.
+    return "\\" + out if out[:1] in ("-", "+") else out
 
 
 def _fix_block(fix: str) -> list[str]:

@@ -103,7 +103,9 @@ def _rule(rid: str, title: str, sev: Severity, fix: str) -> dict[str, Any]:
 
 def _fingerprint(rule_id: str, subject: str) -> str:
     # Stable across runs and line moves: the rule and what it is about, never a line number.
-    return hashlib.sha256(f"{rule_id}\x00{subject}".encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return hashlib.sha256(f"{rule_id}\x00{subject}".encode("utf-8", "surrogateescape")).hexdigest()[
+        :32
+    ]
 
 
 def _version_subject(report: Report) -> str:
@@ -122,7 +124,9 @@ def _result(
 ) -> dict[str, Any]:
     rule_id = reason.check_id or reason.code
     if rule_id not in rules:
-        rules[rule_id] = _rule(rule_id, reason.code.replace("-", " "), reason.severity, reason.fix or "")
+        rules[rule_id] = _rule(
+            rule_id, reason.code.replace("-", " "), reason.severity, reason.fix or ""
+        )
     if reason.path is not None:
         subject = reason.path
         pin = hardening_pin
@@ -130,18 +134,28 @@ def _result(
         subject = _version_subject(report)
         pin = version_pin if reason.check_id in _EXTRA_RULES else None
     if pin is not None:
-        location = {"artifactLocation": {"uri": _uri(pin.path, "")}, "region": {"startLine": max(1, pin.line)}}
+        location = {
+            "artifactLocation": {"uri": _uri(pin.path, "")},
+            "region": {"startLine": max(1, pin.line)},
+        }
     else:
-        location = {"artifactLocation": {"uri": _uri(subject, uri_base)}, "region": {"startLine": 1}}
+        location = {
+            "artifactLocation": {"uri": _uri(subject, uri_base)},
+            "region": {"startLine": 1},
+        }
     result: dict[str, Any] = {
         "ruleId": rule_id,
         "level": _LEVEL[reason.severity],
         "message": {"text": reason.message + (f"\nFix: {reason.fix}" if reason.fix else "")},
         "locations": [{"physicalLocation": location}],
-        "partialFingerprints": {"otpGate/v1": _fingerprint(rule_id, f"{report.target}\x00{subject}")},
+        "partialFingerprints": {
+            "otpGate/v1": _fingerprint(rule_id, f"{report.target}\x00{subject}")
+        },
     }
     if waived:
-        result["suppressions"] = [{"kind": "external", "justification": "waived in the gate's config file"}]
+        result["suppressions"] = [
+            {"kind": "external", "justification": "waived in the gate's config file"}
+        ]
     return result
 
 

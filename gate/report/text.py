@@ -60,7 +60,7 @@ def _table(report: Report, verdict: Verdict) -> list[str]:
             lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         else:  # an unreadable file: the error spans the check columns
             lines.append(
-                "  ".join(c.ljust(w) for c, w in zip(row[:fixed], widths, strict=True))
+                "  ".join(c.ljust(w) for c, w in zip(row[:fixed], widths[:fixed], strict=True))
                 + "  "
                 + row[fixed]
             )

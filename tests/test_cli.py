@@ -1,0 +1,215 @@
+"""`otp-gate` through `main(argv)`: exit codes, formats, outputs, and bad inputs that name the file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gate.cli import main
+
+C_SOURCE = r"""
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv) {
+    char buf[64];
+    strcpy(buf, argc > 1 ? argv[1] : "x");
+    printf("%s\n", buf);
+    return 0;
+}
+"""
+
+HARDENED = [
+    "-O2",
+    "-fPIE",
+    "-pie",
+    "-fstack-protector-strong",
+    "-D_FORTIFY_SOURCE=2",
+    "-Wl,-z,relro,-z,now",
+    "-Wl,-z,noexecstack",
+]
+WEAK = ["-O2", "-fno-PIE", "-no-pie", "-fno-stack-protector", "-Wl,-z,norelro", "-Wl,-z,lazy"]
+ENV = {"OTP_GATE_TODAY": "2026-05-01"}
+
+
+def gcc(tmp: Path, name: str, flags: list[str]) -> Path:
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is not installed (apt-get install gcc)")
+    src = tmp / "prog.c"
+    src.write_text(C_SOURCE)
+    out = tmp / name
+    subprocess.run(["gcc", *flags, "-o", str(out), str(src)], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def binaries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("elf")
+    return {"hardened": gcc(tmp, "hardened", HARDENED), "weak": gcc(tmp, "weak", WEAK)}
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv, ENV)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_elf_hardened_binary_passes(
+    binaries: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["elf", str(binaries["hardened"]), "--format", "json"], capsys)
+    assert code == 0, out + err
+    doc = json.loads(out)
+    (f,) = doc["files"]
+    assert f["path"] == str(binaries["hardened"])
+    assert f["role"] == "file"
+    assert f["kind"] == "pie-executable"
+    for check in ("pie", "stack-protector", "relro", "bind-now", "nx"):
+        assert f["checks"][check]["status"] == "pass", (check, f["checks"][check])
+    assert doc["otp"] is None
+    assert doc["verdict"]["exit_code"] == 0
+
+
+def test_elf_weak_binary_fails(
+    binaries: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["elf", str(binaries["weak"]), str(binaries["hardened"])], capsys)
+    assert code == 1
+    assert "verdict: FAIL (exit 1), 2 files checked" in out
+    row = next(line for line in out.splitlines() if line.startswith(str(binaries["weak"])))
+    assert "executable" in row and "FAIL" in row
+    failing = {r.split()[1] for r in out.splitlines() if r.strip().startswith("[error]")}
+    assert {"pie", "relro", "bind-now"} <= failing
+
+
+def test_output_file_and_stderr_line(
+    binaries: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "out" / "report.sarif"
+    code, out, err = run(
+        ["elf", str(binaries["weak"]), "--format", "sarif", "--output", str(target)], capsys
+    )
+    assert code == 1
+    assert out == ""
+    assert f"report written to {target}" in err
+    doc = json.loads(target.read_text())
+    assert doc["version"] == "2.1.0"
+    assert {r["ruleId"] for r in doc["runs"][0]["results"]} >= {"pie", "relro", "bind-now"}
+
+
+def test_markdown_format(binaries: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["elf", str(binaries["hardened"]), "--format", "markdown"], capsys)
+    assert code == 0
+    assert out.startswith("### ✅ OTP hardening gate: pass")
+
+
+def test_fail_on_never_and_config_file(
+    binaries: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["elf", str(binaries["weak"]), "--fail-on", "never"], capsys)[0] == 0
+    cfg = tmp_path / "gate.toml"
+    cfg.write_text('[[waiver]]\ncheck = "*"\npath = "*weak"\nreason = "legacy test binary"\n')
+    code, out, _ = run(["elf", str(binaries["weak"]), "--config", str(cfg)], capsys)
+    assert code == 0, out
+    assert "waived:" in out
+
+
+def test_default_config_is_read_from_the_working_directory(
+    binaries: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / ".otp-gate.toml").write_text('fail-on = "never"\n')
+    monkeypatch.chdir(tmp_path)
+    assert run(["elf", str(binaries["weak"])], capsys)[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["elf", "{tmp}/absent"], ["{tmp}/absent", "no such file"]),
+        (["elf", "{tmp}/notelf"], ["{tmp}/notelf", "not an ELF file"]),
+        (["elf", "{tmp}/truncated"], ["{tmp}/truncated"]),
+        (["elf", "{tmp}"], ["{tmp}", "is a directory"]),
+        (["scan", "{tmp}/absent"], ["{tmp}/absent", "no such file or directory"]),
+        (["scan", "{tmp}/notelf"], ["{tmp}/notelf", "not a directory or a .tar.gz"]),
+        (
+            ["elf", "{tmp}/hardened", "--format", "xml"],
+            ["--format", "'xml'", "text, json, sarif, markdown"],
+        ),
+        (
+            ["elf", "{tmp}/hardened", "--fail-on", "sometimes"],
+            ["--fail-on", "error, warning, never"],
+        ),
+        (["elf", "{tmp}/hardened", "--version-policy", "x"], ["--version-policy", "latest-patch"]),
+        (
+            ["elf", "{tmp}/hardened", "--config", "{tmp}/none.toml"],
+            ["{tmp}/none.toml", "not found"],
+        ),
+        (
+            ["elf", "{tmp}/hardened", "--config", "{tmp}/bad.toml"],
+            ["{tmp}/bad.toml", "fail-on", "error, warning, never"],
+        ),
+        (
+            ["elf", "{tmp}/hardened", "--output", "{tmp}/notelf/x.json"],
+            ["{tmp}/notelf/x.json", "cannot write"],
+        ),
+        (["scan", "--distro", "{tmp}"], ["PATH and --distro"]),
+        (["scan", "{tmp}", "--platform", "linux/arm64"], ["--platform"]),
+        (["build", "--otp-version", "27.3.4", "--cflags=-fpie"], ["'-fpie' has no -O flag"]),
+        (["build", "--otp-version", "not-a-version"], ["not-a-version"]),
+        (["frobnicate"], ["invalid choice", "frobnicate"]),
+        ([], ["required"]),
+        (["elf"], ["FILE"]),
+    ],
+)
+def test_bad_input_exits_2_naming_it(
+    argv: list[str],
+    needles: list[str],
+    binaries: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "notelf").write_text("#!/bin/sh\necho hi\n")
+    (tmp_path / "truncated").write_bytes(binaries["hardened"].read_bytes()[:100])
+    (tmp_path / "hardened").write_bytes(binaries["hardened"].read_bytes())
+    (tmp_path / "bad.toml").write_text('fail-on = "maybe"\n')
+    args = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code, out, err = run(args, capsys)
+    assert code == 2, (out, err)
+    assert err.startswith("otp-gate: ")
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle.replace("{tmp}", str(tmp_path)) in err, err
+
+
+def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["--help"], capsys)
+    assert (
+        code == 0 and "Exit codes: 0 the policy passes, 1 it fails, 2 usage or tool error." in out
+    )
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out.startswith("otp-gate ")
+    code, out, _ = run(["scan", "--help"], capsys)
+    assert code == 0 and "--image-archive" in out and "--otp-version" in out
+
+
+def test_error_messages_escape_control_characters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evil = tmp_path / "a\x1b[31mred\nfake"
+    evil.write_text("not elf")
+    code, _, err = run(["elf", str(evil)], capsys)
+    assert code == 2
+    assert "\x1b" not in err
+    assert "a\\x1b[31mred\\x0afake" in err
+
+
+def test_bad_today_override(binaries: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["elf", str(binaries["hardened"])], {"OTP_GATE_TODAY": "tomorrow"})
+    err = capsys.readouterr().err
+    assert code == 2 and "OTP_GATE_TODAY" in err

@@ -1,0 +1,130 @@
+"""`otp-gate scan` end to end on Debian 12's real OTP 25.2.3 packages and a mix-release-like tree.
+
+What the issue requires the gate to say about these binaries: PIE, NX and GNU_RELRO everywhere, but
+no BIND_NOW, no stack protector and no fortify; OTP 25.2.3; line 25 no longer supported.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gate.cli import main
+
+ENV = {"OTP_GATE_TODAY": "2026-11-29"}
+
+
+def scan_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
+    code = main(["scan", *argv, "--format", "json", "--offline"], ENV)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, json.loads(out)
+
+
+def test_debian_installed_otp(debian_otp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, doc = scan_json([str(debian_otp)], capsys)
+    assert code == 1
+    assert doc["runtime_kind"] == "otp-install"
+    assert doc["otp"]["version"] == "25.2.3"
+    assert doc["otp"]["source"] == "OTP_VERSION"
+    assert doc["otp"]["line"] == 25
+    assert doc["otp"]["supported"] is False
+    assert 25 not in doc["otp"]["supported_lines"]
+    assert doc["otp"]["latest_patch"].startswith("25.3.2.")
+    files = {f["path"]: f for f in doc["files"]}
+    assert len(files) == 39
+    assert all(not p.startswith("/") for p in files)  # relative to the scanned root
+    assert all(f["error"] is None for f in files.values())
+
+    erts_exes = [f for f in files.values() if f["role"] == "erts-executable"]
+    assert erts_exes
+    for f in erts_exes:
+        assert f["checks"]["pie"]["status"] == "pass", f["path"]
+    for f in files.values():
+        assert f["checks"]["relro"]["status"] == "pass", f["path"]
+        assert f["checks"]["nx"]["status"] == "pass", f["path"]
+        assert f["checks"]["bind-now"]["status"] == "fail", f["path"]
+        assert f["checks"]["fortify"]["status"] != "pass", f["path"]
+    beam = files["erts-13.1.5/bin/beam.smp"]
+    assert beam["role"] == "emulator"
+    assert beam["checks"]["stack-protector"]["status"] == "fail"
+    assert beam["build_flags"]["ldflags"] == ""
+    assert "-O2" in beam["build_flags"]["cflags"]
+
+    codes = {(r["code"], r["check"]) for r in doc["verdict"]["reasons"]}
+    assert ("check-failed", "bind-now") in codes
+    assert ("check-failed", "stack-protector") in codes
+    assert ("unsupported-line", "otp-supported-line") in codes
+    assert ("version-behind", "otp-latest-patch") in codes
+    assert doc["verdict"]["exit_code"] == 1 and doc["verdict"]["result"] == "fail"
+
+
+def test_debian_text_and_sarif(debian_otp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["scan", str(debian_otp), "--offline"], ENV)
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.splitlines()[1].startswith("OTP 25.2.3 (from OTP_VERSION)")
+    assert "line 25 is no longer supported" in out
+    assert "verdict: FAIL (exit 1), 39 files checked" in out
+    code = main(["scan", str(debian_otp), "--offline", "--format", "sarif"], ENV)
+    sarif = json.loads(capsys.readouterr().out)
+    rule_ids = {r["ruleId"] for r in sarif["runs"][0]["results"]}
+    assert {"bind-now", "stack-protector", "otp-supported-line"} <= rule_ids
+    assert "pie" not in rule_ids and "nx" not in rule_ids
+
+
+def test_release_tree_is_inferred(
+    debian_otp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.support.release_tree import NIF_PATH, build_release_tree
+
+    root = build_release_tree(debian_otp, tmp_path / "rel")
+    assert not list(root.glob("releases/*/OTP_VERSION"))
+    code, doc = scan_json([str(root)], capsys)
+    assert code == 1
+    assert doc["runtime_kind"] == "release"
+    assert doc["otp"]["source"] == "inferred"
+    assert "25.2.3" in doc["otp"]["candidates"]
+    assert doc["otp"]["version"] == "25.2.3" or doc["otp"]["judged_version"] == "25.2.3"
+    files = {f["path"]: f for f in doc["files"]}
+    assert files[NIF_PATH]["role"] == "project-nif"
+    assert files["erts-13.1.5/bin/beam.smp"]["checks"]["bind-now"]["status"] == "fail"
+
+
+def test_release_tarball(
+    debian_otp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tarfile
+
+    from tests.support.release_tree import build_release_tree
+
+    root = build_release_tree(debian_otp, tmp_path / "rel", with_nif=False)
+    archive = tmp_path / "myapp-0.1.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for p in sorted(root.iterdir()):
+            tar.add(p, arcname=p.name)
+    code, doc = scan_json([str(archive)], capsys)
+    assert code == 1
+    assert doc["otp"]["source"] == "inferred"
+    assert "25.2.3" in doc["otp"]["candidates"]
+    assert any(f["path"] == "erts-13.1.5/bin/beam.smp" for f in doc["files"])
+
+
+def test_unreadable_elf_in_a_runtime_fails_closed(
+    debian_otp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.support.release_tree import build_release_tree
+
+    root = build_release_tree(debian_otp, tmp_path / "rel", with_nif=False)
+    bad = root / "lib" / "myapp-0.1.0" / "priv" / "broken.so"
+    bad.parent.mkdir(parents=True, exist_ok=True)
+    bad.write_bytes((root / "erts-13.1.5" / "bin" / "epmd").read_bytes()[:200])  # a truncated ELF
+    code, doc = scan_json([str(root)], capsys)
+    assert code == 1
+    broken = next(f for f in doc["files"] if f["path"] == "lib/myapp-0.1.0/priv/broken.so")
+    assert broken["error"] and broken["checks"] == {}
+    reasons = [r for r in doc["verdict"]["reasons"] if r["code"] == "inspect-error"]
+    assert [r["path"] for r in reasons] == ["lib/myapp-0.1.0/priv/broken.so"]

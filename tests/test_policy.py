@@ -1,0 +1,235 @@
+"""The policy is a pure function of report, config and day: each rule, threshold and waiver."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from gate.config import VERSION_BEHIND, VERSION_UNSUPPORTED, Config, FailOn, VersionPolicy, Waiver
+from gate.inspection.checks import check_by_id
+from gate.model.common import Severity, Status
+from gate.model.report import ExitCode
+from gate.policy import evaluate
+from tests.report import file_report, files_report, runtime_report
+
+TODAY = date(2026, 5, 1)  # a week after the sample data's snapshot date
+
+
+def codes(verdict: object) -> list[str]:
+    return [r.code for r in verdict.reasons]  # type: ignore[attr-defined]
+
+
+def test_clean_runtime_passes() -> None:
+    report = runtime_report((file_report("erts-15.2.7.1/bin/beam.smp"),))
+    verdict = evaluate(report, Config(), TODAY)
+    assert verdict.exit_code == ExitCode.PASS
+    assert verdict.reasons == ()
+    assert verdict.result == "pass"
+
+
+def test_error_check_fails_with_its_fix_and_evidence() -> None:
+    report = runtime_report(
+        (
+            file_report("erts-13.1.5/bin/beam.smp", bind_now=Status.FAIL),
+            file_report("erts-13.1.5/bin/epmd", bind_now=Status.FAIL),
+        )
+    )
+    verdict = evaluate(report, Config(), TODAY)
+    assert verdict.exit_code == ExitCode.FAIL
+    assert [(r.code, r.check_id, r.path) for r in verdict.reasons] == [
+        ("check-failed", "bind-now", "erts-13.1.5/bin/beam.smp"),
+        ("check-failed", "bind-now", "erts-13.1.5/bin/epmd"),
+    ]
+    first = verdict.reasons[0]
+    assert first.severity == Severity(check_by_id("bind-now").default_severity) == Severity.ERROR
+    assert first.fix == check_by_id("bind-now").fix and first.fix
+    assert "evidence for bind-now on erts-13.1.5/bin/beam.smp" in first.message
+
+
+def test_warning_check_fails_only_under_fail_on_warning() -> None:
+    report = runtime_report((file_report("erts-13.1.5/bin/beam.smp", fortify=Status.FAIL),))
+    assert check_by_id("fortify").default_severity == Severity.WARNING
+    under_error = evaluate(report, Config(), TODAY)
+    assert under_error.exit_code == ExitCode.PASS
+    assert [r.severity for r in under_error.reasons] == [Severity.WARNING]
+    under_warning = evaluate(report, Config(fail_on=FailOn.WARNING), TODAY)
+    assert under_warning.exit_code == ExitCode.FAIL
+    never = evaluate(
+        runtime_report((file_report("x", pie=Status.FAIL),)), Config(fail_on=FailOn.NEVER), TODAY
+    )
+    assert never.exit_code == ExitCode.PASS and codes(never) == ["check-failed"]
+
+
+def test_unknown_and_na_are_not_findings() -> None:
+    report = runtime_report(
+        (
+            file_report(
+                "lib/crypto-5.1.4/priv/lib/crypto.so", stack_protector=Status.UNKNOWN, pie=Status.NA
+            ),
+        )
+    )
+    assert evaluate(report, Config(), TODAY).reasons == ()
+
+
+def test_severity_overrides() -> None:
+    report = runtime_report((file_report("a", fortify=Status.FAIL, bind_now=Status.FAIL),))
+    raised = Config(severities=(("fortify", Severity.ERROR), ("bind-now", Severity.OFF)))
+    verdict = evaluate(report, raised, TODAY)
+    assert [(r.check_id, r.severity) for r in verdict.reasons] == [("fortify", Severity.ERROR)]
+    assert verdict.exit_code == ExitCode.FAIL
+    lowered = Config(severities=(("bind-now", Severity.NOTE),))
+    assert evaluate(report, lowered, TODAY).exit_code == ExitCode.PASS
+
+
+def test_inspect_errors_fail_closed() -> None:
+    report = runtime_report(
+        (file_report("lib/x/priv/lib/broken.so", error="truncated ELF header"),)
+    )
+    verdict = evaluate(report, Config(), TODAY)
+    assert verdict.exit_code == ExitCode.FAIL
+    assert codes(verdict) == ["inspect-error"]
+    assert "lib/x/priv/lib/broken.so" in verdict.reasons[0].message
+    assert verdict.reasons[0].fix
+
+
+BEHIND = dict(version="25.2.3", latest="25.3.2.21", behind=20, supported=False)
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected_codes", "exit_code"),
+    [
+        (VersionPolicy.LATEST_PATCH, ["version-behind", "unsupported-line"], ExitCode.FAIL),
+        (VersionPolicy.SUPPORTED, ["unsupported-line", "version-behind"], ExitCode.FAIL),
+        (VersionPolicy.OFF, [], ExitCode.PASS),
+    ],
+)
+def test_version_policy_on_an_unsupported_line(
+    policy: VersionPolicy, expected_codes: list[str], exit_code: ExitCode
+) -> None:
+    report = runtime_report((file_report("erts-13.1.5/bin/beam.smp"),), **BEHIND)  # type: ignore[arg-type]
+    verdict = evaluate(report, Config(version_policy=policy), TODAY)
+    assert codes(verdict) == expected_codes
+    assert verdict.exit_code == exit_code
+
+
+def test_version_messages_and_fixes() -> None:
+    report = runtime_report((file_report("b"),), **BEHIND)  # type: ignore[arg-type]
+    behind, unsupported = evaluate(report, Config(), TODAY).reasons
+    assert behind.check_id == VERSION_BEHIND
+    assert "25.2.3 is 20 patches behind 25.3.2.21" in behind.message
+    assert behind.fix and "25.3.2.21" in behind.fix
+    assert unsupported.check_id == VERSION_UNSUPPORTED
+    assert "26, 27, 28" in unsupported.message
+
+
+def test_behind_on_a_supported_line() -> None:
+    report = runtime_report(
+        (file_report("b"),), version="27.3.4", latest="27.3.4.3", behind=3, supported=True
+    )
+    assert evaluate(report, Config(), TODAY).exit_code == ExitCode.FAIL
+    # `supported` only fails an unsupported line: being behind becomes a note.
+    soft = evaluate(report, Config(version_policy=VersionPolicy.SUPPORTED), TODAY)
+    assert soft.exit_code == ExitCode.PASS
+    assert [(r.code, r.severity) for r in soft.reasons] == [("version-behind", Severity.NOTE)]
+
+
+def test_unknown_version_is_a_warning_and_files_mode_has_no_version_rules() -> None:
+    unknown = runtime_report((file_report("b"),), version=None)
+    verdict = evaluate(unknown, Config(), TODAY)
+    assert [(r.code, r.severity) for r in verdict.reasons] == [
+        ("version-unknown", Severity.WARNING)
+    ]
+    assert verdict.exit_code == ExitCode.PASS
+    assert evaluate(unknown, Config(fail_on=FailOn.WARNING), TODAY).exit_code == ExitCode.FAIL
+    assert evaluate(files_report((file_report("nif.so"),)), Config(), TODAY).reasons == ()
+
+
+def test_ambiguous_and_patched_versions_are_noted() -> None:
+    report = runtime_report(
+        (file_report("b"),), source="inferred", candidates=("27.3.4", "27.3.4.1"), patched=True
+    )
+    verdict = evaluate(report, Config(), TODAY)
+    assert codes(verdict) == ["version-ambiguous", "otp-patched"]
+    assert all(r.severity == Severity.NOTE for r in verdict.reasons)
+    assert verdict.exit_code == ExitCode.PASS
+
+
+def test_stale_release_data_is_a_warning() -> None:
+    report = runtime_report((file_report("b"),), as_of=date(2026, 1, 1))
+    fresh = evaluate(report, Config(stale_data_days=365), TODAY)
+    assert fresh.reasons == ()
+    stale = evaluate(report, Config(stale_data_days=30), TODAY)
+    assert codes(stale) == ["stale-data"]
+    assert "120 days old" in stale.reasons[0].message
+    assert (
+        evaluate(report, Config(stale_data_days=30, fail_on=FailOn.WARNING), TODAY).exit_code == 1
+    )
+
+
+def test_scan_warnings_become_reasons() -> None:
+    report = runtime_report((file_report("b"),), warnings=("lib/x: permission denied",))
+    verdict = evaluate(report, Config(), TODAY)
+    assert [(r.code, r.message) for r in verdict.reasons] == [
+        ("scan-warning", "lib/x: permission denied")
+    ]
+
+
+def test_waivers_move_findings_aside() -> None:
+    report = runtime_report(
+        (
+            file_report("erts-13.1.5/bin/beam.smp", bind_now=Status.FAIL),
+            file_report("lib/crypto-5.1.4/priv/lib/crypto.so", bind_now=Status.FAIL),
+        ),
+        **BEHIND,  # type: ignore[arg-type]
+    )
+    config = Config(
+        waivers=(
+            Waiver("bind-now", "lib/*/priv/lib/*.so", "NIFs load with RTLD_NOW", date(2026, 6, 1)),
+            Waiver(VERSION_UNSUPPORTED, "*", "moving to 27 in Q3"),
+        )
+    )
+    verdict = evaluate(report, config, TODAY)
+    assert [(r.code, r.path) for r in verdict.reasons] == [
+        ("check-failed", "erts-13.1.5/bin/beam.smp"),
+        ("version-behind", None),
+    ]
+    assert sorted(r.code for r in verdict.waived) == ["check-failed", "unsupported-line"]
+    assert verdict.exit_code == ExitCode.FAIL
+
+
+def test_expired_waiver_no_longer_applies_and_is_reported() -> None:
+    report = runtime_report(
+        (file_report("lib/crypto-5.1.4/priv/lib/crypto.so", bind_now=Status.FAIL),)
+    )
+    config = Config(
+        waivers=(Waiver("bind-now", "lib/*", "temporary", date(2026, 4, 30)),),
+        source="ci/.otp-gate.toml",
+    )
+    verdict = evaluate(report, config, TODAY)
+    assert verdict.waived == ()
+    assert codes(verdict) == ["check-failed", "waiver-expired"]
+    expired = verdict.reasons[1]
+    assert expired.severity == Severity.WARNING
+    assert "2026-04-30" in expired.message and "temporary" in expired.message
+    assert expired.fix and "ci/.otp-gate.toml" in expired.fix
+    # The day before it expired, the same waiver covered the finding.
+    earlier = evaluate(report, config, date(2026, 4, 30))
+    assert earlier.reasons == () and len(earlier.waived) == 1
+
+
+def test_pure_same_inputs_same_verdict() -> None:
+    report = runtime_report((file_report("a", pie=Status.FAIL, fortify=Status.FAIL),), **BEHIND)  # type: ignore[arg-type]
+    assert evaluate(report, Config(), TODAY) == evaluate(report, Config(), TODAY)
+
+
+def test_errors_are_listed_before_warnings_and_notes() -> None:
+    report = runtime_report(
+        (file_report("a", fortify=Status.FAIL), file_report("b", pie=Status.FAIL)),
+        source="inferred",
+        candidates=("27.3.4", "27.3.4.1"),
+    )
+    verdict = evaluate(report, Config(), TODAY)
+    ranks = [r.severity.rank for r in verdict.reasons]
+    assert ranks == sorted(ranks, reverse=True)
+    assert verdict.reasons[0].check_id == "pie"
