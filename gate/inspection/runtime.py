@@ -123,9 +123,25 @@ def classify(rel: str, otp_apps: frozenset[str]) -> tuple[Role, str | None]:
     return Role.OTHER, None
 
 
-def _read_text(path: Path, rel: str, problems: list[str]) -> str | None:
+def _symlink_in(root: Path, rel: str) -> str | None:
+    """The first component of `rel` below `root` that is a symlink (never followed), or None."""
+    path = root
+    for part in rel.split("/"):
+        path = path / part
+        if path.is_symlink():
+            return str(path.relative_to(root))
+    return None
+
+
+def _read_text(root: Path, rel: str, problems: list[str]) -> str | None:
+    """A small version file of the tree, or None when absent; symlinks are not followed."""
+    path = root / rel
     try:
-        if path.is_symlink() or not path.is_file():
+        if link := _symlink_in(root, rel):
+            if path.exists():
+                problems.append(f"{link} is a symbolic link; not followed, so {rel} was not read")
+            return None
+        if not path.is_file():
             return None
         with path.open("rb") as f:
             data = f.read(_MAX_TEXT)
@@ -135,9 +151,12 @@ def _read_text(path: Path, rel: str, problems: list[str]) -> str | None:
     return data.decode("utf-8", errors="replace")
 
 
-def _dirs(path: Path) -> list[str]:
+def _dirs(root: Path, rel: str = "") -> list[str]:
+    """Sub-folders (not symlinks) of `root/rel`; empty when `rel` is or passes through a symlink."""
+    if rel and _symlink_in(root, rel):
+        return []
     try:
-        return sorted(e.name for e in os.scandir(path) if e.is_dir(follow_symlinks=False))
+        return sorted(e.name for e in os.scandir(root / rel) if e.is_dir(follow_symlinks=False))
     except OSError:
         return []
 
@@ -168,29 +187,24 @@ def load_runtime(tree: AcquiredTree, otp_apps: frozenset[str] | None = None) -> 
         files.append(RuntimeFile(path=rel, abs_path=path, role=role, app=app))
 
     # releases/<major>/OTP_VERSION: an upgraded install can hold several majors; the newest counts.
-    releases_dir = root / "releases"
-    majors = sorted((d for d in _dirs(releases_dir) if _MAJOR_RE.match(d)), key=int, reverse=True)
+    majors = sorted(
+        (d for d in _dirs(root, "releases") if _MAJOR_RE.match(d)), key=int, reverse=True
+    )
     otp_version_file: str | None = None
     installed: tuple[AppVersion, ...] = ()
     for major in majors:
-        text = _read_text(
-            releases_dir / major / "OTP_VERSION", f"releases/{major}/OTP_VERSION", problems
-        )
+        text = _read_text(root, f"releases/{major}/OTP_VERSION", problems)
         if text is not None:
             otp_version_file = text.strip()
-            iav = _read_text(
-                releases_dir / major / "installed_application_versions",
-                f"releases/{major}/installed_application_versions",
-                problems,
-            )
+            iav = _read_text(root, f"releases/{major}/installed_application_versions", problems)
             installed = _apps(iav.splitlines()) if iav else ()
             break
-    start_erl = _read_text(releases_dir / "start_erl.data", "releases/start_erl.data", problems)
+    start_erl = _read_text(root, "releases/start_erl.data", problems)
 
     erts_versions = tuple(d[len("erts-") :] for d in _dirs(root) if re.match(r"^erts-\d", d))
     applications = tuple(
         AppVersion(name, vsn)
-        for name, vsn in (split_app_dir(d) for d in _dirs(root / "lib"))
+        for name, vsn in (split_app_dir(d) for d in _dirs(root, "lib"))
         if vsn is not None
     )
 

@@ -173,3 +173,10 @@ def test_otp_version_not_in_table_is_said() -> None:
     ident = identify(rt, INDEX)
     assert ident.version == V("29.0.4") and ident.source == "OTP_VERSION"
     assert any("not in the OTP versions table" in e for e in ident.evidence)
+
+
+def test_beam_strings_as_the_elf_reader_gives_them() -> None:
+    # gate.inspection.elf reports the banner as "Erlang/OTP <major>" and "erts-<vsn>".
+    ident = identify(EMPTY, INDEX, ("Erlang/OTP 25", "erts-13.1.5"))
+    assert ident.version == V("25.2.3") and ident.source == "beam"
+    assert "beam.smp says Erlang/OTP 25" in ident.evidence

@@ -209,3 +209,25 @@ def test_newest_otp_version_file_wins(tmp_path: Path) -> None:
 )
 def test_classify(rel: str, role: Role, app: str | None) -> None:
     assert classify(rel, OTP_APPS) == (role, app)
+
+
+def test_version_files_behind_symlinks_are_not_read(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    (outside / "27").mkdir(parents=True)
+    (outside / "27" / "OTP_VERSION").write_text("27.3.4\n")
+    root = tmp_path / "root"
+    (root / "releases" / "25").mkdir(parents=True)
+    (root / "releases" / "25" / "OTP_VERSION").symlink_to(outside / "27" / "OTP_VERSION")
+    rt = load(root)
+    assert rt.otp_version_file is None
+    assert rt.problems == (
+        "releases/25/OTP_VERSION is a symbolic link; not followed, so releases/25/OTP_VERSION "
+        "was not read",
+    )
+    # A whole releases/ folder that is a symlink out of the tree is not read either.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "releases").symlink_to(outside)
+    (other / "lib").symlink_to(outside)
+    rt = load(other)
+    assert rt.otp_version_file is None and rt.applications == ()
