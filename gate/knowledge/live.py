@@ -1,0 +1,382 @@
+"""Live release and advisory data merged over the bundled snapshot, with per-source provenance.
+
+Sources: GitHub releases and tags of erlang/otp (PyGithub), builds.hex.pm's builds.txt, the raw
+`otp_versions.table` of master and the maint branches, and GitHub's repository advisories. Each goes
+through the cache; a source that fails falls back to a stale cached copy, then to the snapshot, and
+the index says so. `offline=True` reads the snapshot only. Data older than `max_age_days` yields a
+warning: the gate never passes silently on old data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from gate.errors import KnowledgeError
+from gate.knowledge import github_source as gh
+from gate.knowledge.advisories import (
+    load_bundled_advisories,
+    merge_advisories,
+    parse_github_advisory,
+    parse_openvex,
+)
+from gate.knowledge.cache import DEFAULT_TTL, FileCache, default_cache_dir
+from gate.knowledge.fetch import Fetched, Origin, fetch_document, http_get
+from gate.knowledge.hexpm import (
+    DEFAULT_BUILDS_BASE,
+    DEFAULT_BUILDS_TARGET,
+    builds_url,
+    parse_builds,
+)
+from gate.knowledge.interface import ReleaseIndex
+from gate.knowledge.tables import (
+    DEFAULT_RAW_BASE,
+    branches_for,
+    merge_tables,
+    parse_table,
+    table_url,
+)
+from gate.model.advisory import Advisory
+from gate.model.otp import AppVersion, DataProvenance, OtpVersion, Release
+
+T = TypeVar("T")
+
+DEFAULT_MAX_AGE_DAYS = 30
+SNAPSHOT = "snapshot"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """Every knob of live data; the CLI and the action build one from their inputs."""
+
+    offline: bool = False
+    max_age_days: int = DEFAULT_MAX_AGE_DAYS
+    cache_dir: Path | None = None  # None: `default_cache_dir(environ)`
+    ttl: timedelta = DEFAULT_TTL
+    github_api_url: str = gh.DEFAULT_API_URL
+    token: str | None = None
+    raw_base_url: str = DEFAULT_RAW_BASE
+    builds_base_url: str = DEFAULT_BUILDS_BASE
+    builds_target: str = DEFAULT_BUILDS_TARGET
+    timeout: float = 10.0
+    use_tables: bool = True
+    use_openvex: bool = True
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """What one source contributed: where from (`live`, `cache`, `stale-cache`, `failed`) and when."""
+
+    name: str
+    origin: str
+    as_of: date | None
+    url: str | None = None
+    error: str | None = None
+
+    def describe(self, today: date) -> str:
+        age = f", {(today - self.as_of).days} days old" if self.as_of else ""
+        if self.origin == FAILED:
+            return f"{self.name}: unavailable ({self.error}); the bundled snapshot stands in"
+        if self.origin == Origin.STALE_CACHE:
+            return f"{self.name}: cached copy of {self.as_of}{age} (refresh failed: {self.error})"
+        if self.origin == Origin.CACHE:
+            return f"{self.name}: cached copy of {self.as_of}{age}"
+        if self.origin == SNAPSHOT:
+            return f"{self.name}: bundled snapshot as of {self.as_of}{age}"
+        return f"{self.name}: fetched {self.as_of}"
+
+
+@dataclass(frozen=True)
+class LiveIndex:
+    """A `ReleaseIndex` over merged live and bundled data, with the status of every source."""
+
+    provenance: DataProvenance
+    release_list: tuple[Release, ...]
+    application_sets: Mapping[OtpVersion, tuple[AppVersion, ...]]
+    sources: tuple[SourceStatus, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def releases(self) -> tuple[Release, ...]:
+        return self.release_list
+
+    def applications(self) -> Mapping[OtpVersion, tuple[AppVersion, ...]]:
+        return self.application_sets
+
+
+@dataclass(frozen=True)
+class AdvisorySet:
+    """Advisories (bundled, plus GitHub's and OpenVEX when live) and where they came from."""
+
+    advisories: tuple[Advisory, ...]
+    sources: tuple[SourceStatus, ...] = ()
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+
+def _snapshot() -> ReleaseIndex:
+    # Imported late: the snapshot parses ~300 kB of tables, and tests inject their own index.
+    from gate.knowledge.snapshot import load_snapshot
+
+    return load_snapshot()
+
+
+def _cache(opts: LiveOptions, environ: Mapping[str, str] | None) -> FileCache:
+    return FileCache(opts.cache_dir or default_cache_dir(environ), opts.ttl)
+
+
+def _try(
+    name: str,
+    key: str,
+    url: str,
+    download: Callable[[], bytes],
+    parse: Callable[[bytes], T],
+    cache: FileCache,
+    statuses: list[SourceStatus],
+) -> Fetched[T] | None:
+    """Fetch one source, record its status; None when it failed (the caller falls back)."""
+    try:
+        got = fetch_document(key, url, download, parse, cache)
+    except KnowledgeError as e:
+        statuses.append(SourceStatus(name, FAILED, None, url, e.message))
+        return None
+    statuses.append(SourceStatus(name, got.origin.value, got.fetched_at.date(), got.url, got.error))
+    return got
+
+
+def _age_warning(what: str, as_of: date, today: date, max_age_days: int) -> str | None:
+    age = (today - as_of).days
+    if age > max_age_days:
+        return (
+            f"{what} is {age} days old (as of {as_of}), older than the allowed {max_age_days} days: "
+            "newer OTP patches or advisories may be missing; run with network access, or raise "
+            "--max-data-age if that is intended"
+        )
+    return None
+
+
+def load_index(
+    *,
+    offline: bool = False,
+    max_age_days: int = DEFAULT_MAX_AGE_DAYS,
+    cache_dir: Path | None = None,
+    github_api_url: str = gh.DEFAULT_API_URL,
+    token: str | None = None,
+    today: date,
+    options: LiveOptions | None = None,
+    snapshot: ReleaseIndex | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LiveIndex:
+    """The release index for this run: live sources merged over the snapshot, or the snapshot.
+
+    Never raises for network trouble: each failed source is named in `sources`, `warnings` and the
+    provenance notes. Raises `KnowledgeError` only if the bundled snapshot itself is unreadable.
+    """
+    opts = options or LiveOptions(
+        offline=offline,
+        max_age_days=max_age_days,
+        cache_dir=cache_dir,
+        github_api_url=github_api_url,
+        token=token,
+    )
+    base = snapshot or _snapshot()
+    snap = base.provenance
+    statuses: list[SourceStatus] = []
+    warnings: list[str] = []
+    releases: dict[OtpVersion, Release] = {}
+    apps: dict[OtpVersion, tuple[AppVersion, ...]] = dict(base.applications())
+
+    if opts.offline:
+        statuses.append(SourceStatus("release data", SNAPSHOT, snap.as_of))
+        _add_warning(
+            warnings, _age_warning("the bundled release data", snap.as_of, today, opts.max_age_days)
+        )
+        notes = (*snap.notes, "offline: live sources were not consulted", *warnings)
+        provenance = DataProvenance(snap.source, snap.as_of, False, notes)
+        return LiveIndex(
+            provenance, base.releases(), MappingProxyType(apps), tuple(statuses), tuple(warnings)
+        )
+
+    cache = _cache(opts, environ)
+    ghopts = gh.GithubOptions(opts.github_api_url, opts.token, timeout=opts.timeout)
+    api = opts.github_api_url.rstrip("/")
+    got_rel = _try(
+        "GitHub releases of erlang/otp",
+        f"github:{api}:releases",
+        f"{api}/repos/{gh.OTP_REPO}/releases",
+        lambda: gh.fetch_releases(ghopts),
+        gh.parse_releases,
+        cache,
+        statuses,
+    )
+    got_tags = _try(
+        "GitHub tags of erlang/otp",
+        f"github:{api}:tags",
+        f"{api}/repos/{gh.OTP_REPO}/tags",
+        lambda: gh.fetch_tags(ghopts),
+        gh.parse_tags,
+        cache,
+        statuses,
+    )
+    burl = builds_url(opts.builds_base_url, opts.builds_target)
+    got_builds = _try(
+        "builds.hex.pm builds.txt",
+        f"builds:{burl}",
+        burl,
+        lambda: http_get(burl, opts.timeout),
+        lambda b: parse_builds(b, burl),
+        cache,
+        statuses,
+    )
+
+    # Dates: GitHub's publication date first; the snapshot's image dates fill the gaps. builds.txt
+    # only says a version exists (its `built_at` is a rebuild time).
+    for r in got_rel.value if got_rel else ():
+        releases[r.version] = r
+    for r in base.releases():
+        known = releases.get(r.version)
+        if known is None or (known.released is None and r.released is not None):
+            releases[r.version] = Release(known.version if known else r.version, r.released)
+    for v in got_tags.value if got_tags else ():
+        releases.setdefault(v, Release(v))
+    for b in got_builds.value if got_builds else ():
+        if b.version is not None:
+            releases.setdefault(b.version, Release(b.version))
+
+    if opts.use_tables:
+        from gate.knowledge.releases import supported_lines
+
+        tables = []
+        for branch in branches_for(supported_lines(releases.values())):
+            turl = table_url(opts.raw_base_url, branch)
+            got = _try(
+                f"otp_versions.table ({branch})",
+                f"table:{turl}",
+                turl,
+                lambda u=turl: http_get(u, opts.timeout),  # type: ignore[misc]
+                lambda b, u=turl: parse_table(b, u),  # type: ignore[misc]
+                cache,
+                statuses,
+            )
+            if got:
+                tables.append(got.value)
+        for line in merge_tables(*tables):
+            apps[line.version] = line.applications
+            releases.setdefault(line.version, Release(line.version))
+
+    list_sources = [g for g in (got_rel, got_tags, got_builds) if g is not None]
+    for s in statuses:
+        if s.origin == FAILED:
+            warnings.append(f"{s.name} unavailable: {s.error}")
+        elif s.origin == Origin.STALE_CACHE:
+            warnings.append(
+                f"{s.name}: using a cached copy of {s.as_of} (refresh failed: {s.error})"
+            )
+    if list_sources:
+        # The release list is as current as its most recent source that answered.
+        as_of = max(g.fetched_at.date() for g in list_sources)
+        live = any(g.origin is not Origin.STALE_CACHE for g in list_sources)
+        what = "the release list"
+    else:
+        as_of, live, what = snap.as_of, False, "the bundled release data (every live source failed)"
+        warnings.append("no live release source answered: the bundled snapshot is used")
+    _add_warning(warnings, _age_warning(what, as_of, today, opts.max_age_days))
+    used = [s.name for s in statuses if s.origin != FAILED]
+    source = " + ".join([*used, SNAPSHOT_LABEL])
+    notes = (
+        *(s.describe(today) for s in statuses),
+        f"{SNAPSHOT_LABEL} as of {snap.as_of}",
+        *warnings,
+    )
+    provenance = DataProvenance(source, as_of, live, tuple(notes))
+    ordered = tuple(sorted(releases.values(), key=lambda r: r.version))
+    return LiveIndex(provenance, ordered, MappingProxyType(apps), tuple(statuses), tuple(warnings))
+
+
+SNAPSHOT_LABEL = "bundled snapshot"
+
+
+def _add_warning(warnings: list[str], text: str | None) -> None:
+    if text:
+        warnings.append(text)
+
+
+def load_advisories(
+    *,
+    options: LiveOptions,
+    today: date,
+    lines: Sequence[int] = (),
+    environ: Mapping[str, str] | None = None,
+) -> AdvisorySet:
+    """Bundled advisories, plus erlang/otp's GitHub repository advisories and the OpenVEX files of
+    `lines` when online. A failed source is a warning; the bundled set always remains.
+    """
+    bundled = load_bundled_advisories()
+    if options.offline:
+        return AdvisorySet(
+            bundled,
+            (SourceStatus("advisories", SNAPSHOT, None),),
+            (),
+            ("offline: bundled advisories only",),
+        )
+    cache = _cache(options, environ)
+    statuses: list[SourceStatus] = []
+    ghopts = gh.GithubOptions(options.github_api_url, options.token, timeout=options.timeout)
+    api = options.github_api_url.rstrip("/")
+    groups: list[tuple[Advisory, ...]] = [bundled]
+    got = _try(
+        "GitHub repository advisories of erlang/otp",
+        f"github:{api}:advisories",
+        f"{api}/repos/{gh.OTP_REPO}/security-advisories",
+        lambda: gh.fetch_advisories(ghopts),
+        _parse_gh_advisories,
+        cache,
+        statuses,
+    )
+    if got:
+        groups.append(got.value)
+    if options.use_openvex:
+        for n in sorted(set(lines), reverse=True):
+            url = f"{options.raw_base_url.rstrip('/')}/master/vex/otp-{n}.openvex.json"
+            vex = _try(
+                f"OpenVEX otp-{n}",
+                f"vex:{url}",
+                url,
+                lambda u=url: http_get(u, options.timeout),  # type: ignore[misc]
+                lambda b, u=url, n=n: _parse_vex(b, u, n),  # type: ignore[misc]
+                cache,
+                statuses,
+            )
+            if vex:
+                groups.append(vex.value)
+    warnings = [
+        f"{s.name} unavailable: {s.error}; bundled advisories only"
+        if s.origin == FAILED
+        else f"{s.name}: using a cached copy of {s.as_of} (refresh failed: {s.error})"
+        for s in statuses
+        if s.origin in (FAILED, Origin.STALE_CACHE)
+    ]
+    notes = tuple(s.describe(today) for s in statuses)
+    return AdvisorySet(merge_advisories(*groups), tuple(statuses), tuple(warnings), notes)
+
+
+def _parse_gh_advisories(data: bytes) -> tuple[Advisory, ...]:
+    return tuple(
+        parse_github_advisory(r, "GitHub advisories") for r in gh.parse_advisory_records(data)
+    )
+
+
+def _parse_vex(data: bytes, url: str, line: int) -> tuple[Advisory, ...]:
+    import json
+
+    try:
+        doc: Any = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise KnowledgeError(f"{url}: not JSON ({e})") from e
+    if not isinstance(doc, dict):
+        raise KnowledgeError(f"{url}: not an OpenVEX document")
+    return parse_openvex(doc, url, line)

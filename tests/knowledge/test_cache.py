@@ -1,0 +1,80 @@
+"""The file cache: TTL, damaged entries, unwritable folders, default locations."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from gate.knowledge.cache import FileCache, default_cache_dir
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_put_get_and_ttl(tmp_path: Path) -> None:
+    clock = Clock()
+    cache = FileCache(tmp_path / "c", timedelta(hours=6), clock)
+    assert cache.get("k") is None
+    stored = cache.put("k", "https://x/y", b"payload")
+    assert stored is not None
+    entry = cache.get("k")
+    assert entry is not None and entry.data == b"payload" and entry.url == "https://x/y"
+    assert entry.fetched_at == clock.now and cache.is_fresh(entry)
+    clock.now += timedelta(hours=6)
+    assert not cache.is_fresh(entry)  # stale, but still there as a fallback
+    assert cache.get("k") == entry
+    assert cache.get("other") is None
+
+
+def test_future_fetch_time_is_not_fresh(tmp_path: Path) -> None:
+    clock = Clock()
+    cache = FileCache(tmp_path, timedelta(hours=6), clock)
+    cache.put("k", "u", b"x")
+    clock.now -= timedelta(days=1)  # the clock went back: the entry claims to come from the future
+    entry = cache.get("k")
+    assert entry is not None and not cache.is_fresh(entry)
+
+
+def test_damaged_entries_are_misses(tmp_path: Path) -> None:
+    cache = FileCache(tmp_path, timedelta(hours=1))
+    cache.put("k", "u", b"data")
+    (meta,) = tmp_path.glob("*.json")
+    (data,) = tmp_path.glob("*.data")
+    data.write_bytes(b"tampered")
+    assert cache.get("k") is None  # hash no longer matches
+    cache.put("k", "u", b"data")
+    meta.write_text("{not json", encoding="utf-8")
+    assert cache.get("k") is None
+    cache.put("k", "u", b"data")
+    m = json.loads(meta.read_text(encoding="utf-8"))
+    m["key"] = "another"
+    meta.write_text(json.dumps(m), encoding="utf-8")
+    assert cache.get("k") is None
+
+
+def test_unwritable_folder_disables_caching(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    cache = FileCache(blocker / "sub", timedelta(hours=1))
+    assert cache.put("k", "u", b"x") is None
+    assert cache.get("k") is None
+
+
+def test_default_dirs() -> None:
+    actions = {
+        "GITHUB_ACTIONS": "true",
+        "RUNNER_TOOL_CACHE": "/opt/hostedtoolcache",
+        "RUNNER_TEMP": "/t",
+    }
+    assert default_cache_dir(actions) == Path("/opt/hostedtoolcache/otp-gate")
+    assert default_cache_dir({"GITHUB_ACTIONS": "true", "RUNNER_TEMP": "/t"}) == Path("/t/otp-gate")
+    assert default_cache_dir({"XDG_CACHE_HOME": "/x", "HOME": "/h"}) == Path("/x/otp-gate")
+    assert default_cache_dir({"HOME": "/h"}) == Path("/h/.cache/otp-gate")
+    # Outside Actions, runner variables do not matter.
+    assert default_cache_dir({"RUNNER_TEMP": "/t", "HOME": "/h"}) == Path("/h/.cache/otp-gate")

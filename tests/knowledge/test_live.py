@@ -1,0 +1,275 @@
+"""Live release and advisory data against a local server shaped like GitHub, builds.hex.pm and
+raw.githubusercontent.com: healthy, cached, slow, failing and malformed replies."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date, timedelta
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from gate.knowledge.advisories import missed_fixes
+from gate.knowledge.live import FAILED, LiveOptions, load_advisories, load_index
+from gate.knowledge.releases import version_status
+from gate.knowledge.snapshot import load_snapshot
+from gate.model.advisory import AdvisorySeverity, FindingStatus
+from gate.model.otp import OtpIdentity, OtpVersion
+from tests.support.fake_http import FakeServer, Request, Response
+
+DATA = resources.files("gate.knowledge").joinpath("data")
+TODAY = date(2026, 11, 29)
+NEW = "OTP-29.1"  # a release newer than the bundled snapshot, known only to the live sources
+NEW_TABLE_LINE = (
+    "OTP-29.1 : erts-17.1 ssh-6.1 # asn1-5.5 compiler-10.0 crypto-6.0 inets-10.0 kernel-11.0 "
+    "public_key-1.21.5 ssl-11.8 stdlib-8.1 :"
+)
+ADVISORY = {
+    "ghsa_id": "GHSA-37cp-fgq5-7wc2",
+    "cve_id": "CVE-2025-32433",
+    "summary": "Unauthenticated Remote Code Execution in Erlang/OTP SSH",
+    "severity": "critical",
+    "published_at": "2025-04-16T12:00:00Z",
+    "html_url": "https://github.com/erlang/otp/security/advisories/GHSA-37cp-fgq5-7wc2",
+    "cvss": {"score": 10.0},
+    "vulnerabilities": [
+        {
+            "package": {"ecosystem": "other", "name": "erlang/otp"},
+            "vulnerable_version_range": "<= OTP-27.3.2",
+            "patched_versions": "OTP-27.3.3, OTP-26.2.5.11, OTP-25.3.2.20",
+        }
+    ],
+}
+
+
+def _release_items() -> list[dict[str, object]]:
+    lines = DATA.joinpath("release_dates.txt").read_text(encoding="utf-8").splitlines()
+    items: list[dict[str, object]] = [
+        {
+            "id": 1,
+            "tag_name": NEW,
+            "published_at": "2026-11-20T10:00:00Z",
+            "draft": False,
+            "prerelease": False,
+        },
+        {"id": 2, "tag_name": "OTP-29.2", "published_at": None, "draft": True, "prerelease": False},
+    ]
+    for n, line in enumerate(lines, start=3):
+        m = re.match(r"(\d{4}-\d\d-\d\d) (\S+)$", line.strip())
+        if m:
+            items.append(
+                {
+                    "id": n,
+                    "tag_name": f"OTP-{m[2]}",
+                    # GitHub's dates differ from the image dates: a day earlier, to tell them apart.
+                    "published_at": f"{date.fromisoformat(m[1]) - timedelta(days=1)}T09:00:00Z",
+                    "draft": False,
+                    "prerelease": "rc" in m[2],
+                }
+            )
+    return items
+
+
+class Internet:
+    """One FakeServer playing GitHub's API, builds.hex.pm and raw.githubusercontent.com."""
+
+    def __init__(self, srv: FakeServer) -> None:
+        self.srv = srv
+        self.releases = _release_items()
+        table = DATA.joinpath("otp_versions.table").read_text(encoding="utf-8")
+        builds = DATA.joinpath("builds.txt").read_text(encoding="utf-8")
+        builds += f"{NEW} {'a' * 40} 2026-11-20T12:00:00Z {'b' * 64}\n"
+        srv.route("GET", r"/api/repos/erlang/otp/releases", self._releases)
+        srv.route(
+            "GET",
+            r"/api/repos/erlang/otp/tags",
+            Response(200, [{"name": NEW}, {"name": "OTP-28.4.2"}, {"name": "nightly"}]),
+        )
+        srv.route("GET", r"/api/repos/erlang/otp/security-advisories", Response(200, [ADVISORY]))
+        srv.route("GET", r"/builds/otp/amd64/ubuntu-24\.04/builds\.txt", Response(200, builds))
+        srv.route("GET", r"/raw/erlang/otp/master/otp_versions\.table", Response(200, table))
+        srv.route(
+            "GET",
+            r"/raw/erlang/otp/maint-29/otp_versions\.table",
+            Response(200, NEW_TABLE_LINE + "\n"),
+        )
+        srv.route("GET", r"/raw/erlang/otp/maint-2[78]/otp_versions\.table", Response(200, table))
+        srv.route(
+            "GET",
+            r"/raw/erlang/otp/master/vex/otp-\d+\.openvex\.json",
+            Response(200, {"statements": []}),
+        )
+
+    def _releases(self, req: Request, _m: re.Match[str]) -> Response:
+        # Two pages joined by a Link header, as GitHub paginates.
+        page = int(req.query.get("page", ["1"])[0])
+        half = len(self.releases) // 2
+        if page == 1:
+            link = f'<{self.srv.url}/api/repos/erlang/otp/releases?per_page=100&page=2>; rel="next"'
+            return Response(200, self.releases[:half], {"Link": link})
+        return Response(200, self.releases[half:])
+
+    def options(self, cache: Path, **kw: object) -> LiveOptions:
+        base = LiveOptions(
+            cache_dir=cache,
+            github_api_url=f"{self.srv.url}/api",
+            raw_base_url=f"{self.srv.url}/raw/erlang/otp",
+            builds_base_url=self.srv.url,
+            timeout=1.0,
+        )
+        return replace(base, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def net() -> Iterator[Internet]:
+    with FakeServer() as srv:
+        yield Internet(srv)
+
+
+def test_healthy_sources_merge_over_the_snapshot(net: Internet, tmp_path: Path) -> None:
+    index = load_index(today=TODAY, options=net.options(tmp_path, token="t0ken"))
+    assert index.warnings == ()
+    assert {s.origin for s in index.sources} == {"live"}
+    assert len(index.sources) == 7  # releases, tags, builds, master + maint-29/28/27 tables
+    by_version = {r.version: r for r in index.releases()}
+    new = OtpVersion.parse("29.1")
+    assert by_version[new].released == date(2026, 11, 20)
+    assert OtpVersion.parse("29.2") not in by_version  # drafts are not releases
+    # GitHub's publication date wins over the snapshot's image date.
+    assert by_version[OtpVersion.parse("29.0.4")].released == date(2026, 7, 27)
+    assert {a.name: a.version for a in index.applications()[new]}["ssh"] == "6.1"
+    assert index.provenance.live and index.provenance.as_of == date.today()
+    # Both pages were read, with the token.
+    pages = net.srv.requests_to("GET", r"/api/repos/erlang/otp/releases")
+    assert [p.query.get("page") for p in pages] == [None, ["2"]]
+    assert all(p.headers.get("authorization") == "token t0ken" for p in pages)
+    status = version_status(OtpVersion.parse("29.0.4"), index, TODAY)
+    assert status.latest_patch == new and status.patches_behind == 1
+
+
+def test_unauthenticated_and_cached(net: Internet, tmp_path: Path) -> None:
+    load_index(today=TODAY, options=net.options(tmp_path))
+    assert all("authorization" not in r.headers for r in net.srv.requests)
+    before = len(net.srv.requests)
+    again = load_index(today=TODAY, options=net.options(tmp_path))
+    assert len(net.srv.requests) == before  # within the TTL: no request at all
+    assert {s.origin for s in again.sources} == {"cache"}
+    assert OtpVersion.parse("29.1") in {r.version for r in again.releases()}
+
+
+def test_failing_github_falls_back_and_says_so(net: Internet, tmp_path: Path) -> None:
+    net.srv.route("GET", r"/api/repos/erlang/otp/.*", Response(500, {"message": "Server Error"}))
+    index = load_index(today=TODAY, options=net.options(tmp_path))
+    failed = [s for s in index.sources if s.origin == FAILED]
+    assert [s.name for s in failed] == [
+        "GitHub releases of erlang/otp",
+        "GitHub tags of erlang/otp",
+    ]
+    assert all("HTTP 500" in (s.error or "") for s in failed)
+    assert any("GitHub releases of erlang/otp unavailable" in w for w in index.warnings)
+    assert any("unavailable" in n for n in index.provenance.notes)
+    # builds.txt still answered: the new release is known, dated by nothing (built_at is no date).
+    by_version = {r.version: r for r in index.releases()}
+    assert by_version[OtpVersion.parse("29.1")].released is None
+    assert by_version[OtpVersion.parse("29.0.4")].released == date(
+        2026, 7, 28
+    )  # the snapshot's date
+    # 500s are retried once, boundedly.
+    assert len(net.srv.requests_to("GET", r"/api/repos/erlang/otp/releases")) == 2
+
+
+def test_slow_sources_time_out(net: Internet, tmp_path: Path) -> None:
+    slow = Response(200, "too late", delay=3.0)
+    net.srv.route("GET", r"/api/repos/erlang/otp/releases", slow)
+    net.srv.route("GET", r"/builds/.*", slow)
+    start = time.monotonic()
+    index = load_index(today=TODAY, options=net.options(tmp_path, use_tables=False))
+    assert time.monotonic() - start < 6
+    errors = {s.name: s.error for s in index.sources if s.origin == FAILED}
+    assert "timed out" in (errors["GitHub releases of erlang/otp"] or "")
+    assert "timed out" in (errors["builds.hex.pm builds.txt"] or "")
+    assert OtpVersion.parse("29.1") in {r.version for r in index.releases()}  # from the tags
+
+
+def test_malformed_replies_are_rejected_and_never_cached(net: Internet, tmp_path: Path) -> None:
+    net.srv.route(
+        "GET", r"/api/repos/erlang/otp/releases", Response(200, "<html>proxy login</html>")
+    )
+    net.srv.route("GET", r"/api/repos/erlang/otp/tags", Response(200, {"unexpected": "object"}))
+    net.srv.route("GET", r"/builds/.*", Response(200, "<html>\n<body>oops</body>\n</html>\n"))
+    net.srv.route(
+        "GET", r"/raw/erlang/otp/master/otp_versions\.table", Response(200, "garbage line\n")
+    )
+    index = load_index(today=TODAY, options=net.options(tmp_path))
+    errors = {s.name: s.error or "" for s in index.sources if s.origin == FAILED}
+    assert "malformed reply" in errors["GitHub releases of erlang/otp"]
+    assert "malformed reply" in errors["GitHub tags of erlang/otp"]
+    assert "builds.txt" in errors["builds.hex.pm builds.txt"]
+    assert ":1:" in errors["otp_versions.table (master)"]
+    assert "no live release source answered: the bundled snapshot is used" in index.warnings
+    assert index.provenance.as_of == load_snapshot().provenance.as_of and not index.provenance.live
+    # The snapshot still answers (and the old data is flagged).
+    assert any("days old" in w and "older than the allowed" in w for w in index.warnings)
+    # Nothing malformed was cached: a healthy server now gives live data.
+    Internet(net.srv)  # the healthy routes again
+    index2 = load_index(today=TODAY, options=net.options(tmp_path))
+    origins = {s.name: s.origin for s in index2.sources}
+    assert {origins[name] for name in errors} == {"live"}
+    assert origins["otp_versions.table (maint-28)"] == "cache"  # it was good the first time
+
+
+def test_stale_cache_is_used_when_the_network_fails(net: Internet, tmp_path: Path) -> None:
+    load_index(today=TODAY, options=net.options(tmp_path))
+    net.srv.route("GET", r".*", Response(503, "down"))
+    index = load_index(
+        today=TODAY + timedelta(days=40), options=net.options(tmp_path, ttl=timedelta(0))
+    )
+    assert {s.origin for s in index.sources} == {"stale-cache"}
+    assert OtpVersion.parse("29.1") in {r.version for r in index.releases()}
+    assert any("using a cached copy" in w and "HTTP 503" in w for w in index.warnings)
+    assert any("the release list is 40 days old" in w for w in index.warnings)
+    assert not index.provenance.live
+
+
+def test_offline_uses_the_snapshot_only(net: Internet, tmp_path: Path) -> None:
+    snap = load_snapshot().provenance
+    index = load_index(
+        today=snap.as_of + timedelta(days=5), options=net.options(tmp_path, offline=True)
+    )
+    assert net.srv.requests == []
+    assert index.releases() == load_snapshot().releases()
+    assert index.warnings == ()
+    assert "offline: live sources were not consulted" in index.provenance.notes
+    old = load_index(
+        offline=True, max_age_days=30, today=snap.as_of + timedelta(days=31), cache_dir=tmp_path
+    )
+    assert len(old.warnings) == 1 and "31 days old" in old.warnings[0]
+
+
+def test_live_github_advisory_merges_with_the_bundle(net: Internet, tmp_path: Path) -> None:
+    adv = load_advisories(options=net.options(tmp_path), today=TODAY, lines=(29, 28, 27))
+    assert adv.warnings == ()
+    rce = next(a for a in adv.advisories if a.id == "CVE-2025-32433")
+    assert "github-advisory" in rce.sources and rce.severity is AdvisorySeverity.CRITICAL
+    assert len(net.srv.requests_to("GET", r"/raw/erlang/otp/master/vex/.*")) == 3
+    identity = OtpIdentity(OtpVersion.parse("27.3.2"), "OTP_VERSION")
+    (finding,) = [f for f in missed_fixes(identity, [rce], load_snapshot())]
+    assert finding.status is FindingStatus.AFFECTED and finding.fixed_otp == "27.3.3"
+
+
+def test_advisory_source_failure_keeps_the_bundle(net: Internet, tmp_path: Path) -> None:
+    net.srv.route(
+        "GET", r"/api/repos/erlang/otp/security-advisories", Response(404, {"message": "Not Found"})
+    )
+    net.srv.route("GET", r"/raw/erlang/otp/master/vex/.*", Response(200, "not json"))
+    adv = load_advisories(options=net.options(tmp_path), today=TODAY, lines=(28,))
+    assert any(
+        "repository advisories of erlang/otp unavailable" in w and "HTTP 404" in w
+        for w in adv.warnings
+    )
+    assert any("OpenVEX otp-28 unavailable" in w for w in adv.warnings)
+    assert len(adv.advisories) == 38
