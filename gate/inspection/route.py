@@ -18,19 +18,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gate.knowledge.dockerfile_fix import parse_instructions
-from gate.knowledge.remediation import DISABLE_HARDENING_OPTION, has_hardened_defaults
+from gate.knowledge.dockerfile_fix import parse_instructions, suggest_dockerfile_fix
+from gate.knowledge.remediation import (
+    DISABLE_HARDENING_OPTION,
+    cet_expected,
+    exposure_rank,
+    has_hardened_defaults,
+    recommended_flags,
+    remediate,
+)
+from gate.model.common import Status
 from gate.model.elf import RecordedBuildFlags
 from gate.model.otp import OtpVersion
+from gate.model.report import FileReport
 from gate.model.route import (
     BuildRoute,
     Confidence,
     DockerfileBuild,
+    DockerfileFix,
+    Explanation,
+    ExposedFailure,
     ImageMetadata,
+    RemediationKind,
     RouteEvidence,
     RouteFinding,
 )
-from gate.model.runtime import Origin
+from gate.model.runtime import Origin, Role
 
 # Binary packages that hold the emulator (beam.smp): Debian/Ubuntu and Alpine.
 DEB_OTP_PACKAGES = ("erlang-base", "erlang-base-hipe")
@@ -1009,3 +1022,67 @@ def route_label(route: BuildRoute) -> str:
         BuildRoute.SOURCE_BUILD: "source build",
         BuildRoute.UNKNOWN: "unknown",
     }[route]
+
+
+# --- everything a report shows next to the findings --------------------------------------------
+
+
+def explain(
+    route: RouteFinding,
+    files: Iterable[FileReport],
+    otp_version: OtpVersion | None,
+    *,
+    workspace: Path | None = None,
+    machine: str | None = None,
+    glibc: bool = True,
+) -> Explanation:
+    """Remediations for the failing checks of `files`, most exposed files first, and the Dockerfile fix.
+
+    `workspace` is where `route.dockerfile.path` is read from (the project checkout).
+    """
+    reports = list(files)
+    failing: list[ExposedFailure] = []
+    for f in reports:
+        ids = tuple(c.id for c in f.checks if c.status == Status.FAIL)
+        if ids:
+            failing.append(ExposedFailure(f.path, str(f.role), exposure_rank(f.path, f.role), ids))
+    failing.sort(key=lambda e: (e.rank, e.path))
+    mach = machine or next((f.machine for f in reports if f.machine), None) or "x86_64"
+    ids_in_order = tuple(dict.fromkeys(c for e in failing for c in e.check_ids))
+    roles = {Role(e.role) for e in failing}
+    rems = remediate(
+        ids_in_order,
+        route.route,
+        otp_version,
+        roles,
+        mach,
+        glibc=glibc,
+        distro=route.distro,
+        dockerfile=route.dockerfile,
+    )
+    fix: DockerfileFix | None = None
+    dockerfile = route.dockerfile
+    wants_fix = any(
+        r.kind in (RemediationKind.SET_FLAGS, RemediationKind.KEEP_OTP_DEFAULTS) for r in rems
+    )
+    if (
+        dockerfile is not None
+        and workspace is not None
+        and (wants_fix or dockerfile.disables_hardening)
+    ):
+        path = workspace / dockerfile.path
+        if _inside(workspace, path) and path.is_file():
+            try:
+                text = path.read_text("utf-8", "replace")
+                fix = suggest_dockerfile_fix(
+                    text, dockerfile, recommended_flags(otp_version, mach, glibc)
+                )
+            except (OSError, ValueError):
+                fix = None  # the file changed since it was parsed: no fix rather than a wrong one
+    return Explanation(
+        route=route,
+        remediations=rems,
+        exposed=tuple(failing),
+        cet_expected=cet_expected(route.route, route.distro, mach),
+        dockerfile_fix=fix,
+    )

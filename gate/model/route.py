@@ -152,3 +152,24 @@ class DockerfileFix:
     new_text: str
     diff: str
     note: str
+
+
+@dataclass(frozen=True)
+class ExposedFailure:
+    """One file's failing checks, for a summary that leads with the most exposed files."""
+
+    path: str
+    role: str
+    rank: int  # gate.knowledge.remediation.exposure_rank: 0 = beam.smp, most exposed
+    check_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why the runtime is (not) hardened and what to change: what reports show next to findings."""
+
+    route: RouteFinding
+    remediations: tuple[Remediation, ...]
+    exposed: tuple[ExposedFailure, ...]  # failing files, most exposed first
+    cet_expected: bool  # False: policy downgrades a failing `cet` (Debian-built, unknown, non-x86)
+    dockerfile_fix: DockerfileFix | None = None

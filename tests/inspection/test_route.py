@@ -10,10 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gate.acquire.interface import AcquiredTree
 from gate.inspection.route import (
     analyse_recorded_flags,
     detect_route,
     dockerfile_otp_build,
+    explain,
     find_dockerfile_build,
     hardening_defaults_disabled,
     image_metadata_from_config,
@@ -23,8 +25,9 @@ from gate.inspection.route import (
 )
 from gate.model.elf import RecordedBuildFlags
 from gate.model.otp import OtpVersion
-from gate.model.route import BuildRoute, Confidence, ImageMetadata
-from gate.model.runtime import Origin
+from gate.model.report import FileReport
+from gate.model.route import BuildRoute, Confidence, ImageMetadata, RemediationKind
+from gate.model.runtime import Origin, Role
 
 DEBIAN_VERSION = "1:25.2.3+dfsg-1+deb12u4"
 
@@ -451,3 +454,68 @@ def test_dockerfile_parsing_never_crashes_on_untrusted_text(text: str) -> None:
         lines = text.splitlines()
         assert lines[build.run_line - 1].lstrip().upper().startswith("RUN")
         assert build.run_line <= build.configure_line
+
+
+# --- explain: route + remediation + exposure on Debian's real files ---------------------------
+
+
+def _debian_file_reports(debian_otp: Path) -> list[FileReport]:
+    from gate.inspection.checks import evaluate_checks
+    from gate.inspection.elf import read_facts
+    from gate.inspection.runtime import load_runtime
+
+    tree = AcquiredTree(debian_otp, "/usr/lib/erlang", Origin("directory", "Debian's packages"))
+    out = []
+    for f in load_runtime(tree).files:
+        facts = read_facts(f.abs_path)
+        out.append(
+            FileReport(
+                f.path,
+                f.role,
+                facts.kind,
+                facts.machine,
+                evaluate_checks(facts),
+                build_flags=facts.build_flags,
+            )
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def debian_reports(debian_otp: Path) -> list[FileReport]:
+    return _debian_file_reports(debian_otp)
+
+
+def test_explain_debian_leads_with_exposed_files_and_gives_the_full_set(
+    debian_otp: Path, debian_reports: list[FileReport]
+) -> None:
+    beam = next(r for r in debian_reports if r.path.endswith("/beam.smp"))
+    route = detect_route(debian_otp, build_flags=beam.build_flags)
+    exp = explain(route, debian_reports, OtpVersion.parse("25.2.3"))
+    names = [e.path.rsplit("/", 1)[-1] for e in exp.exposed]
+    assert names[:4] == ["beam.smp", "epmd", "inet_gethost", "erl_child_setup"]
+    assert "bind-now" in exp.exposed[0].check_ids
+    crypto = next(e for e in exp.exposed if e.path.endswith("/crypto.so"))
+    assert "bind-now" in crypto.check_ids and crypto.role == Role.OTP_NIF
+    assert exp.remediations[0].kind == RemediationKind.CHANGE_SOURCE
+    flags = next(r for r in exp.remediations if r.kind == RemediationKind.SET_FLAGS)
+    # Debian's NIFs lack BIND_NOW, so the fix names the DED_LD* trio as well.
+    assert {"LDFLAGS", "DED_LD", "DED_LDFLAGS", "DED_LD_FLAG_RUNTIME_LIBRARY_PATH"} <= set(
+        dict(flags.variables)
+    )
+    assert exp.cet_expected is False
+    assert exp.dockerfile_fix is None
+
+
+def test_explain_dockerfile_route_suggests_the_fix(
+    tmp_path: Path, debian_reports: list[FileReport]
+) -> None:
+    (tmp_path / "Dockerfile").write_text(OFFICIAL_LIKE)
+    route = detect_route(tmp_path / "no-root", workspace=tmp_path)
+    exp = explain(route, debian_reports, OtpVersion.parse("27.3.4.1"), workspace=tmp_path)
+    assert exp.dockerfile_fix is not None
+    assert exp.dockerfile_fix.start_line == 5
+    assert "+ENV CFLAGS=" in exp.dockerfile_fix.diff
+    assert '-  && CFLAGS="-O2 -g" ./configure' in exp.dockerfile_fix.diff
+    assert exp.remediations[0].kind == RemediationKind.SET_FLAGS
+    assert (exp.remediations[0].snippet or "").startswith("ENV ")
