@@ -156,7 +156,7 @@ def _nx(f: ElfFacts) -> Outcome:
 def _rwx(f: ElfFacts) -> Outcome:
     if f.rwx_segments:
         return Status.FAIL, "; ".join(f.rwx_segments)
-    return Status.PASS, "no PT_LOAD segment is both writable and executable"
+    return Status.PASS, "no `PT_LOAD` segment is both writable and executable"
 
 
 def _textrel(f: ElfFacts) -> Outcome:
@@ -237,52 +237,52 @@ CFLAGS_O2 = 'CFLAGS="-O2 -g'
 CHECKS: tuple[RuleCheck, ...] = (
     RuleCheck(
         "pie", "Position-independent executable", Severity.ERROR,
-        "executables are ET_DYN with PT_INTERP or DF_1_PIE (static-pie counts); n/a for shared objects",
+        "executables are `ET_DYN` with `PT_INTERP` or `DF_1_PIE` (static-pie counts); n/a for shared objects",
         f'{CFLAGS_O2} -fPIE" LDFLAGS="-pie"', _pie,
     ),
     RuleCheck(
         "stack-protector", "Stack protector", Severity.ERROR,
-        "imports __stack_chk_fail or __stack_chk_guard; fails only when code has frames that need a canary",
+        "imports `__stack_chk_fail` or `__stack_chk_guard`; fails only when code has frames that need a canary",
         f'{CFLAGS_O2} -fstack-protector-strong"', _stack_protector,
     ),
     RuleCheck(
         "fortify", "Fortify source", Severity.WARNING,
-        "imports at least one __*_chk function (counts checked/fortifiable); 0/0 is unknown; n/a on musl",
+        "imports at least one `__*_chk` function (counts checked/fortifiable); 0/0 is unknown; n/a on musl",
         f'{CFLAGS_O2}" CPPFLAGS="-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3" (=2 with glibc < 2.34 or gcc < 12)',
         _fortify,
     ),
     RuleCheck(
         "relro", "Read-only relocations", Severity.ERROR,
-        "a PT_GNU_RELRO segment",
+        "a `PT_GNU_RELRO` segment",
         'LDFLAGS="-Wl,-z,relro" (NIFs: DED_LDFLAGS="-shared -Wl,-Bsymbolic -Wl,-z,relro,-z,now")',
         _relro,
     ),
     RuleCheck(
         "bind-now", "Immediate binding", Severity.ERROR,
-        "DT_BIND_NOW, DF_BIND_NOW or DF_1_NOW (full RELRO needs relro too); n/a for static executables",
+        "`DT_BIND_NOW`, `DF_BIND_NOW` or `DF_1_NOW` (full RELRO needs `relro` too); n/a for static executables",
         'LDFLAGS="-Wl,-z,relro,-z,now" (NIFs: DED_LD=gcc DED_LDFLAGS="-shared -Wl,-Bsymbolic '
         '-Wl,-z,relro,-z,now -Wl,-z,noexecstack" DED_LD_FLAG_RUNTIME_LIBRARY_PATH="-Wl,-R")',
         _bind_now,
     ),
     RuleCheck(
         "nx", "Non-executable stack", Severity.ERROR,
-        "the last PT_GNU_STACK is not executable (a missing PT_GNU_STACK fails)",
+        "the last `PT_GNU_STACK` is not executable (a missing `PT_GNU_STACK` fails)",
         'LDFLAGS="-Wl,-z,noexecstack"', _nx,
     ),
     RuleCheck(
         "rwx", "No writable and executable segment", Severity.ERROR,
-        "no PT_LOAD segment is both writable and executable",
+        "no `PT_LOAD` segment is both writable and executable",
         'drop -Wl,-N/--omagic and "awx" sections; LDFLAGS="-Wl,--error-rwx-segments" stops such links',
         _rwx,
     ),
     RuleCheck(
         "textrel", "No text relocations", Severity.ERROR,
-        "no DT_TEXTREL and no DF_TEXTREL",
+        "no `DT_TEXTREL` and no `DF_TEXTREL`",
         f'{CFLAGS_O2} -fPIC" LDFLAGS="-Wl,-z,text"', _textrel,
     ),
     RuleCheck(
         "rpath", "Safe library search path", Severity.WARNING,
-        "every RPATH/RUNPATH entry is under a system library directory or starts with $ORIGIN",
+        "every `RPATH`/`RUNPATH` entry is under a system library directory or starts with `$ORIGIN`",
         "remove -Wl,-rpath entries outside system paths, or use LDFLAGS=\"-Wl,-rpath,'$ORIGIN/../lib'\"",
         _rpath,
     ),
@@ -331,3 +331,7 @@ def markdown_table() -> str:
         cells = (f"`{c.id}`", c.title, c.default_severity.value, c.description, f"`{c.fix}`")
         rows.append("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
     return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

@@ -684,24 +684,26 @@ class _Reader:
     def embedded_strings(self, loads: list[_Seg]) -> tuple[str, ...]:
         """Version strings in read-only data: the start-up banner and the emulator version."""
         found: list[str] = []
-        for seg in loads:
-            if seg.flags & PF_X:
-                continue
-            start, end = self.span(seg.offset, seg.filesz, "PT_LOAD")
-            # Anchor on a rare literal with `find`; a regex over megabytes is far slower.
-            for anchor, pattern in ((b"[erts-", _BANNER), (b"emulator version ", _EMU_VERSION)):
+        data = [s for s in loads if not s.flags & PF_X]
+        # Anchor on a rare literal with `find`; a regex over megabytes is far slower.
+        for anchor, pattern in ((b"[erts-", _BANNER), (b"emulator version ", _EMU_VERSION)):
+            for seg in data:
+                start, end = self.span(seg.offset, seg.filesz, "PT_LOAD")
+                match = None
                 for pos in _find_all(self.data, anchor, start, end):
                     window = self.data[max(start, pos - 32) : min(end, pos + 64)]
-                    m = pattern.search(window)
-                    if m is None:
-                        continue
-                    items = (
-                        [f"Erlang/OTP {m.group(1).decode()}", f"erts-{m.group(2).decode()}"]
-                        if pattern is _BANNER
-                        else [f"erts-{m.group(1).decode()}"]
-                    )
-                    found += [i for i in items if i not in found]
-                    break
+                    match = pattern.search(window)
+                    if match:
+                        break
+                if match is None:
+                    continue
+                items = (
+                    [f"Erlang/OTP {match.group(1).decode()}", f"erts-{match.group(2).decode()}"]
+                    if pattern is _BANNER
+                    else [f"erts-{match.group(1).decode()}"]
+                )
+                found += [i for i in items if i not in found]
+                break
         return tuple(found)
 
 

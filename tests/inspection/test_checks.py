@@ -1,0 +1,204 @@
+"""`gate.inspection.checks`: the exact status of every check on every gcc fixture, plus
+fact-level cases no local toolchain can build (AArch64, odd RPATHs), and the registry itself."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gate.inspection.checks import (
+    CHECK_IDS,
+    CHECKS,
+    check_by_id,
+    evaluate_checks,
+    markdown_table,
+    rpath_problem,
+)
+from gate.inspection.elf import is_elf, read_facts
+from gate.model.common import Severity, Status
+from gate.model.elf import ElfFacts, ElfKind, GnuProperties, Libc
+
+REPO = Path(__file__).resolve().parents[2]
+P, F, U, N = "pass", "fail", "unknown", "n/a"
+
+# Columns follow CHECK_IDS:
+#  pie stack-protector fortify relro bind-now nx rwx textrel rpath cet bti stack-clash
+EXPECTED: dict[str, tuple[str, ...]] = {
+    "pie-hardened":     (P, P, P, P, P, P, P, P, P, U, N, U),
+    "pie-plain":        (P, F, F, P, F, P, P, P, P, U, N, U),
+    "nopie":            (F, F, F, P, F, P, P, P, P, U, N, U),
+    "static":           (F, U, U, P, N, P, P, P, P, U, N, U),
+    "static-fortify":   (F, U, P, P, N, P, P, P, P, U, N, U),
+    "static-pie":       (P, U, U, P, F, P, P, P, P, U, N, U),
+    "shared":           (N, F, F, P, F, P, P, P, P, U, N, U),
+    "shared-hardened":  (N, P, P, P, P, P, P, P, P, U, N, U),
+    "execstack":        (P, U, U, P, F, F, P, P, P, U, N, U),
+    "nognustack":       (P, U, U, P, F, F, P, P, P, U, N, U),
+    "norelro":          (P, U, U, F, F, P, P, P, P, U, N, U),
+    "norelro-now":      (P, U, U, F, P, P, P, P, P, U, N, U),
+    "rpath-relative":   (P, U, U, P, F, P, P, P, F, U, N, U),
+    "runpath-absolute": (P, U, U, P, F, P, P, P, F, U, N, U),
+    "runpath-origin":   (P, U, U, P, F, P, P, P, P, U, N, U),
+    "ssp-strong":       (P, P, F, P, F, P, P, P, P, U, N, U),
+    "no-ssp":           (P, F, F, P, F, P, P, P, P, U, N, U),
+    "noarray":          (P, U, U, P, F, P, P, P, P, U, N, U),
+    "noarray-ssp":      (P, U, U, P, F, P, P, P, P, U, N, U),
+    "fortify":          (P, F, P, P, F, P, P, P, P, U, N, U),
+    "cf-protection":    (P, F, F, P, F, P, P, P, P, U, N, U),
+    "nolibc-cet":       (F, U, U, F, N, P, P, P, P, P, N, U),
+    "nolibc-ibt":       (F, U, U, F, N, P, P, P, P, F, N, U),
+    "nolibc-nocet":     (F, U, U, F, N, P, P, P, P, U, N, U),
+    "stack-clash":      (P, F, F, P, F, P, P, P, P, U, N, P),
+    "stack-clash-vla":  (P, F, F, P, F, P, P, P, P, U, N, P),
+    "no-stack-clash":   (P, F, F, P, F, P, P, P, P, U, N, U),
+    "textrel":          (N, U, U, P, F, P, P, F, P, U, N, U),
+    "rwx":              (P, U, U, P, F, P, F, P, P, U, N, U),
+    "buildflags-pie":   (P, U, F, P, F, P, P, P, P, U, N, U),
+    "buildflags-nopie": (F, U, F, P, F, P, P, P, P, U, N, U),
+    "object":           (N, N, N, N, N, N, N, N, N, N, N, N),
+    "musl":             (P, F, N, P, F, P, P, P, P, U, N, U),
+    "musl-static":      (F, U, N, P, N, P, P, P, P, U, N, U),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_every_check_on_every_fixture(elf_fixture: Callable[[str], Path], name: str) -> None:
+    results = evaluate_checks(read_facts(elf_fixture(name)))
+    assert tuple(r.id for r in results) == CHECK_IDS
+    got = {r.id: r.status.value for r in results}
+    assert got == dict(zip(CHECK_IDS, EXPECTED[name], strict=True))
+    for r in results:
+        assert r.evidence, f"{name}: {r.id} has no evidence"
+
+
+def test_every_fixture_has_expectations() -> None:
+    from tests.fixtures.elf.build import FIXTURES
+
+    assert {fx.name for fx in FIXTURES} == set(EXPECTED)
+
+
+def test_evidence_names_what_decided(elf_fixture: Callable[[str], Path]) -> None:
+    def ev(name: str, check: str) -> str:
+        result = next(r for r in evaluate_checks(read_facts(elf_fixture(name))) if r.id == check)
+        return result.evidence
+
+    assert ev("pie-hardened", "bind-now") == "DT_FLAGS BIND_NOW (with PT_GNU_RELRO: full RELRO)"
+    assert "not full RELRO" in ev("norelro-now", "bind-now")
+    assert ev("pie-hardened", "stack-protector") == "imports __stack_chk_fail"
+    assert ev("pie-hardened", "fortify").startswith("2/2 fortifiable functions checked")
+    assert ev("no-ssp", "fortify").startswith("0/2 fortifiable functions checked; unchecked: snprintf, strcpy")
+    assert "'lib' is relative" in ev("rpath-relative", "rpath")
+    assert "'/home/build/otp/lib' is outside" in ev("runpath-absolute", "rpath")
+    assert ev("nolibc-ibt", "cet") == "IBT: yes, SHSTK: no"
+    assert "PT_LOAD at 0x" in ev("rwx", "rwx")
+
+
+# --- Debian's real OTP 25.2.3: what issue 2 says the gate must report -----------------------
+
+
+def test_debian_otp_statuses(debian_otp: Path) -> None:
+    files = sorted(p for p in debian_otp.rglob("*") if p.is_file() and not p.is_symlink() and is_elf(p))
+    by_name: dict[str, dict[str, str]] = {}
+    for p in files:
+        got = {r.id: r.status.value for r in evaluate_checks(read_facts(p))}
+        by_name[p.name] = got
+        assert got["pie"] in (P, N), p
+        assert (got["relro"], got["nx"], got["bind-now"], got["rwx"], got["textrel"]) == (P, P, F, P, P), p
+        assert got["stack-protector"] in (F, U), p  # never pass: no protector anywhere
+        assert got["fortify"] in (F, U), p
+        assert got["cet"] == U and got["bti"] == N, p  # Debian's crt files have no CET note
+    assert by_name["beam.smp"]["stack-protector"] == F
+    assert by_name["beam.smp"]["fortify"] == F
+    assert by_name["epmd"]["stack-protector"] == F
+
+
+# --- facts no local toolchain builds ------------------------------------------------------------
+
+
+def _facts(**changes: object) -> ElfFacts:
+    base = ElfFacts(
+        machine="x86_64", bits=64, elf_type="ET_DYN", kind=ElfKind.PIE_EXECUTABLE,
+        interpreter="/lib64/ld-linux-x86-64.so.2", libc=Libc.GLIBC, needed=("libc.so.6",),
+        pie_flag=True, relro=True, bind_now="DT_FLAGS_1 NOW", gnu_stack=False, rwx_segments=(),
+        textrel=None, rpath=(), runpath=(), stack_chk_imports=("__stack_chk_fail",),
+        stack_chk_defined=(), fortified_imports=("__memcpy_chk",), fortifiable_imports=("memcpy",),
+        fortified_defined=(), canary_frames=3, canary_loads=3, stack_clash_probes=0,
+        gnu_property=None, build_flags=None,
+    )  # fmt: skip
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _status(check: str, facts: ElfFacts) -> str:
+    return check_by_id(check).evaluate(facts).status.value
+
+
+def test_bti_on_aarch64() -> None:
+    both = GnuProperties(bti=True, pac=True, aarch64_feature_1=True)
+    bti_only = GnuProperties(bti=True, aarch64_feature_1=True)
+    assert _status("bti", _facts(machine="aarch64", gnu_property=both)) == P
+    assert _status("bti", _facts(machine="aarch64", gnu_property=bti_only)) == F
+    assert _status("bti", _facts(machine="aarch64", gnu_property=None)) == U
+    assert _status("cet", _facts(machine="aarch64", gnu_property=both)) == N
+    # An x86 note never counts on AArch64 and the other way round.
+    assert _status("cet", _facts(gnu_property=both)) == U
+
+
+def test_stack_protector_defined_symbol_proves_nothing() -> None:
+    libc_like = _facts(kind=ElfKind.SHARED_OBJECT, stack_chk_imports=(), stack_chk_defined=("__stack_chk_fail",))
+    assert _status("stack-protector", libc_like) == U
+    assert _status("stack-protector", _facts(stack_chk_imports=(), symbols_read=False)) == U
+    guard = _facts(stack_chk_imports=("__stack_chk_guard",), machine="aarch64")
+    assert _status("stack-protector", guard) == P
+
+
+def test_fortify_counts() -> None:
+    assert _status("fortify", _facts(fortified_imports=(), fortifiable_imports=())) == U
+    ev = check_by_id("fortify").evaluate(_facts(fortified_imports=("__memcpy_chk",), fortifiable_imports=("memcpy", "read")))
+    assert ev.status == Status.PASS and ev.evidence.startswith("1/2 fortifiable functions checked")
+
+
+def test_bind_now_tag_is_named() -> None:
+    ev = check_by_id("bind-now").evaluate(_facts(bind_now="DT_BIND_NOW"))
+    assert ev.evidence.startswith("DT_BIND_NOW")
+
+
+@pytest.mark.parametrize(
+    ("entry", "bad"),
+    [("", True), ("lib", True), ("./lib", True), ("/tmp/x", True), ("/usr/lib/../../tmp", True),
+     ("/home/u/otp/lib", True), ("/usr/lib", False), ("/usr/lib/x86_64-linux-gnu", False),
+     ("$ORIGIN/../lib", False), ("${ORIGIN}", False), ("/usr/$LIB", False), ("/usr/local/lib/erlang", False)],
+)  # fmt: skip
+def test_rpath_entries(entry: str, bad: bool) -> None:
+    assert (rpath_problem(entry) is not None) == bad
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+
+def test_registry() -> None:
+    assert CHECK_IDS == (
+        "pie", "stack-protector", "fortify", "relro", "bind-now", "nx", "rwx", "textrel",
+        "rpath", "cet", "bti", "stack-clash",
+    )  # fmt: skip
+    severities = {c.id: c.default_severity for c in CHECKS}
+    for cid in ("pie", "stack-protector", "relro", "bind-now", "nx", "rwx", "textrel"):
+        assert severities[cid] == Severity.ERROR
+    assert severities["fortify"] == severities["rpath"] == Severity.WARNING
+    assert severities["cet"] == severities["bti"] == severities["stack-clash"] == Severity.NOTE
+    for c in CHECKS:
+        assert c.title and c.description and c.fix
+        if "CFLAGS" in c.fix:  # OTP's configure stops without an -O flag
+            assert re.search(r'CFLAGS="-O2 ', c.fix), c.id
+    with pytest.raises(KeyError, match="known: pie"):
+        check_by_id("nope")
+
+
+def test_docs_table_matches_registry() -> None:
+    text = (REPO / "docs" / "checks.md").read_text()
+    begin, end = "<!-- checks-table:begin -->\n", "<!-- checks-table:end -->"
+    table = text[text.index(begin) + len(begin) : text.index(end)]
+    assert table == markdown_table(), "regenerate with: python -m gate.inspection.checks > table"

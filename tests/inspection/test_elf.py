@@ -1,0 +1,225 @@
+"""`gate.inspection.elf`: facts from gcc-built fixtures, Debian's real OTP files, and bad input."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gate.errors import ElfError
+from gate.inspection.elf import is_elf, read_facts
+from gate.model.elf import ElfKind, Libc
+
+Fixture = Callable[[str], Path]
+
+KINDS = {
+    "pie-plain": ElfKind.PIE_EXECUTABLE,
+    "nopie": ElfKind.EXECUTABLE,
+    "static": ElfKind.STATIC_EXECUTABLE,
+    "static-pie": ElfKind.STATIC_PIE,
+    "shared": ElfKind.SHARED_OBJECT,
+    "textrel": ElfKind.SHARED_OBJECT,
+    "object": ElfKind.OTHER,
+    "musl": ElfKind.PIE_EXECUTABLE,
+    "musl-static": ElfKind.STATIC_EXECUTABLE,
+    "nolibc-cet": ElfKind.STATIC_EXECUTABLE,
+}
+
+
+@pytest.mark.parametrize(("name", "kind"), KINDS.items())
+def test_kind(elf_fixture: Fixture, name: str, kind: ElfKind) -> None:
+    assert read_facts(elf_fixture(name)).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("name", "libc"),
+    [("pie-plain", Libc.GLIBC), ("static", Libc.GLIBC), ("musl", Libc.MUSL),
+     ("musl-static", Libc.MUSL), ("nolibc-cet", Libc.UNKNOWN)],
+)  # fmt: skip
+def test_libc(elf_fixture: Fixture, name: str, libc: Libc) -> None:
+    assert read_facts(elf_fixture(name)).libc == libc
+
+
+def test_basic_facts_of_a_hardened_pie(elf_fixture: Fixture) -> None:
+    f = read_facts(elf_fixture("pie-hardened"))
+    assert (f.machine, f.bits, f.elf_type) == ("x86_64", 64, "ET_DYN")
+    assert f.interpreter == "/lib64/ld-linux-x86-64.so.2"
+    assert "libc.so.6" in f.needed
+    assert f.pie_flag and f.relro
+    assert f.bind_now == "DT_FLAGS BIND_NOW"
+    assert f.gnu_stack is False and f.rwx_segments == () and f.textrel is None
+    assert f.stack_chk_imports == ("__stack_chk_fail",)
+    assert set(f.fortified_imports) == {"__snprintf_chk", "__strcpy_chk"}
+    assert f.canary_loads >= 2  # copy_in() and use() both load the canary
+    assert f.code_bytes > 0 and f.symbols_read
+
+
+def test_unprotected_code_shows_frames_but_no_canary(elf_fixture: Fixture) -> None:
+    f = read_facts(elf_fixture("no-ssp"))
+    assert f.stack_chk_imports == () and f.canary_loads == 0
+    assert f.canary_frames >= 2  # buf[256] and line[128]
+    assert set(f.fortifiable_imports) >= {"strcpy", "snprintf"} and f.fortified_imports == ()
+    assert read_facts(elf_fixture("noarray")).canary_frames == 0
+
+
+def test_dynamic_tags(elf_fixture: Fixture) -> None:
+    assert read_facts(elf_fixture("norelro-now")).bind_now == "DT_FLAGS BIND_NOW"
+    assert not read_facts(elf_fixture("norelro-now")).relro
+    assert read_facts(elf_fixture("pie-plain")).bind_now is None
+    assert read_facts(elf_fixture("textrel")).textrel == "DT_TEXTREL"
+    assert read_facts(elf_fixture("execstack")).gnu_stack is True
+    assert read_facts(elf_fixture("nognustack")).gnu_stack is None
+    assert read_facts(elf_fixture("rwx")).rwx_segments[0].startswith("PT_LOAD at 0x")
+
+
+def test_rpath_and_runpath(elf_fixture: Fixture) -> None:
+    rel = read_facts(elf_fixture("rpath-relative"))
+    assert rel.rpath == ("lib", "/usr/lib") and rel.runpath == ()
+    assert read_facts(elf_fixture("runpath-absolute")).runpath == ("/home/build/otp/lib",)
+    assert read_facts(elf_fixture("runpath-origin")).runpath == ("$ORIGIN/../lib", "/usr/lib/erlang/lib")
+
+
+def test_gnu_property_note(elf_fixture: Fixture) -> None:
+    cet = read_facts(elf_fixture("nolibc-cet")).gnu_property
+    assert cet is not None and cet.x86_feature_1 and cet.ibt and cet.shstk
+    ibt = read_facts(elf_fixture("nolibc-ibt")).gnu_property
+    assert ibt is not None and ibt.ibt and not ibt.shstk
+    assert read_facts(elf_fixture("nolibc-nocet")).gnu_property is None
+    # Debian's crt files carry no CET property, so -fcf-protection leaves only the ISA note.
+    crt = read_facts(elf_fixture("cf-protection")).gnu_property
+    assert crt is None or not crt.x86_feature_1
+
+
+def test_static_binaries_read_the_static_symbol_table(elf_fixture: Fixture) -> None:
+    static = read_facts(elf_fixture("static"))
+    assert "__stack_chk_fail" in static.stack_chk_defined and static.stack_chk_imports == ()
+    assert static.fortified_defined == ()
+    assert "__strcpy_chk" in read_facts(elf_fixture("static-fortify")).fortified_defined
+
+
+def test_stack_clash_probes(elf_fixture: Fixture) -> None:
+    assert read_facts(elf_fixture("stack-clash")).stack_clash_probes >= 1
+    assert read_facts(elf_fixture("no-stack-clash")).stack_clash_probes == 0
+
+
+def test_relocatable_object(elf_fixture: Fixture) -> None:
+    f = read_facts(elf_fixture("object"))
+    assert f.elf_type == "ET_REL" and f.kind == ElfKind.OTHER and not f.symbols_read
+
+
+def test_stripped_section_headers_fall_back_to_the_dynamic_section(elf_fixture: Fixture, tmp_path: Path) -> None:
+    # sstrip-like: no section headers at all; .dynsym is found through DT_SYMTAB and DT_GNU_HASH.
+    src = elf_fixture("pie-hardened")
+    data = bytearray(src.read_bytes())
+    struct.pack_into("<Q", data, 0x28, 0)  # e_shoff
+    struct.pack_into("<HHH", data, 0x3A, 0, 0, 0)  # e_shentsize, e_shnum, e_shstrndx
+    target = tmp_path / "sstripped"
+    target.write_bytes(bytes(data))
+    f = read_facts(target)
+    assert f.symbols_read and f.stack_chk_imports == ("__stack_chk_fail",)
+    assert set(f.fortified_imports) == {"__snprintf_chk", "__strcpy_chk"}
+
+
+# --- Debian's real OTP 25.2.3 ---------------------------------------------------------------
+
+
+def _debian_elves(debian_otp: Path) -> list[Path]:
+    return sorted(p for p in debian_otp.rglob("*") if p.is_file() and not p.is_symlink() and is_elf(p))
+
+
+def test_debian_tree_is_pie_or_dso(debian_otp: Path) -> None:
+    files = _debian_elves(debian_otp)
+    assert len(files) == 39
+    for p in files:
+        f = read_facts(p)
+        assert f.kind in (ElfKind.PIE_EXECUTABLE, ElfKind.SHARED_OBJECT), p
+        assert f.relro and f.gnu_stack is False and f.bind_now is None, p
+        assert f.stack_chk_imports == () and f.fortified_imports == (), p
+        assert f.machine == "x86_64"
+
+
+def test_debian_beam(debian_otp: Path) -> None:
+    beam = next(debian_otp.glob("erts-*/bin/beam.smp"))
+    f = read_facts(beam)
+    assert f.kind == ElfKind.PIE_EXECUTABLE and f.libc == Libc.GLIBC
+    assert len(f.fortifiable_imports) == 20  # unprotected memcpy, snprintf, read, ...
+    assert f.canary_frames > 100  # plenty of code that a canary would guard
+    assert f.embedded_strings == ("Erlang/OTP 25", "erts-13.1.5")
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+def test_is_elf_by_magic_not_name(elf_fixture: Fixture, tmp_path: Path) -> None:
+    named = tmp_path / "libfake.so"
+    named.write_text("not an ELF file\n")
+    renamed = tmp_path / "README.txt"
+    shutil.copy(elf_fixture("shared"), renamed)
+    assert not is_elf(named) and is_elf(renamed)
+    assert not is_elf(tmp_path / "missing") and not is_elf(tmp_path)
+
+
+def _error(path: Path) -> str:
+    with pytest.raises(ElfError) as info:
+        read_facts(path)
+    assert str(path) in info.value.message
+    return info.value.message
+
+
+def test_not_elf(tmp_path: Path) -> None:
+    p = tmp_path / "script.sh"
+    p.write_text("#!/bin/sh\necho hi\n")
+    assert "not an ELF file" in _error(p)
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert "not an ELF file" in _error(empty)
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    assert "cannot read" in _error(tmp_path / "nope")
+    assert "cannot read" in _error(tmp_path)
+
+
+def test_symlink_loop(tmp_path: Path) -> None:
+    loop = tmp_path / "loop"
+    os.symlink(loop, loop)
+    assert "cannot read" in _error(loop)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable(elf_fixture: Fixture, tmp_path: Path) -> None:
+    p = tmp_path / "locked"
+    shutil.copy(elf_fixture("noarray"), p)
+    p.chmod(0)
+    assert "Permission denied" in _error(p)
+
+
+@pytest.mark.parametrize(
+    ("cut", "problem"),
+    [(10, "truncated ELF file (shorter than an ELF header)"),
+     (100, "program headers past end of file"),
+     (-200, "section headers past end of file")],
+)  # fmt: skip
+def test_truncated(elf_fixture: Fixture, tmp_path: Path, cut: int, problem: str) -> None:
+    data = elf_fixture("noarray").read_bytes()
+    p = tmp_path / "cut"
+    p.write_bytes(data[:cut])
+    assert problem in _error(p)
+
+
+def test_corrupt_header_fields(elf_fixture: Fixture, tmp_path: Path) -> None:
+    data = bytearray(elf_fixture("noarray").read_bytes())
+    bad_class = bytearray(data)
+    bad_class[4] = 7  # EI_CLASS
+    p = tmp_path / "class"
+    p.write_bytes(bytes(bad_class))
+    assert "corrupt ELF header" in _error(p)
+    huge = bytearray(data)
+    struct.pack_into("<Q", huge, 0x20, 1 << 62)  # e_phoff
+    p2 = tmp_path / "phoff"
+    p2.write_bytes(bytes(huge))
+    assert "program headers past end of file" in _error(p2)
