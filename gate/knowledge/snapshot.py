@@ -76,6 +76,7 @@ def parse_otp_versions_table(text: str, source: str = TABLE_FILE) -> tuple[Table
     misread would silently give wrong version answers.
     """
     lines: list[TableLine] = []
+    seen: dict[str, AppVersion | None] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
@@ -92,17 +93,20 @@ def parse_otp_versions_table(text: str, source: str = TABLE_FILE) -> tuple[Table
         if rest.endswith(":"):
             rest = rest[:-1]
         changed_text, _, unchanged_text = rest.partition("#")
-        changed = _parse_apps(changed_text, source, number)
-        unchanged = _parse_apps(unchanged_text, source, number)
+        changed = _parse_apps(changed_text, source, number, seen)
+        unchanged = _parse_apps(unchanged_text, source, number, seen)
         apps = tuple(sorted({*changed, *unchanged}, key=lambda a: a.name))
         lines.append(TableLine(version, changed, apps))
     return tuple(lines)
 
 
-def _parse_apps(text: str, source: str, number: int) -> tuple[AppVersion, ...]:
+def _parse_apps(
+    text: str, source: str, number: int, seen: dict[str, AppVersion | None]
+) -> tuple[AppVersion, ...]:
     apps: list[AppVersion] = []
     for token in text.split():
-        app = parse_app(token)
+        # Most tokens repeat on hundreds of lines (the unchanged apps): parse each once.
+        app = seen[token] if token in seen else seen.setdefault(token, parse_app(token))
         if app is None:
             raise KnowledgeError(
                 f"{source}:{number}: {token!r} is not an '<application>-<version>' entry",

@@ -63,7 +63,9 @@ class OtpVersion:
     def __hash__(self) -> int:
         return hash(self._key())
 
-    def __lt__(self, other: OtpVersion) -> bool:
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, OtpVersion):
+            return NotImplemented
         return self._key() < other._key()
 
     def __str__(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -64,3 +65,9 @@ def test_examples_from_the_issue() -> None:
 def test_bad_text_is_rejected() -> None:
     for bad in ("", "R16B03", "27.x", "25.2.3**", "29.0-rc", "1..2"):
         assert OtpVersion.try_parse(bad) is None
+
+
+def test_comparing_with_other_types_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        assert V("27.0") < "28.0"
+    assert V("27.0") != "27.0"
