@@ -214,6 +214,19 @@ def _from_otp_version_file(
                     or "no application differs from the table"
                 )
             )
+        else:
+            # Without `**`, lib/ should match the release exactly; say so when it does not
+            # (a hand-copied application, or a tree assembled from several installs).
+            odd = [
+                str(a)
+                for a in applications
+                if a.name != "erts" and a.name in want and want[a.name] != a.version
+            ]
+            if odd:
+                evidence.append(
+                    f"lib/ has {', '.join(odd)}, which OTP {version} does not ship "
+                    "(not marked patched with **)"
+                )
     return OtpIdentity(
         version=version,
         source=SOURCE_OTP_VERSION,

@@ -180,3 +180,23 @@ def test_beam_strings_as_the_elf_reader_gives_them() -> None:
     ident = identify(EMPTY, INDEX, ("Erlang/OTP 25", "erts-13.1.5"))
     assert ident.version == V("25.2.3") and ident.source == "beam"
     assert "beam.smp says Erlang/OTP 25" in ident.evidence
+
+
+def test_unmarked_application_changes_are_evidence() -> None:
+    apps = tuple(
+        AppVersion("ssl", "10.9.1") if a.name == "ssl" else a
+        for a in table_apps("25.2.3")
+        if a.name != "erts"
+    )
+    rt = replace(
+        EMPTY,
+        kind=RuntimeKind.OTP_INSTALL,
+        otp_version_file="25.2.3",
+        erts_versions=("13.1.5",),
+        applications=apps,
+    )
+    ident = identify(rt, INDEX)
+    assert ident.version == V("25.2.3") and not ident.patched
+    assert "lib/ has ssl-10.9.1, which OTP 25.2.3 does not ship (not marked patched with **)" in (
+        ident.evidence
+    )
