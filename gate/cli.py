@@ -8,6 +8,7 @@ index and the renderers are imported where they are used, so start-up stays fast
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import sys
@@ -162,6 +163,7 @@ class _Run:
     config: Config
     offline: bool
     today: date
+    environ: Mapping[str, str]
 
 
 def _today(environ: Mapping[str, str]) -> date:
@@ -199,10 +201,11 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> _Run:
         config=config,
         offline=bool(args.offline),
         today=_today(environ),
+        environ=environ,
     )
 
 
-def _scan_source(args: argparse.Namespace) -> RuntimeSource:
+def _scan_source(args: argparse.Namespace, environ: Mapping[str, str]) -> RuntimeSource:
     """The one acquisition source the arguments ask for."""
     chosen = [
         name
@@ -226,25 +229,27 @@ def _scan_source(args: argparse.Namespace) -> RuntimeSource:
         from gate.acquire.distro import DistroSource
 
         return DistroSource()
-    if args.image is not None:
-        from gate.acquire.image import DockerImageSource
+    if args.image is not None or args.image_archive is not None:
+        from gate.acquire.image import DockerImageSource, ImageArchiveSource, Platform
 
-        return DockerImageSource(args.image, args.platform)
-    if args.image_archive is not None:
-        from gate.acquire.image import ImageArchiveSource
-
+        # No --platform: the image source picks this machine's platform in a multi-arch index.
+        platform = Platform.parse(args.platform) if args.platform else None
+        if args.image is not None:
+            return DockerImageSource(args.image, platform)
         archive = Path(args.image_archive)
         if not archive.is_file():
             raise UsageError(f"{archive}: no such image archive")
-        return ImageArchiveSource(archive, args.platform)
+        return ImageArchiveSource(archive, platform)
     if args.otp_version is not None:
         from gate.acquire.prebuilt import PrebuiltSource
 
-        return PrebuiltSource(args.otp_version, args.builds_mirror)
+        if args.builds_mirror:
+            return PrebuiltSource(args.otp_version, args.builds_mirror, environ=environ)
+        return PrebuiltSource(args.otp_version, environ=environ)
     if args.path is None:
         from gate.acquire.discover import default_source
 
-        return default_source()
+        return default_source(environ=environ)
 
     path = Path(args.path)
     if path.is_dir():
@@ -294,20 +299,27 @@ def _build_source(args: argparse.Namespace) -> RuntimeSource:
     )
 
 
-def release_index(offline: bool) -> ReleaseIndex:
-    """Live release data when allowed and available, else the bundled snapshot."""
-    from gate.knowledge.snapshot import load_snapshot
+def release_index(
+    offline: bool, today: date, environ: Mapping[str, str]
+) -> tuple[ReleaseIndex, tuple[str, ...]]:
+    """The release index for this run, and warnings about sources that fell back.
 
-    snapshot = load_snapshot()
-    if offline:
-        return snapshot
-    try:
-        from gate.knowledge.live import live_index  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return snapshot
-    # live_index falls back to the snapshot itself and records why in its provenance (issue 5).
-    index: ReleaseIndex = live_index(snapshot)
-    return index
+    Live sources are merged over the bundled snapshot (issue 5); a network failure never fails the
+    run, it falls back and says so. `--offline` reads the snapshot only. The data's age is judged by
+    the policy (`stale-data-days`), so only fallbacks are reported here.
+    """
+    from gate.knowledge.live import FAILED, load_index
+
+    index = load_index(
+        offline=offline,
+        today=today,
+        token=environ.get("GITHUB_TOKEN") or None,
+        environ=environ,
+    )
+    fallbacks = tuple(
+        s.describe(today) for s in index.sources if s.origin == FAILED or s.error is not None
+    )
+    return index, fallbacks
 
 
 def _scan_trees(run: _Run, source: RuntimeSource) -> list[tuple[Report, Verdict]]:
@@ -315,7 +327,7 @@ def _scan_trees(run: _Run, source: RuntimeSource) -> list[tuple[Report, Verdict]
     from gate.policy import evaluate
     from gate.scan import scan
 
-    index = release_index(run.offline)
+    index, fallbacks = release_index(run.offline, run.today, run.environ)
     results: list[tuple[Report, Verdict]] = []
     # Scratch work (unpacked tarballs, downloaded packages) lives here and is removed afterwards.
     with tempfile.TemporaryDirectory(prefix="otp-gate-") as work:
@@ -324,6 +336,8 @@ def _scan_trees(run: _Run, source: RuntimeSource) -> list[tuple[Report, Verdict]
             raise AcquireError("no OTP runtime found in the given input")
         for tree in trees:
             report = scan(tree, index, run.today)
+            if fallbacks:
+                report = dataclasses.replace(report, warnings=(*report.warnings, *fallbacks))
             results.append((report, evaluate(report, run.config, run.today)))
     return results
 
@@ -379,7 +393,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         elif run.command == "build":
             results = _scan_trees(run, _build_source(args))
         else:
-            results = _scan_trees(run, _scan_source(args))
+            results = _scan_trees(run, _scan_source(args, env))
 
         from gate.report import render_many
 

@@ -213,3 +213,71 @@ def test_bad_today_override(binaries: dict[str, Path], capsys: pytest.CaptureFix
     code = main(["elf", str(binaries["hardened"])], {"OTP_GATE_TODAY": "tomorrow"})
     err = capsys.readouterr().err
     assert code == 2 and "OTP_GATE_TODAY" in err
+
+
+def test_no_path_and_no_otp_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gate.acquire.discover import SYSTEM_ROOTS
+
+    if any(root.exists() for root in SYSTEM_ROOTS):
+        pytest.skip("this machine has a system-wide OTP install, so discovery finds one")
+    code = main(["scan", "--offline"], {"PATH": str(tmp_path), "HOME": str(tmp_path), **ENV})
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no Erlang/OTP found" in err and "--distro" in err
+
+
+def test_erl_on_path_is_found(
+    debian_otp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "erl").symlink_to(debian_otp / "bin" / "erl")
+    code = main(
+        ["scan", "--offline", "--format", "json"],
+        {"PATH": str(bin_dir), "HOME": str(tmp_path), **ENV},
+    )
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    doc = json.loads(out)
+    assert doc["otp"]["version"] == "25.2.3"
+    assert len(doc["files"]) == 39
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["scan", "--image-archive", "{tmp}/none.tar"], "{tmp}/none.tar: no such image archive"),
+        (["scan", "--image-archive", "{tmp}/img.tar", "--platform", "amd64"], "expected os/arch"),
+        (["scan", "--builds-mirror", "http://127.0.0.1:9"], "--builds-mirror only applies"),
+        (["build", "--otp-version", "27.3.4", "--no-flags", "--cflags=-O2"], "--no-flags"),
+        (["build", "--otp-version", "27.3.4", "--env", "NOEQUALS"], "NAME=VALUE"),
+        (["build", "--otp-version", "27.3.4", "--configure-args", "'open"], "--configure-args"),
+    ],
+)
+def test_source_arguments_are_checked(
+    argv: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "img.tar").write_bytes(b"")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code = main(args, ENV)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert needle.replace("{tmp}", str(tmp_path)) in err, err
+
+
+def test_scan_directory_with_hostile_names(
+    binaries: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A release-like tree whose project NIF has a name built to forge terminal output.
+    root = tmp_path / "tree"
+    (root / "erts-13.1.5" / "bin").mkdir(parents=True)
+    priv = root / "lib" / "myapp-0.1.0" / "priv"
+    priv.mkdir(parents=True)
+    evil = "weak\x1b[2J\nverdict: PASS (exit 0)"
+    (priv / evil).write_bytes(binaries["weak"].read_bytes())
+    code = main(["scan", str(root), "--offline"], ENV)
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "\x1b" not in out
+    assert not any(line.startswith("verdict: PASS") for line in out.splitlines())
+    assert "weak\\x1b[2J\\x0averdict: PASS (exit 0)" in out
