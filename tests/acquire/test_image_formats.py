@@ -1,0 +1,534 @@
+"""Image archives built by the tests in every format: legacy docker save, OCI (nested, multi-arch,
+gzip and plain layers), Docker >= 25 OCI + manifest.json, podman; whiteouts, opaque folders, links."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gate.acquire.image import DockerImageSource, ImageArchiveSource, Platform
+from gate.errors import AcquireError, UnsafeArchiveError, UsageError
+
+ELF = b"\x7fELF\x02\x01\x01" + bytes(57)
+
+
+@dataclass(frozen=True)
+class E:
+    """One layer member: a file (data), folder (dir=True), symlink (link) or hard link (hard)."""
+
+    name: str
+    data: bytes = b""
+    link: str | None = None
+    hard: str | None = None
+    dir: bool = False
+    type_: bytes | None = None
+
+
+def layer(*entries: E, compress: bool = False) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for e in entries:
+            info = tarfile.TarInfo(e.name)
+            info.mode = 0o755
+            if e.dir:
+                info.type = tarfile.DIRTYPE
+            elif e.link is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, e.link
+            elif e.hard is not None:
+                info.type, info.linkname = tarfile.LNKTYPE, e.hard
+            elif e.type_ is not None:
+                info.type = e.type_
+            else:
+                info.size = len(e.data)
+                tar.addfile(info, io.BytesIO(e.data))
+                continue
+            tar.addfile(info)
+    raw = buf.getvalue()
+    return gzip.compress(raw) if compress else raw
+
+
+def outer_tar(path: Path, files: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
+    with tarfile.open(path, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return path
+
+
+def config(arch: str = "amd64", variant: str | None = None) -> bytes:
+    doc: dict[str, object] = {"architecture": arch, "os": "linux", "rootfs": {"type": "layers"}}
+    if variant:
+        doc["variant"] = variant
+    return json.dumps(doc).encode()
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def legacy(path: Path, layers: list[bytes], tags: list[str], arch: str = "amd64") -> Path:
+    files: dict[str, bytes] = {}
+    links: dict[str, str] = {}
+    names = []
+    seen: dict[str, str] = {}
+    for i, data in enumerate(layers):
+        layer_id = sha(data + bytes([i]))
+        name = f"{layer_id}/layer.tar"
+        if sha(data) in seen:
+            # docker save links a layer it already wrote instead of storing it twice.
+            links[name] = f"../{seen[sha(data)]}"
+        else:
+            files[name] = data
+            seen[sha(data)] = name
+        files[f"{layer_id}/VERSION"] = b"1.0"
+        names.append(name)
+    cfg = config(arch)
+    files[f"{sha(cfg)}.json"] = cfg
+    files["manifest.json"] = json.dumps(
+        [{"Config": f"{sha(cfg)}.json", "RepoTags": tags, "Layers": names}]
+    ).encode()
+    return outer_tar(path, files, links)
+
+
+def podman(path: Path, layers: list[bytes], tags: list[str]) -> Path:
+    files = {f"{sha(d)}.tar": d for d in layers}
+    cfg = config()
+    files[f"{sha(cfg)}.json"] = cfg
+    files["manifest.json"] = json.dumps(
+        [
+            {
+                "Config": f"{sha(cfg)}.json",
+                "RepoTags": tags,
+                "Layers": [f"{sha(d)}.tar" for d in layers],
+            }
+        ]
+    ).encode()
+    return outer_tar(path, files)
+
+
+class Oci:
+    """Builds an OCI layout: blobs by digest, manifests, nested indexes."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+
+    def blob(self, data: bytes) -> str:
+        self.blobs[f"blobs/sha256/{sha(data)}"] = data
+        return f"sha256:{sha(data)}"
+
+    def manifest(
+        self, layers: list[bytes], arch: str = "amd64", variant: str | None = None
+    ) -> dict[str, object]:
+        cfg = config(arch, variant)
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": self.blob(cfg),
+                "size": len(cfg),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar"
+                    + ("+gzip" if d[:2] == b"\x1f\x8b" else ""),
+                    "digest": self.blob(d),
+                    "size": len(d),
+                }
+                for d in layers
+            ],
+        }
+        data = json.dumps(doc).encode()
+        plat = {"os": "linux", "architecture": arch, **({"variant": variant} if variant else {})}
+        return {
+            "mediaType": doc["mediaType"],
+            "digest": self.blob(data),
+            "size": len(data),
+            "platform": plat,
+        }
+
+    def index(self, manifests: list[dict[str, object]]) -> dict[str, object]:
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        }
+        data = json.dumps(doc).encode()
+        return {"mediaType": doc["mediaType"], "digest": self.blob(data), "size": len(data)}
+
+    def write(
+        self, path: Path, top: list[dict[str, object]], extra: dict[str, bytes] | None = None
+    ) -> Path:
+        files = dict(self.blobs)
+        files["oci-layout"] = b'{"imageLayoutVersion": "1.0.0"}'
+        files["index.json"] = json.dumps({"schemaVersion": 2, "manifests": top}).encode()
+        files.update(extra or {})
+        return outer_tar(path, files)
+
+
+DPKG_STATUS = b"""Package: libc6
+Status: install ok installed
+Version: 2.36-9+deb12u10
+
+Package: erlang-base
+Status: install ok installed
+Architecture: amd64
+Version: 1:25.2.3+dfsg-1+deb12u4
+Description: Erlang/OTP virtual machine
+ and base applications
+"""
+
+OS_RELEASE = b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n'
+
+
+def debian_base() -> list[E]:
+    return [
+        E("etc", dir=True),
+        E("usr/lib/os-release", OS_RELEASE),
+        E("etc/os-release", link="../usr/lib/os-release"),
+        E("etc/passwd", b"root:x:0:0:image root:/root:/bin/sh\n"),
+        E("usr/lib/x86_64-linux-gnu/libcrypto.so.3", ELF + b"libcrypto"),
+        E("lib", link="usr/lib"),
+        E("var/lib/dpkg/status", DPKG_STATUS),
+        E("var/lib/dpkg/info/libc6:amd64.list", b"/.\n/usr/lib/x86_64-linux-gnu/libc.so.6\n"),
+        E(
+            "var/lib/dpkg/info/erlang-base.list",
+            b"/.\n/usr/lib/erlang\n/usr/lib/erlang/erts-13.1.5/bin/beam.smp\n",
+        ),
+    ]
+
+
+def debian_otp() -> list[E]:
+    return [
+        E("usr/lib/erlang/erts-13.1.5/bin/beam.smp", ELF + b"beam"),
+        E("usr/lib/erlang/erts-13.1.5/bin/epmd", ELF + b"epmd"),
+        E("usr/lib/erlang/erts-13.1.5/bin/erl_child_setup", ELF + b"ecs"),
+        E("usr/lib/erlang/bin/epmd", link="../erts-13.1.5/bin/epmd"),
+        E("usr/lib/erlang/releases/25/OTP_VERSION", b"25.2.3\n"),
+        E("usr/lib/erlang/lib/crypto-5.1.4/priv/lib/crypto.so", ELF + b"crypto"),
+        E(
+            "usr/lib/erlang/lib/crypto-5.1.4/priv/lib/libcrypto.so.3",
+            link="/lib/x86_64-linux-gnu/libcrypto.so.3",
+        ),
+        E(
+            "usr/lib/erlang/lib/crypto-5.1.4/priv/lib/passwd",
+            link="../../../../../../../../etc/passwd",
+        ),
+        E("usr/lib/erlang/lib/crypto-5.1.4/priv/lib/dangling", link="/nowhere"),
+        E("usr/lib/erlang/lib/stdlib-4.2/ebin/stdlib.app", b"{application, stdlib, []}."),
+    ]
+
+
+def release(base: str, erts: str = "erts-15.2.7") -> list[E]:
+    return [
+        E(f"{base}/{erts}/bin/beam.smp", ELF + b"rel-beam"),
+        E(f"{base}/releases/start_erl.data", b"15.2.7 0.1.0\n"),
+        E(f"{base}/lib/myapp-0.1.0/priv/myapp_nif.so", ELF + b"nif"),
+    ]
+
+
+def files_under(root: Path) -> set[str]:
+    out = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            out.add(os.path.relpath(os.path.join(dirpath, name), root))
+    return out
+
+
+def by_root(trees: object) -> dict[str, object]:
+    return {t.origin.path_in_image: t for t in trees}  # type: ignore[attr-defined]
+
+
+# --- formats ---------------------------------------------------------------------------------
+
+
+def test_legacy_docker_save_multi_layer_whiteouts_opaque_links(tmp_path: Path) -> None:
+    l1 = layer(*debian_base(), *debian_otp())
+    l2 = layer(
+        # A whiteout deletes one file of the lower layer ...
+        E("usr/lib/erlang/erts-13.1.5/bin/.wh.erl_child_setup"),
+        # ... and a whole folder, with a runtime inside.
+        E("opt/.wh.old-otp"),
+        *release("app/myrel"),
+    )
+    l0 = layer(*release("opt/old-otp", "erts-10.0"))
+    l3 = layer(
+        *release("srv/gone"),
+    )
+    l4 = layer(
+        # An opaque folder hides what lower layers put in /srv, but keeps this layer's entries.
+        E("srv/kept/erts-14.0/bin/beam.smp", ELF + b"kept"),
+        E("srv/.wh..wh..opq"),
+    )
+    arc = legacy(tmp_path / "img.tar", [l0, l1, l2, l3, l4, l3], ["local/erl:1"])
+    # The last layer repeats l3 (stored once, linked): /srv/gone comes back above the opaque layer.
+    trees = by_root(ImageArchiveSource(arc).acquire(tmp_path / "w"))
+    assert sorted(trees) == ["/app/myrel", "/srv/gone", "/srv/kept", "/usr/lib/erlang"]
+    otp = trees["/usr/lib/erlang"]
+    got = files_under(otp.root)  # type: ignore[attr-defined]
+    assert "erts-13.1.5/bin/beam.smp" in got
+    assert "erts-13.1.5/bin/erl_child_setup" not in got
+    assert os.readlink(otp.root / "bin/epmd") == "../erts-13.1.5/bin/epmd"  # type: ignore[attr-defined]
+    # A link out of the runtime is resolved inside the image (lib -> usr/lib) and its bytes copied.
+    crypto = otp.root / "lib/crypto-5.1.4/priv/lib"  # type: ignore[attr-defined]
+    assert (crypto / "libcrypto.so.3").read_bytes() == ELF + b"libcrypto"
+    assert not (crypto / "libcrypto.so.3").is_symlink()
+    # `..` past the image root stays at the image root: the image's passwd, never the host's.
+    assert (crypto / "passwd").read_bytes() == b"root:x:0:0:image root:/root:/bin/sh\n"
+    assert not os.path.lexists(crypto / "dangling")
+    assert "not extracted" in otp.origin.description  # type: ignore[attr-defined]
+    o = otp.origin  # type: ignore[attr-defined]
+    assert (o.method, o.package, o.package_version, o.distro, o.image) == (
+        "image", "erlang-base", "1:25.2.3+dfsg-1+deb12u4", "debian-12", "local/erl:1",
+    )  # fmt: skip
+    assert otp.display_root == "image:/usr/lib/erlang"  # type: ignore[attr-defined]
+    rel = trees["/app/myrel"]
+    assert rel.origin.package is None  # type: ignore[attr-defined]
+    assert files_under(rel.root) == {  # type: ignore[attr-defined]
+        "erts-15.2.7/bin/beam.smp", "releases/start_erl.data", "lib/myapp-0.1.0/priv/myapp_nif.so",
+    }  # fmt: skip
+    assert files_under(trees["/srv/kept"].root) == {"erts-14.0/bin/beam.smp"}  # type: ignore[attr-defined]
+    # Only the runtimes were extracted: nothing else of the image is on disk.
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == [f"image-{i}" for i in range(4)]
+
+
+def test_opaque_folder_hides_lower_runtime(tmp_path: Path) -> None:
+    l1 = layer(*release("opt/a"), *release("opt/b"))
+    l2 = layer(E("opt/.wh..wh..opq"), *release("opt/c"))
+    arc = podman(tmp_path / "img.tar", [l1, l2], ["localhost/x:1"])
+    assert sorted(by_root(ImageArchiveSource(arc).acquire(tmp_path / "w"))) == ["/opt/c"]
+
+
+def test_whiteout_of_the_whole_runtime(tmp_path: Path) -> None:
+    l1 = layer(*debian_base(), *debian_otp(), *release("app"))
+    l2 = layer(E("usr/lib/.wh.erlang"))
+    arc = podman(tmp_path / "img.tar", [l1, l2], ["localhost/x:1"])
+    assert sorted(by_root(ImageArchiveSource(arc).acquire(tmp_path / "w"))) == ["/app"]
+
+
+def test_merged_usr_layer_writes_through_image_link(tmp_path: Path) -> None:
+    # /lib -> usr/lib in the base; a later layer writing lib/erlang/... lands in /usr/lib/erlang.
+    l1 = layer(*debian_base())
+    l2 = layer(
+        E("lib/erlang/erts-13.1.5/bin/beam.smp", ELF),
+        E("lib/erlang/releases/25/OTP_VERSION", b"25.2.3\n"),
+    )
+    arc = legacy(tmp_path / "img.tar", [l1, l2], ["x:1"])
+    trees = by_root(ImageArchiveSource(arc).acquire(tmp_path / "w"))
+    assert sorted(trees) == ["/usr/lib/erlang"]
+    assert trees["/usr/lib/erlang"].origin.package == "erlang-base"  # type: ignore[attr-defined]
+
+
+def test_hard_links_inside_and_outside_the_runtime(tmp_path: Path) -> None:
+    l1 = layer(
+        E("usr/lib/libfoo.so", ELF + b"foo"),
+        E("opt/otp/erts-1/bin/beam.smp", ELF + b"beam"),
+        E("opt/otp/erts-1/bin/beam.copy", hard="opt/otp/erts-1/bin/beam.smp"),
+        E("opt/otp/lib/x-1/priv/foo.so", hard="usr/lib/libfoo.so"),
+    )
+    arc = legacy(tmp_path / "img.tar", [l1], ["x:1"])
+    (tree,) = ImageArchiveSource(arc).acquire(tmp_path / "w")
+    assert (tree.root / "erts-1/bin/beam.copy").read_bytes() == ELF + b"beam"
+    assert (tree.root / "lib/x-1/priv/foo.so").read_bytes() == ELF + b"foo"
+
+
+def test_oci_nested_multi_arch_gzip_and_plain(tmp_path: Path) -> None:
+    oci = Oci()
+    amd = oci.manifest([layer(*debian_base(), compress=True), layer(*debian_otp())], "amd64")
+    arm = oci.manifest([layer(*release("opt/arm"), compress=True)], "arm64", "v8")
+    att = oci.manifest([layer(E("attestation.json", b"{}"))], "unknown")
+    att["platform"] = {"os": "unknown", "architecture": "unknown"}
+    nested = oci.index([amd, arm, att])
+    arc = oci.write(tmp_path / "oci.tar", [nested])
+    trees = by_root(ImageArchiveSource(arc, Platform.parse("linux/amd64")).acquire(tmp_path / "a"))
+    assert sorted(trees) == ["/usr/lib/erlang"]
+    assert trees["/usr/lib/erlang"].origin.description.startswith("image oci.tar (linux/amd64)")  # type: ignore[attr-defined]
+    trees = by_root(ImageArchiveSource(arc, Platform.parse("linux/arm64")).acquire(tmp_path / "b"))
+    assert sorted(trees) == ["/opt/arm"]
+    with pytest.raises(
+        AcquireError,
+        match=r"no image for platform linux/s390x; the archive has: linux/amd64, linux/arm64/v8",
+    ):
+        ImageArchiveSource(arc, Platform.parse("linux/s390x")).acquire(tmp_path / "c")
+
+
+def test_default_platform_is_this_machines(tmp_path: Path) -> None:
+    oci = Oci()
+    host = Platform.host()
+    other = "arm64" if host.architecture != "arm64" else "amd64"
+    mine = oci.manifest([layer(*release("opt/mine"))], host.architecture)
+    theirs = oci.manifest([layer(*release("opt/theirs"))], other)
+    arc = oci.write(tmp_path / "oci.tar", [oci.index([theirs, mine])])
+    assert sorted(by_root(ImageArchiveSource(arc).acquire(tmp_path / "w"))) == ["/opt/mine"]
+
+
+def test_single_foreign_platform_is_scanned_unless_another_is_asked(tmp_path: Path) -> None:
+    oci = Oci()
+    arc = oci.write(tmp_path / "oci.tar", [oci.manifest([layer(*release("opt/r"))], "riscv64")])
+    assert sorted(by_root(ImageArchiveSource(arc).acquire(tmp_path / "w"))) == ["/opt/r"]
+    with pytest.raises(AcquireError, match="no image for platform linux/amd64"):
+        ImageArchiveSource(arc, Platform.parse("linux/amd64")).acquire(tmp_path / "w2")
+
+
+def test_docker25_oci_plus_manifest_json_with_missing_platform(tmp_path: Path) -> None:
+    oci = Oci()
+    layers = [layer(*debian_base()), layer(*debian_otp(), compress=True)]
+    amd = oci.manifest(layers, "amd64")
+    # A multi-platform index lists arm64 but the save holds only amd64's blobs.
+    arm_desc = dict(
+        amd, digest="sha256:" + "ab" * 32, platform={"os": "linux", "architecture": "arm64"}
+    )
+    top = oci.index([amd, arm_desc])
+    top["annotations"] = {"io.containerd.image.name": "docker.io/library/erl:27"}
+    manifest_json = json.dumps(
+        [{"Config": "blobs/sha256/" + sha(config()), "RepoTags": ["erl:27"],
+          "Layers": ["blobs/sha256/" + sha(d) for d in layers]}]
+    ).encode()  # fmt: skip
+    arc = oci.write(tmp_path / "d25.tar", [top], {"manifest.json": manifest_json})
+    trees = by_root(ImageArchiveSource(arc).acquire(tmp_path / "w"))
+    assert trees["/usr/lib/erlang"].origin.image == "erl:27"  # type: ignore[attr-defined]
+    with pytest.raises(AcquireError, match=r"listed without their layers: linux/arm64"):
+        ImageArchiveSource(arc, Platform.parse("linux/arm64")).acquire(tmp_path / "w2")
+
+
+def test_podman_archive_and_gzipped_save(tmp_path: Path) -> None:
+    arc = podman(
+        tmp_path / "p.tar", [layer(*debian_base()), layer(*debian_otp())], ["localhost/erl:1"]
+    )
+    gz = tmp_path / "p.tar.gz"
+    gz.write_bytes(gzip.compress(arc.read_bytes()))
+    for src in (arc, gz):
+        (tree,) = ImageArchiveSource(src).acquire(tmp_path / src.name.replace(".", "-"))
+        assert tree.origin.image == "localhost/erl:1"
+        assert (tree.root / "releases/25/OTP_VERSION").read_text() == "25.2.3\n"
+    assert not list(tmp_path.glob("**/.p.tar.gz.tar"))  # the decompressed spool is removed
+
+
+def test_alpine_apk_origin(tmp_path: Path) -> None:
+    apk = (
+        b"C:Q1abc=\nP:musl\nV:1.2.5-r0\nF:lib\nR:ld-musl-x86_64.so.1\n\n"
+        b"C:Q1def=\nP:erlang\nV:26.2.5-r0\nF:usr/lib/erlang/erts-14.2.5/bin\nR:epmd\nR:beam.smp\n\n"
+    )
+    l1 = layer(
+        E("etc/os-release", b'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.20.3\n'),
+        E("lib/apk/db/installed", apk),
+        E("usr/lib/erlang/erts-14.2.5/bin/beam.smp", ELF),
+    )
+    (tree,) = ImageArchiveSource(legacy(tmp_path / "a.tar", [l1], ["alpine-erl"])).acquire(
+        tmp_path / "w"
+    )
+    assert (tree.origin.package, tree.origin.package_version, tree.origin.distro) == (
+        "erlang", "26.2.5-r0", "alpine-3.20",
+    )  # fmt: skip
+
+
+# --- hostile and broken archives -------------------------------------------------------------
+
+
+def test_layer_escaping_path_is_refused(tmp_path: Path) -> None:
+    arc = legacy(
+        tmp_path / "img.tar", [layer(*release("app")), layer(E("../../etc/evil", b"x"))], ["x"]
+    )
+    with pytest.raises(UnsafeArchiveError, match=r"layer 2/2 .*'../../etc/evil' climbs out"):
+        ImageArchiveSource(arc).acquire(tmp_path / "w")
+
+
+def test_device_file_in_runtime_is_not_created(tmp_path: Path) -> None:
+    arc = legacy(
+        tmp_path / "img.tar",
+        [layer(*release("app"), E("app/dev-null", type_=tarfile.CHRTYPE))],
+        ["x"],
+    )
+    (tree,) = ImageArchiveSource(arc).acquire(tmp_path / "w")
+    assert not os.path.lexists(tree.root / "dev-null")
+    assert "special file" in tree.origin.description or "not extracted" in tree.origin.description
+
+
+def test_member_cap_covers_every_layer(tmp_path: Path) -> None:
+    from gate.acquire.archive import ArchiveLimits
+
+    arc = legacy(
+        tmp_path / "img.tar",
+        [layer(*release("app")), layer(*[E(f"f{i}", b"") for i in range(50)])],
+        ["x"],
+    )
+    with pytest.raises(UnsafeArchiveError, match="more than 40 members"):
+        ImageArchiveSource(arc, limits=ArchiveLimits(max_members=40)).acquire(tmp_path / "w")
+
+
+def test_extracted_size_cap(tmp_path: Path) -> None:
+    from gate.acquire.archive import ArchiveLimits
+
+    big = E("app/erts-1/bin/beam.smp", ELF + bytes(100_000))
+    arc = legacy(tmp_path / "img.tar", [layer(big)], ["x"])
+    with pytest.raises(UnsafeArchiveError, match="exceeds the cap of 50000 bytes"):
+        ImageArchiveSource(arc, limits=ArchiveLimits(max_total_bytes=50_000)).acquire(
+            tmp_path / "w"
+        )
+
+
+def test_gzip_bomb_layer(tmp_path: Path) -> None:
+    from gate.acquire.archive import ArchiveLimits
+
+    bomb = layer(*release("app"), E("zeros", bytes(40 * 1024 * 1024)), compress=True)
+    arc = legacy(tmp_path / "img.tar", [bomb], ["x"])
+    with pytest.raises(UnsafeArchiveError, match=r"layer 1/1 .*ratio above 100:1"):
+        ImageArchiveSource(
+            arc, limits=ArchiveLimits(max_ratio=100, ratio_floor=1024 * 1024)
+        ).acquire(tmp_path / "w")
+
+
+def test_not_an_image_archive(tmp_path: Path) -> None:
+    arc = outer_tar(tmp_path / "x.tar", {"hello.txt": b"hi"})
+    with pytest.raises(AcquireError, match="not an image archive"):
+        ImageArchiveSource(arc).acquire(tmp_path / "w")
+
+
+def test_missing_layer_and_bad_json(tmp_path: Path) -> None:
+    arc = outer_tar(
+        tmp_path / "x.tar",
+        {"manifest.json": b'[{"Config": "c.json", "Layers": ["nope/layer.tar"]}]'},
+    )
+    with pytest.raises(AcquireError, match=r"layer 1/1 \(nope/layer.tar\) is missing"):
+        ImageArchiveSource(arc).acquire(tmp_path / "w")
+    arc = outer_tar(tmp_path / "y.tar", {"manifest.json": b"[{"})
+    with pytest.raises(AcquireError, match=r"manifest 'manifest\.json' is not valid JSON"):
+        ImageArchiveSource(arc).acquire(tmp_path / "w")
+
+
+def test_truncated_image_archive(tmp_path: Path) -> None:
+    arc = legacy(tmp_path / "img.tar", [layer(*debian_base(), *debian_otp())], ["x"])
+    data = arc.read_bytes()
+    arc.write_bytes(data[: len(data) // 3])
+    with pytest.raises(AcquireError, match="truncated"):
+        ImageArchiveSource(arc).acquire(tmp_path / "w")
+
+
+def test_no_runtime_in_image(tmp_path: Path) -> None:
+    arc = legacy(tmp_path / "img.tar", [layer(*debian_base())], ["plain:1"])
+    with pytest.raises(AcquireError, match="image plain:1: no OTP runtime inside"):
+        ImageArchiveSource(arc).acquire(tmp_path / "w")
+
+
+def test_bad_platform_and_engine_errors(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="expected os/arch"):
+        Platform.parse("amd64")
+    assert str(Platform.parse("linux/x86_64")) == "linux/amd64"
+    src = DockerImageSource("x:1", docker_host=f"unix://{tmp_path}/no.sock")
+    with pytest.raises(AcquireError, match="x:1"):
+        src.acquire(tmp_path / "w")
+    with pytest.raises(UsageError, match="only unix:// sockets"):
+        DockerImageSource("x", docker_host="ssh://host").acquire(tmp_path / "w")
