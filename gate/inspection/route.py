@@ -243,6 +243,14 @@ def dpkg_owns(system_root: Path, package: str, path_in_system: str) -> str | Non
     return None
 
 
+def _dpkg_lists(system_root: Path, package: str) -> bool:
+    info = system_root / "var/lib/dpkg/info"
+    return any(
+        p.name == f"{package}.list" or p.name.startswith(f"{package}:")
+        for p in info.glob(f"{package}*.list")
+    )
+
+
 def apk_packages(system_root: Path) -> dict[str, tuple[Package, tuple[str, ...]]]:
     """Installed apk packages with their directories (`F:` lines) from `lib/apk/db/installed`."""
     text = _read_text(system_root, "lib/apk/db/installed")
@@ -670,6 +678,8 @@ def _package_candidate(system_root: Path, path_in_system: str) -> _Candidate | N
         if pkg is None:
             continue
         owner = dpkg_owns(system_root, name, path_in_system)
+        if owner is None and _dpkg_lists(system_root, name):
+            continue  # dpkg lists the package's files and this tree is not among them
         ev = [RouteEvidence("dpkg-status", f"{name} {pkg.version} is installed", pkg.source)]
         if owner:
             ev.append(RouteEvidence("dpkg-list", f"{name} owns /{path_in_system}", owner))
@@ -706,6 +716,8 @@ def _package_candidate(system_root: Path, path_in_system: str) -> _Candidate | N
             continue
         pkg, dirs = apks[name]
         owns = any(d.strip("/").startswith(path_in_system.strip("/")) for d in dirs)
+        if dirs and not owns:
+            continue  # apk lists the package's folders and this tree is not among them
         ev = [
             RouteEvidence(
                 "apk-db",

@@ -135,6 +135,8 @@ def suggest_dockerfile_fix(
         new_text="".join(new),
         diff=diff,
         note=NOTE,
+        char_offset=len("".join(lines[:start])),
+        char_length=len("".join(old)),
     )
 
 

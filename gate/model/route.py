@@ -152,6 +152,8 @@ class DockerfileFix:
     new_text: str
     diff: str
     note: str
+    char_offset: int = 0  # where old_text starts in the file, in characters (SARIF `charOffset`)
+    char_length: int = 0  # len(old_text) (SARIF `charLength`): replace exactly these characters
 
 
 @dataclass(frozen=True)

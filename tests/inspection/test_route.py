@@ -135,6 +135,16 @@ def test_package_database_beats_a_dockerfile(tmp_path: Path, debian_root: Path) 
     assert any("also seen" in n and "Dockerfile" in n for n in finding.notes)
 
 
+def test_a_source_build_next_to_the_debian_package_is_not_the_package(
+    tmp_path: Path, debian_root: Path
+) -> None:
+    root = _image_root(tmp_path, debian_root)
+    (root / "usr/local/lib/erlang").mkdir(parents=True)
+    finding = detect_route(root / "usr/local/lib/erlang", system_root=root)
+    assert finding.route == BuildRoute.SOURCE_BUILD
+    assert finding.package is None
+
+
 def test_removed_package_is_not_evidence(tmp_path: Path) -> None:
     root = tmp_path / "r"
     (root / "usr/lib/erlang").mkdir(parents=True)

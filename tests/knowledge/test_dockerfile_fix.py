@@ -64,6 +64,14 @@ def test_fix_puts_env_before_the_run_and_unscopes_configure() -> None:
     assert "&& make install" in fix.new_text
     assert "miss" in fix.note and "BIND_NOW" in fix.note
     fixed = _apply(DOCKERFILE, fix.start_line, fix.end_line, fix.new_text)
+    # The character range (SARIF charOffset/charLength) replaces exactly the same text.
+    assert DOCKERFILE[fix.char_offset : fix.char_offset + fix.char_length] == fix.old_text
+    spliced = (
+        DOCKERFILE[: fix.char_offset]
+        + fix.new_text
+        + DOCKERFILE[fix.char_offset + fix.char_length :]
+    )
+    assert spliced == fixed
     env = next(i for i in parse_instructions(fixed) if i.keyword == "ENV" and "CFLAGS" in i.text)
     values = dict(w.split("=", 1) for w in shlex.split(env.text))
     assert values == FLAGS.as_env()
