@@ -26,7 +26,15 @@ MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
 
 
 class FetchError(KnowledgeError):
-    """A remote source could not be read (network, HTTP status, or unusable content)."""
+    """A remote source could not be read (network, HTTP status, or unusable content).
+
+    `network` is True when the host did not answer at all (timeout, refused, DNS): the caller then
+    skips that host's other documents instead of waiting for each to time out.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, network: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.network = network
 
 
 class Origin(StrEnum):
@@ -83,7 +91,8 @@ def http_get(
         except (urllib.error.URLError, TimeoutError, OSError) as e:
             last = e
             break
-    raise FetchError(f"{url}: {_describe(last)}") from last
+    network = not isinstance(last, urllib.error.HTTPError)
+    raise FetchError(f"{url}: {_describe(last)}", network=network) from last
 
 
 def _describe(e: Exception | None) -> str:
@@ -118,7 +127,7 @@ def fetch_document(
         data = download()
         value = parse(data)
     except KnowledgeError as e:
-        error = e.message
+        failure = e
     else:
         stored = cache.put(key, url, data) if cache else None
         now = stored.fetched_at if stored else (cache.clock() if cache else utc_now())
@@ -126,8 +135,10 @@ def fetch_document(
     if entry is not None:
         try:
             return Fetched(
-                parse(entry.data), Origin.STALE_CACHE, entry.fetched_at, entry.url, error
+                parse(entry.data), Origin.STALE_CACHE, entry.fetched_at, entry.url, failure.message
             )
         except KnowledgeError:
             pass
-    raise FetchError(error)
+    if isinstance(failure, FetchError):
+        raise failure
+    raise FetchError(failure.message) from failure

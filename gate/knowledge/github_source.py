@@ -91,8 +91,8 @@ def _collect(
     except requests.exceptions.RequestException as e:
         # requests reports a read timeout under a retry policy as a ConnectionError.
         if isinstance(e, requests.exceptions.Timeout) or "timed out" in str(e):
-            raise FetchError(f"{where}: timed out after {opts.timeout:g}s") from e
-        raise FetchError(f"{where}: unreachable ({type(e).__name__})") from e
+            raise FetchError(f"{where}: timed out after {opts.timeout:g}s", network=True) from e
+        raise FetchError(f"{where}: unreachable ({type(e).__name__})", network=True) from e
     except (KeyError, TypeError, ValueError, AttributeError, AssertionError) as e:
         # A reply that is not the shape GitHub documents (a proxy's HTML page, a truncated body).
         raise FetchError(f"{where}: malformed reply ({type(e).__name__}: {e})") from e

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from gate.errors import KnowledgeError
 from gate.knowledge import github_source as gh
@@ -25,7 +26,7 @@ from gate.knowledge.advisories import (
     parse_openvex,
 )
 from gate.knowledge.cache import DEFAULT_TTL, FileCache, default_cache_dir
-from gate.knowledge.fetch import Fetched, Origin, fetch_document, http_get
+from gate.knowledge.fetch import Fetched, FetchError, Origin, fetch_document, http_get
 from gate.knowledge.hexpm import (
     DEFAULT_BUILDS_BASE,
     DEFAULT_BUILDS_TARGET,
@@ -137,11 +138,26 @@ def _try(
     parse: Callable[[bytes], T],
     cache: FileCache,
     statuses: list[SourceStatus],
+    dead_hosts: set[str],
 ) -> Fetched[T] | None:
-    """Fetch one source, record its status; None when it failed (the caller falls back)."""
+    """Fetch one source, record its status; None when it failed (the caller falls back).
+
+    A host that did not answer once is not asked again in this run (a black-holed network would
+    otherwise cost one timeout per document); a cached copy can still stand in.
+    """
+    host = urlsplit(url).netloc
+    if host in dead_hosts:
+
+        def download() -> bytes:
+            raise FetchError(
+                f"{url}: skipped, {host} did not answer an earlier request", network=True
+            )
+
     try:
         got = fetch_document(key, url, download, parse, cache)
     except KnowledgeError as e:
+        if isinstance(e, FetchError) and e.network:
+            dead_hosts.add(host)
         statuses.append(SourceStatus(name, FAILED, None, url, e.message))
         return None
     statuses.append(SourceStatus(name, got.origin.value, got.fetched_at.date(), got.url, got.error))
@@ -202,6 +218,7 @@ def load_index(
         )
 
     cache = _cache(opts, environ)
+    dead: set[str] = set()
     ghopts = gh.GithubOptions(opts.github_api_url, opts.token, timeout=opts.timeout)
     api = opts.github_api_url.rstrip("/")
     got_rel = _try(
@@ -212,6 +229,7 @@ def load_index(
         gh.parse_releases,
         cache,
         statuses,
+        dead,
     )
     got_tags = _try(
         "GitHub tags of erlang/otp",
@@ -221,6 +239,7 @@ def load_index(
         gh.parse_tags,
         cache,
         statuses,
+        dead,
     )
     burl = builds_url(opts.builds_base_url, opts.builds_target)
     got_builds = _try(
@@ -231,6 +250,7 @@ def load_index(
         lambda b: parse_builds(b, burl),
         cache,
         statuses,
+        dead,
     )
 
     # Dates: GitHub's publication date first; the snapshot's image dates fill the gaps. builds.txt
@@ -261,6 +281,7 @@ def load_index(
                 lambda b, u=turl: parse_table(b, u),  # type: ignore[misc]
                 cache,
                 statuses,
+                dead,
             )
             if got:
                 tables.append(got.value)
@@ -324,6 +345,7 @@ def load_advisories(
             ("offline: bundled advisories only",),
         )
     cache = _cache(options, environ)
+    dead: set[str] = set()
     statuses: list[SourceStatus] = []
     ghopts = gh.GithubOptions(options.github_api_url, options.token, timeout=options.timeout)
     api = options.github_api_url.rstrip("/")
@@ -336,6 +358,7 @@ def load_advisories(
         _parse_gh_advisories,
         cache,
         statuses,
+        dead,
     )
     if got:
         groups.append(got.value)
@@ -350,6 +373,7 @@ def load_advisories(
                 lambda b, u=url, n=n: _parse_vex(b, u, n),  # type: ignore[misc]
                 cache,
                 statuses,
+                dead,
             )
             if vex:
                 groups.append(vex.value)
