@@ -104,3 +104,40 @@ def test_garbage_is_a_clear_error(tmp_path: Path) -> None:
     (doc / "changelog.Debian.gz").write_bytes(b"not gzip")
     with pytest.raises(KnowledgeError, match="cannot read the package changelog"):
         find_backports(tmp_path)
+
+
+def test_debian_12_end_to_end(debian_root: Path, debian_otp: Path, tmp_path: Path) -> None:
+    """Debian's real tree: identified as 25.2.3, judged by its lib/ versions, backports beside."""
+    from gate.acquire.interface import AcquiredTree
+    from gate.inspection.otp_version import identify
+    from gate.inspection.runtime import load_runtime
+    from gate.model.runtime import Origin
+    from tests.support.release_tree import build_release_tree
+
+    index = load_snapshot()
+    runtime = load_runtime(AcquiredTree(debian_otp, "/usr/lib/erlang", Origin("directory", "test")))
+    identity = identify(runtime, index)
+    assert identity.version == OtpVersion.parse("25.2.3")
+    findings = missed_fixes(identity, load_bundled_advisories(), index)
+    rce = next(f for f in findings if f.advisory_id == "CVE-2025-32433")
+    assert (rce.status, rce.installed_version) == (FindingStatus.AFFECTED, "4.15.2")
+    assert (rce.fixed_version, rce.fixed_otp) == ("4.15.3.12", "25.3.2.20")
+    info = find_backports(debian_root)
+    assert info is not None
+    listed = apply_backports(findings, info, BackportPolicy.IGNORE)
+    assert next(f for f in listed if f.advisory_id == "CVE-2025-32433").backported_in
+    assert [f.status for f in listed] == [f.status for f in findings]  # ignore: verdict stands
+
+    # The same packages as a release without ssh: CVE-2025-32433 does not apply, and says why.
+    rel = build_release_tree(
+        debian_otp, tmp_path / "rel", ("kernel", "stdlib", "crypto"), with_nif=False
+    )
+    rel_identity = identify(
+        load_runtime(AcquiredTree(rel, "rel", Origin("directory", "test"))), index
+    )
+    rel_findings = missed_fixes(rel_identity, load_bundled_advisories(), index)
+    rce = next(f for f in rel_findings if f.advisory_id == "CVE-2025-32433")
+    assert rce.status is FindingStatus.NOT_AFFECTED and "does not ship ssh" in rce.reason
+    assert any(
+        f.application == "stdlib" and f.status is FindingStatus.AFFECTED for f in rel_findings
+    )
