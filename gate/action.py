@@ -311,7 +311,7 @@ def run_engine(argv: Sequence[str], environ: Mapping[str, str]) -> Results:
 
     args = cli.build_parser().parse_args(list(argv))
     run = cli._settings(args, environ)
-    return cli._scan_trees(run, cli._scan_source(args))
+    return cli._scan_trees(run, cli._scan_source(args, environ))
 
 
 # -- report locations ------------------------------------------------------------------------
@@ -515,7 +515,11 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
         inputs = parse_inputs(env)
         ctx = read_context(env)
         argv = cli_arguments(inputs, ctx)
-        results = run_engine(argv, env)
+        engine_env = dict(env)
+        if inputs.github_token and not env.get("GITHUB_TOKEN"):
+            # Live release data (GitHub's API) is rate-limited hard without a token.
+            engine_env["GITHUB_TOKEN"] = inputs.github_token
+        results = run_engine(argv, engine_env)
     except GateError as e:
         try:
             sinks.write_summary(_error_summary(e), env)
@@ -525,11 +529,27 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
         log.command("error", e.diagnostics(), title=f"{GATE_NAME}: {e.kind} error")
         return int(ExitCode.ERROR)
 
+    except Exception as e:  # a bug must read as "could not run" (exit 2), never as a verdict
+        return _internal_error(e, log)
+
     try:
         return _report(inputs, ctx, results, env, log)
     except GateError as e:
         log.command("error", e.diagnostics(), title=f"{GATE_NAME}: {e.kind} error")
         return int(ExitCode.ERROR)
+    except Exception as e:
+        return _internal_error(e, log)
+
+
+def _internal_error(e: Exception, log: Log) -> int:
+    import traceback
+
+    log.command(
+        "error", f"internal error: {type(e).__name__}: {e}", title=f"{GATE_NAME}: internal error"
+    )
+    # The traceback may quote scanned file names: keep it out of command processing.
+    log.untrusted_block(traceback.format_exc())
+    return int(ExitCode.ERROR)
 
 
 def _report(

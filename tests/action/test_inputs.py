@@ -1,0 +1,218 @@
+"""Parsing and validating the action's inputs (`INPUT_*`, hyphen kept) and the event payload."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gate.action import (
+    CommentMode,
+    Inputs,
+    LogFormat,
+    Source,
+    cli_arguments,
+    get_input,
+    parse_inputs,
+    read_context,
+)
+from gate.config import FailOn, VersionPolicy
+from gate.errors import UsageError
+
+ACTION_YML = Path(__file__).resolve().parents[2] / "action.yml"
+
+
+def test_defaults_match_an_empty_environment() -> None:
+    assert parse_inputs({}) == Inputs()
+
+
+def test_hyphenated_names_as_the_runner_passes_them() -> None:
+    env = {
+        "INPUT_FAIL-ON": "warning",
+        "INPUT_VERSION-POLICY": "supported",
+        "INPUT_CHECK-RUN": "true",
+        "INPUT_COMMENT": "always",
+        "INPUT_GITHUB-TOKEN": "t",
+        "INPUT_GRACE-DAYS": "7",
+    }
+    i = parse_inputs(env)
+    assert (i.fail_on, i.version_policy, i.check_run, i.comment, i.github_token, i.grace_days) == (
+        FailOn.WARNING,
+        VersionPolicy.SUPPORTED,
+        True,
+        CommentMode.ALWAYS,
+        "t",
+        7,
+    )
+
+
+def test_underscore_spelling_is_accepted_and_hyphen_wins() -> None:
+    assert parse_inputs({"INPUT_FAIL_ON": "never"}).fail_on == FailOn.NEVER
+    assert get_input({"INPUT_FAIL_ON": "never", "INPUT_FAIL-ON": "error"}, "fail-on") == "error"
+
+
+def test_values_are_trimmed_and_choices_case_insensitive() -> None:
+    assert parse_inputs({"INPUT_FORMAT": "  JSON \n"}).format == LogFormat.JSON
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("fail-on", "errors", "error, warning, never"),
+        ("version-policy", "latest", "latest-patch, supported, off"),
+        ("comment", "sometimes", "always, on-failure, never"),
+        ("format", "html", "text, json, sarif, markdown"),
+        ("source", "ftp", "auto, path, distro, image, image-archive, prebuilt"),
+        ("check-run", "yes", "true, false"),
+        ("drift-issue", "1", "true, false"),
+        ("offline", "on", "true, false"),
+        ("distro-backports", "maybe", "true, false"),
+    ],
+)
+def test_bad_value_names_the_input_and_the_allowed_values(
+    name: str, value: str, allowed: str
+) -> None:
+    with pytest.raises(UsageError) as e:
+        parse_inputs({f"INPUT_{name.upper()}": value})
+    assert f"input {name}" in e.value.message
+    assert allowed in e.value.message
+    assert repr(value) in e.value.message
+
+
+@pytest.mark.parametrize("value", ["-1", "x", "1.5", "99999"])
+def test_grace_days_must_be_a_small_whole_number(value: str) -> None:
+    with pytest.raises(UsageError, match="input grace-days"):
+        parse_inputs({"INPUT_GRACE-DAYS": value})
+
+
+def test_required_inputs_are_checked_here_not_by_the_runner() -> None:
+    with pytest.raises(UsageError, match="input image is required when source is image"):
+        parse_inputs({"INPUT_SOURCE": "image"})
+    with pytest.raises(UsageError, match="input otp-version is required when source is prebuilt"):
+        parse_inputs({"INPUT_SOURCE": "prebuilt"})
+
+
+def test_exclusive_runtime_inputs() -> None:
+    with pytest.raises(UsageError, match="image and otp-version"):
+        parse_inputs({"INPUT_IMAGE": "erlang:27", "INPUT_OTP-VERSION": "27.3.4"})
+    with pytest.raises(UsageError, match="platform only applies"):
+        parse_inputs({"INPUT_PLATFORM": "linux/arm64"})
+
+
+def test_every_action_yml_input_is_read() -> None:
+    text = ACTION_YML.read_text()
+    block = text.split("\ninputs:\n", 1)[1].split("\noutputs:\n", 1)[0]
+    names = [
+        line.strip().rstrip(":")
+        for line in block.splitlines()
+        if line.startswith("  ") and not line.startswith("   ")
+    ]
+    fields = {f.replace("_", "-") for f in Inputs.__dataclass_fields__}
+    assert set(names) == fields
+
+
+def _event(tmp_path: Path, payload: dict[str, object]) -> str:
+    p = tmp_path / "event.json"
+    p.write_text(json.dumps(payload))
+    return str(p)
+
+
+def _pr(number: int, head_repo: str | None, base_repo: str = "acme/app") -> dict[str, object]:
+    head: dict[str, object] = {
+        "sha": "a" * 40,
+        "repo": {"full_name": head_repo} if head_repo else None,
+    }
+    return {
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "head": head,
+            "base": {"repo": {"full_name": base_repo}},
+        },
+    }
+
+
+def test_pull_request_same_repo(tmp_path: Path) -> None:
+    ctx = read_context(
+        {
+            "GITHUB_EVENT_NAME": "pull_request",
+            "GITHUB_EVENT_PATH": _event(tmp_path, _pr(5, "acme/app")),
+            "GITHUB_SHA": "m" * 40,
+            "GITHUB_REPOSITORY": "acme/app",
+        }
+    )
+    assert (ctx.pr_number, ctx.head_sha, ctx.fork) == (5, "a" * 40, False)
+
+
+def test_pull_request_from_a_fork_and_a_deleted_fork(tmp_path: Path) -> None:
+    ctx = read_context(
+        {
+            "GITHUB_EVENT_NAME": "pull_request",
+            "GITHUB_EVENT_PATH": _event(tmp_path, _pr(5, "mallory/app")),
+        }
+    )
+    assert ctx.fork
+    ctx = read_context(
+        {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": _event(tmp_path, _pr(5, None))}
+    )
+    assert ctx.fork
+
+
+def test_pull_request_target_and_schedule(tmp_path: Path) -> None:
+    ctx = read_context(
+        {
+            "GITHUB_EVENT_NAME": "pull_request_target",
+            "GITHUB_EVENT_PATH": _event(tmp_path, _pr(9, "mallory/app")),
+        }
+    )
+    assert ctx.pr_number == 9 and not ctx.is_scheduled
+    ctx = read_context(
+        {
+            "GITHUB_EVENT_NAME": "schedule",
+            "GITHUB_EVENT_PATH": _event(tmp_path, {"schedule": "0 6 * * 1"}),
+            "GITHUB_SHA": "b" * 40,
+        }
+    )
+    assert ctx.pr_number is None and ctx.is_scheduled and ctx.head_sha == "b" * 40
+    ctx = read_context(
+        {
+            "GITHUB_EVENT_NAME": "push",
+            "GITHUB_EVENT_PATH": _event(tmp_path, {"ref": "refs/heads/main"}),
+        }
+    )
+    assert ctx.pr_number is None and not ctx.is_scheduled
+
+
+def test_unreadable_event_payload_names_the_variable(tmp_path: Path) -> None:
+    bad = tmp_path / "event.json"
+    bad.write_text("{not json")
+    with pytest.raises(UsageError, match="GITHUB_EVENT_PATH"):
+        read_context({"GITHUB_EVENT_PATH": str(bad)})
+
+
+def test_cli_arguments_for_each_source(tmp_path: Path) -> None:
+    ctx = read_context({"GITHUB_WORKSPACE": str(tmp_path)})
+    assert cli_arguments(parse_inputs({"INPUT_PATH": "rel"}), ctx)[:2] == [
+        "scan",
+        str(tmp_path / "rel"),
+    ]
+    assert cli_arguments(
+        parse_inputs({"INPUT_IMAGE": "erlang:27", "INPUT_PLATFORM": "linux/amd64"}), ctx
+    )[1:5] == ["--image", "erlang:27", "--platform", "linux/amd64"]
+    assert "--distro" in cli_arguments(parse_inputs({"INPUT_SOURCE": "distro"}), ctx)
+    assert cli_arguments(parse_inputs({"INPUT_OTP-VERSION": "27.3.4"}), ctx)[1:3] == [
+        "--otp-version",
+        "27.3.4",
+    ]
+    args = cli_arguments(parse_inputs({"INPUT_FAIL-ON": "never", "INPUT_OFFLINE": "true"}), ctx)
+    assert args[-3:] == ["--fail-on", "never", "--offline"]
+    assert Source.AUTO == parse_inputs({}).source
+
+
+def test_missing_custom_config_file_is_a_usage_error(tmp_path: Path) -> None:
+    ctx = read_context({"GITHUB_WORKSPACE": str(tmp_path)})
+    with pytest.raises(UsageError, match="input config-file: gate.toml"):
+        cli_arguments(parse_inputs({"INPUT_CONFIG-FILE": "gate.toml"}), ctx)
+    (tmp_path / ".otp-gate.toml").write_text("")
+    assert "--config" in cli_arguments(parse_inputs({}), ctx)
