@@ -207,12 +207,12 @@ def test_cli_arguments_for_each_source(tmp_path: Path) -> None:
     ]
     args = cli_arguments(parse_inputs({"INPUT_FAIL-ON": "never", "INPUT_OFFLINE": "true"}), ctx)
     assert args[-3:] == ["--fail-on", "never", "--offline"]
-    assert Source.AUTO == parse_inputs({}).source
+    assert parse_inputs({}).source == Source.AUTO
 
 
 def test_missing_custom_config_file_is_a_usage_error(tmp_path: Path) -> None:
     ctx = read_context({"GITHUB_WORKSPACE": str(tmp_path)})
-    with pytest.raises(UsageError, match="input config-file: gate.toml"):
+    with pytest.raises(UsageError, match=r"input config-file: gate\.toml"):
         cli_arguments(parse_inputs({"INPUT_CONFIG-FILE": "gate.toml"}), ctx)
     (tmp_path / ".otp-gate.toml").write_text("")
     assert "--config" in cli_arguments(parse_inputs({}), ctx)
