@@ -90,7 +90,9 @@ def test_evidence_names_what_decided(elf_fixture: Callable[[str], Path]) -> None
     assert "not full RELRO" in ev("norelro-now", "bind-now")
     assert ev("pie-hardened", "stack-protector") == "imports __stack_chk_fail"
     assert ev("pie-hardened", "fortify").startswith("2/2 fortifiable functions checked")
-    assert ev("no-ssp", "fortify").startswith("0/2 fortifiable functions checked; unchecked: snprintf, strcpy")
+    assert ev("no-ssp", "fortify").startswith(
+        "0/2 fortifiable functions checked; unchecked: snprintf, strcpy"
+    )
     assert "'lib' is relative" in ev("rpath-relative", "rpath")
     assert "'/home/build/otp/lib' is outside" in ev("runpath-absolute", "rpath")
     assert ev("nolibc-ibt", "cet") == "IBT: yes, SHSTK: no"
@@ -101,13 +103,21 @@ def test_evidence_names_what_decided(elf_fixture: Callable[[str], Path]) -> None
 
 
 def test_debian_otp_statuses(debian_otp: Path) -> None:
-    files = sorted(p for p in debian_otp.rglob("*") if p.is_file() and not p.is_symlink() and is_elf(p))
+    files = sorted(
+        p for p in debian_otp.rglob("*") if p.is_file() and not p.is_symlink() and is_elf(p)
+    )
     by_name: dict[str, dict[str, str]] = {}
     for p in files:
         got = {r.id: r.status.value for r in evaluate_checks(read_facts(p))}
         by_name[p.name] = got
         assert got["pie"] in (P, N), p
-        assert (got["relro"], got["nx"], got["bind-now"], got["rwx"], got["textrel"]) == (P, P, F, P, P), p
+        assert (got["relro"], got["nx"], got["bind-now"], got["rwx"], got["textrel"]) == (
+            P,
+            P,
+            F,
+            P,
+            P,
+        ), p
         assert got["stack-protector"] in (F, U), p  # never pass: no protector anywhere
         assert got["fortify"] in (F, U), p
         assert got["cet"] == U and got["bti"] == N, p  # Debian's crt files have no CET note
@@ -148,7 +158,9 @@ def test_bti_on_aarch64() -> None:
 
 
 def test_stack_protector_defined_symbol_proves_nothing() -> None:
-    libc_like = _facts(kind=ElfKind.SHARED_OBJECT, stack_chk_imports=(), stack_chk_defined=("__stack_chk_fail",))
+    libc_like = _facts(
+        kind=ElfKind.SHARED_OBJECT, stack_chk_imports=(), stack_chk_defined=("__stack_chk_fail",)
+    )
     assert _status("stack-protector", libc_like) == U
     assert _status("stack-protector", _facts(stack_chk_imports=(), symbols_read=False)) == U
     guard = _facts(stack_chk_imports=("__stack_chk_guard",), machine="aarch64")
@@ -157,7 +169,9 @@ def test_stack_protector_defined_symbol_proves_nothing() -> None:
 
 def test_fortify_counts() -> None:
     assert _status("fortify", _facts(fortified_imports=(), fortifiable_imports=())) == U
-    ev = check_by_id("fortify").evaluate(_facts(fortified_imports=("__memcpy_chk",), fortifiable_imports=("memcpy", "read")))
+    ev = check_by_id("fortify").evaluate(
+        _facts(fortified_imports=("__memcpy_chk",), fortifiable_imports=("memcpy", "read"))
+    )
     assert ev.status == Status.PASS and ev.evidence.startswith("1/2 fortifiable functions checked")
 
 

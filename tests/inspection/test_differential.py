@@ -81,11 +81,15 @@ def deviation(facts: ElfFacts, check: str, ours: str, theirs: str) -> str | None
             return "libc-defined"
     if check == "bind-now" and facts.kind == ElfKind.STATIC_EXECUTABLE and ours == "n/a":
         return "static-bind-now"
-    if check == "stack-clash" and (ours, theirs) == ("pass", "unknown") and facts.stack_clash_probes:
+    if (
+        check == "stack-clash"
+        and (ours, theirs) == ("pass", "unknown")
+        and facts.stack_clash_probes
+    ):
         return "stack-clash-fixed-frame"
-    if check == "cet" and ours == "unknown" and theirs == "fail":
-        if facts.gnu_property is None or not facts.gnu_property.x86_feature_1:
-            return "cet-no-note"
+    no_note = facts.gnu_property is None or not facts.gnu_property.x86_feature_1
+    if check == "cet" and (ours, theirs) == ("unknown", "fail") and no_note:
+        return "cet-no-note"
     return None
 
 
@@ -101,7 +105,9 @@ def compare(files: list[Path]) -> tuple[list[str], set[str]]:
                 continue
             why = deviation(facts, check, ours[check], theirs)
             if why is None:
-                disagreements.append(f"{path.name}: {check}: gate {ours[check]}, hardening-check {theirs}")
+                disagreements.append(
+                    f"{path.name}: {check}: gate {ours[check]}, hardening-check {theirs}"
+                )
             else:
                 used.add(why)
     return disagreements, used
@@ -120,7 +126,13 @@ def test_fixtures_agree_with_hardening_check(elf_fixtures: dict[str, Path | str]
     docs = _documented()
     for why in used:
         assert f"`{why}`" in docs, f"deviation {why} is not documented in docs/checks.md"
-    assert {"static-pie", "static-canary", "no-canary-needed", "cet-no-note", "musl-fortify"} <= used
+    assert {
+        "static-pie",
+        "static-canary",
+        "no-canary-needed",
+        "cet-no-note",
+        "musl-fortify",
+    } <= used
 
 
 def test_debian_otp_agrees_with_hardening_check(debian_otp: Path) -> None:

@@ -80,7 +80,10 @@ def test_rpath_and_runpath(elf_fixture: Fixture) -> None:
     rel = read_facts(elf_fixture("rpath-relative"))
     assert rel.rpath == ("lib", "/usr/lib") and rel.runpath == ()
     assert read_facts(elf_fixture("runpath-absolute")).runpath == ("/home/build/otp/lib",)
-    assert read_facts(elf_fixture("runpath-origin")).runpath == ("$ORIGIN/../lib", "/usr/lib/erlang/lib")
+    assert read_facts(elf_fixture("runpath-origin")).runpath == (
+        "$ORIGIN/../lib",
+        "/usr/lib/erlang/lib",
+    )
 
 
 def test_gnu_property_note(elf_fixture: Fixture) -> None:
@@ -111,7 +114,9 @@ def test_relocatable_object(elf_fixture: Fixture) -> None:
     assert f.elf_type == "ET_REL" and f.kind == ElfKind.OTHER and not f.symbols_read
 
 
-def test_stripped_section_headers_fall_back_to_the_dynamic_section(elf_fixture: Fixture, tmp_path: Path) -> None:
+def test_stripped_section_headers_fall_back_to_the_dynamic_section(
+    elf_fixture: Fixture, tmp_path: Path
+) -> None:
     # sstrip-like: no section headers at all; .dynsym is found through DT_SYMTAB and DT_GNU_HASH.
     src = elf_fixture("pie-hardened")
     data = bytearray(src.read_bytes())
@@ -128,7 +133,9 @@ def test_stripped_section_headers_fall_back_to_the_dynamic_section(elf_fixture: 
 
 
 def _debian_elves(debian_otp: Path) -> list[Path]:
-    return sorted(p for p in debian_otp.rglob("*") if p.is_file() and not p.is_symlink() and is_elf(p))
+    return sorted(
+        p for p in debian_otp.rglob("*") if p.is_file() and not p.is_symlink() and is_elf(p)
+    )
 
 
 def test_debian_tree_is_pie_or_dso(debian_otp: Path) -> None:
