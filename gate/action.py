@@ -50,6 +50,13 @@ class Source(StrEnum):
     PREBUILT = "prebuilt"
 
 
+class Backports(StrEnum):
+    """Whether fixes a distribution backported into its OTP package count (see docs/versions.md)."""
+
+    IGNORE = "ignore"
+    TRUST = "trust"
+
+
 class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -76,7 +83,7 @@ class Inputs:
     fail_on: FailOn | None = None  # None: the config file's value, else `error`
     version_policy: VersionPolicy | None = None
     grace_days: int | None = None
-    distro_backports: bool = False
+    distro_backports: Backports = Backports.IGNORE
     comment: CommentMode = CommentMode.ON_FAILURE
     check_run: bool = False
     drift_issue: bool = True
@@ -134,7 +141,8 @@ def parse_inputs(environ: Mapping[str, str]) -> Inputs:
         fail_on=_choice(environ, "fail-on", FailOn, None),
         version_policy=_choice(environ, "version-policy", VersionPolicy, None),
         grace_days=grace_days,
-        distro_backports=_bool(environ, "distro-backports", False),
+        distro_backports=_choice(environ, "distro-backports", Backports, Backports.IGNORE)
+        or Backports.IGNORE,
         comment=_choice(environ, "comment", CommentMode, CommentMode.ON_FAILURE)
         or CommentMode.ON_FAILURE,
         check_run=_bool(environ, "check-run", False),
@@ -289,8 +297,8 @@ def cli_arguments(inputs: Inputs, ctx: Context) -> list[str]:
         argv += ["--version-policy", inputs.version_policy.value]
     if inputs.grace_days is not None:
         argv += ["--grace-days", str(inputs.grace_days)]
-    if inputs.distro_backports:
-        argv.append("--distro-backports")
+    if inputs.distro_backports != Backports.IGNORE:
+        argv += ["--distro-backports", inputs.distro_backports.value]
     if inputs.offline:
         argv.append("--offline")
     return argv

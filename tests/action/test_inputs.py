@@ -67,7 +67,7 @@ def test_values_are_trimmed_and_choices_case_insensitive() -> None:
         ("check-run", "yes", "true, false"),
         ("drift-issue", "1", "true, false"),
         ("offline", "on", "true, false"),
-        ("distro-backports", "maybe", "true, false"),
+        ("distro-backports", "maybe", "ignore, trust"),
     ],
 )
 def test_bad_value_names_the_input_and_the_allowed_values(
