@@ -204,6 +204,13 @@ def _deb822_paragraphs(text: str) -> Iterator[dict[str, str]]:
         yield para
 
 
+# dpkg states in which the package's files are on disk (dpkg(1), "Package states"); `dpkg --unpack`
+# leaves "unpacked", image builds that skip configuration leave "half-configured".
+_FILES_PRESENT = frozenset(
+    {"installed", "unpacked", "half-configured", "triggers-awaited", "triggers-pending"}
+)
+
+
 def dpkg_packages(system_root: Path) -> dict[str, Package]:
     """Installed packages from `var/lib/dpkg/status` (and distroless `status.d/*`)."""
     found: dict[str, Package] = {}
@@ -221,8 +228,8 @@ def dpkg_packages(system_root: Path) -> dict[str, Package]:
     for rel, text in texts:
         for para in _deb822_paragraphs(text):
             name, version = para.get("Package"), para.get("Version")
-            state = para.get("Status", "install ok installed")
-            if name and version and state.endswith(" installed"):
+            state = para.get("Status", "install ok installed").split()
+            if name and version and state and state[-1] in _FILES_PRESENT:
                 found[name] = Package(name, version, rel)
     return found
 

@@ -124,6 +124,33 @@ def test_image_root_with_dpkg_database(tmp_path: Path, debian_root: Path) -> Non
     assert sources["dpkg-list"].location == "var/lib/dpkg/info/erlang-base:amd64.list"
 
 
+def test_real_dpkg_database_written_by_dpkg_itself(tmp_path: Path, debian_root: Path) -> None:
+    """Debian 12's real minbase database, plus erlang-base registered by `dpkg --unpack`."""
+    from tests.support.dockerd import cache_dir as docker_cache
+
+    tarball = docker_cache() / "debian-rootfs" / "bookworm-minbase.tar"
+    if not tarball.is_file() or not shutil.which("dpkg"):
+        pytest.skip(f"no cached debootstrap rootfs at {tarball} (the docker tests create it)")
+    root = tmp_path / "rootfs"
+    root.mkdir()
+    members = ["./var/lib/dpkg", "./etc/os-release", "./usr/lib/os-release"]
+    subprocess.run(["tar", "-xf", str(tarball), "-C", str(root), *members], check=True)
+    subprocess.run(
+        ["dpkg", f"--root={root}", "--force-depends", "--force-not-root", "--no-triggers",
+         "--unpack", str(_deb(debian_root, "erlang-base"))],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    assert (root / "etc/os-release").is_symlink()  # ../usr/lib/os-release, resolved inside root
+    finding = detect_route(root / "usr/lib/erlang")
+    assert finding.route == BuildRoute.DEBIAN_PACKAGE
+    assert finding.confidence == Confidence.HIGH
+    assert finding.package_version == DEBIAN_VERSION
+    assert finding.distro == "debian-12"
+    sources = {e.source: e.location for e in finding.evidence}
+    assert sources["dpkg-list"] == "var/lib/dpkg/info/erlang-base.list"
+    assert sources["changelog"] == "usr/share/doc/erlang-base/changelog.Debian.gz"
+
+
 def test_package_database_beats_a_dockerfile(tmp_path: Path, debian_root: Path) -> None:
     root = _image_root(tmp_path, debian_root)
     ws = tmp_path / "ws"
