@@ -47,6 +47,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, hint=f"run '{self.prog} --help' for usage")
 
 
+def _days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days >= 1")
+    return value
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output and policy")
     out.add_argument(
@@ -68,6 +78,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--version-policy",
         metavar="POLICY",
         help="latest-patch (default), supported or off",
+    )
+    out.add_argument(
+        "--max-data-age",
+        type=_days,
+        metavar="DAYS",
+        help="release data older than DAYS is a warning (default 90, or stale-data-days in the config)",
     )
     out.add_argument(
         "--offline",
@@ -194,6 +210,8 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> _Run:
             else None
         ),
     )
+    if args.max_data_age is not None:
+        config = dataclasses.replace(config, stale_data_days=args.max_data_age)
     return _Run(
         command=args.command,
         fmt=fmt,
@@ -300,7 +318,7 @@ def _build_source(args: argparse.Namespace) -> RuntimeSource:
 
 
 def release_index(
-    offline: bool, today: date, environ: Mapping[str, str]
+    offline: bool, today: date, environ: Mapping[str, str], max_age_days: int
 ) -> tuple[ReleaseIndex, tuple[str, ...]]:
     """The release index for this run, and warnings about sources that fell back.
 
@@ -313,6 +331,7 @@ def release_index(
     index = load_index(
         offline=offline,
         today=today,
+        max_age_days=max_age_days,
         token=environ.get("GITHUB_TOKEN") or None,
         environ=environ,
     )
@@ -327,7 +346,9 @@ def _scan_trees(run: _Run, source: RuntimeSource) -> list[tuple[Report, Verdict]
     from gate.policy import evaluate
     from gate.scan import scan
 
-    index, fallbacks = release_index(run.offline, run.today, run.environ)
+    index, fallbacks = release_index(
+        run.offline, run.today, run.environ, run.config.stale_data_days
+    )
     results: list[tuple[Report, Verdict]] = []
     # Scratch work (unpacked tarballs, downloaded packages) lives here and is removed afterwards.
     with tempfile.TemporaryDirectory(prefix="otp-gate-") as work:

@@ -150,8 +150,9 @@ def _version_reasons(report: Report, config: Config, today: date) -> Iterable[Re
                 severity=Severity.WARNING,
                 message=f"release data ({vs.provenance.source}) is {age} days old, older than "
                 f"{config.stale_data_days} days: newer patches may exist",
-                fix="Run without --offline so live release data is fetched, or update the gate "
-                "for a newer bundled snapshot.",
+                fix="Run without --offline so live release data is fetched (or update otp-gate "
+                "for a newer bundled snapshot); if old data is acceptable, raise "
+                "`stale-data-days` in the config file or pass --max-data-age.",
             )
 
 

@@ -1,0 +1,60 @@
+"""The README documents the JSON contract and the commands: keep them equal to the code."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from gate.cli import build_parser
+from gate.config import Config
+from gate.model.common import Status
+from gate.model.runtime import Role
+from gate.policy import evaluate
+from gate.report.json_report import document
+from tests.report import file_report, runtime_report
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_json_example() -> dict[str, Any]:
+    text = README.read_text(encoding="utf-8")
+    block = text.split("```jsonc\n", 1)[1].split("```", 1)[0]
+    # Drop `// comments` (no string in the example holds "//").
+    stripped = "\n".join(re.sub(r"\s*//.*$", "", line) for line in block.splitlines())
+    return json.loads(stripped)  # type: ignore[no-any-return]
+
+
+def keys(d: dict[str, Any]) -> set[str]:
+    return set(d)
+
+
+def test_readme_json_example_has_every_field() -> None:
+    example = readme_json_example()
+    report = runtime_report(
+        (file_report("erts-13.1.5/bin/beam.smp", role=Role.EMULATOR, bind_now=Status.FAIL),)
+    )
+    real = document(report, evaluate(report, Config(), date(2026, 5, 1)))
+    assert keys(example) == keys(real)
+    assert keys(example["otp"]) == keys(real["otp"])
+    assert keys(example["otp"]["data"]) == keys(real["otp"]["data"])
+    assert keys(example["origin"]) == keys(real["origin"])
+    assert keys(example["files"][0]) == keys(real["files"][0])
+    assert keys(example["files"][0]["checks"]["bind-now"]) == {"status", "evidence"}
+    assert keys(example["summary"]) == keys(real["summary"])
+    assert keys(example["verdict"]) == keys(real["verdict"])
+    assert keys(example["verdict"]["reasons"][0]) == keys(real["verdict"]["reasons"][0])
+
+
+def test_readme_names_every_option() -> None:
+    text = README.read_text(encoding="utf-8")
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, command in sub.choices.items():  # type: ignore[attr-defined]
+        assert f"otp-gate {name}" in text
+        for action in command._actions:
+            for opt in action.option_strings:
+                if opt.startswith("--") and opt != "--help":
+                    assert opt in text, f"README does not mention {name} {opt}"
