@@ -1105,3 +1105,51 @@ def explain(
         cet_expected=cet_expected(route.route, route.distro, mach),
         dockerfile_fix=fix,
     )
+
+
+def explanation_lines(exp: Explanation, max_exposed: int = 5) -> tuple[str, ...]:
+    """Plain-text lines a renderer can show as is (Markdown renderers add their own emphasis).
+
+    Route and evidence, the known cause, the recorded flags, the most exposed failing files, then
+    each remediation: title, where, the variables.
+    """
+    r = exp.route
+    what = route_label(r.route)
+    detail = ", ".join(
+        x for x in (r.package and f"{r.package} {r.package_version or ''}".strip(), r.distro) if x
+    )
+    lines = [
+        f"Build route: {what}"
+        + (f" ({detail})" if detail else "")
+        + (f", {r.confidence} confidence" if r.route != BuildRoute.UNKNOWN else "")
+    ]
+    if r.evidence:
+        lines.append(
+            "Evidence: "
+            + "; ".join(e.detail + (f" [{e.location}]" if e.location else "") for e in r.evidence)
+        )
+    if r.cause:
+        lines.append(f"Why: {r.cause}")
+    lines.append(f"Recorded flags: {r.recorded_flags}")
+    lines.extend(r.notes)
+    if exp.exposed:
+        shown = [f"{e.path} ({', '.join(e.check_ids)})" for e in exp.exposed[:max_exposed]]
+        more = len(exp.exposed) - max_exposed
+        lines.append(
+            "Most exposed failing files: "
+            + "; ".join(shown)
+            + (f"; and {more} more" if more > 0 else "")
+        )
+    for rem in exp.remediations:
+        lines.append(f"Fix ({', '.join(rem.check_ids)}): {rem.title}")
+        if rem.where:
+            lines.append(f"  where: {rem.where}")
+        for name, value in rem.variables:
+            lines.append(f"  {name}={value}")
+        if rem.note:
+            lines.append(f"  note: {rem.note}")
+    if exp.dockerfile_fix is not None:
+        f = exp.dockerfile_fix
+        lines.append(f"Suggested change to {f.path} (lines {f.start_line}-{f.end_line}):")
+        lines.extend("  " + d for d in f.diff.splitlines())
+    return tuple(lines)

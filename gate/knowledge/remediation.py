@@ -99,8 +99,8 @@ def recommended_flags(
             never_pass=(DISABLE_HARDENING_OPTION,),
         )
     notes: list[str] = [
-        "Export these so configure *and* make see them: configure stops when CFLAGS has no -O "
-        "flag, and LDFLAGS given to configure alone never reaches the NIFs and drivers.",
+        "Keep an -O flag in CFLAGS: OTP's configure stops without one (the EEF guide's literal "
+        "CFLAGS hit this).",
         "Set all the DED_LD* variables or none (HOWTO/INSTALL.md, Dynamic Erlang Driver "
         "Linking); DED_LD is the compiler driver that links NIFs: use your CC if it is not gcc.",
         "PIE comes from the toolchain's default (Debian, Ubuntu, Alpine and Fedora gcc build PIE); "
@@ -396,7 +396,9 @@ def _keep_defaults(
 
 def _change_source(ids: tuple[str, ...], route: BuildRoute, distro: str | None) -> Remediation:
     if route == BuildRoute.DEBIAN_PACKAGE:
-        title = "Use a hardened OTP: Debian's own packages of this release cannot be rebuilt here"
+        title = (
+            "Use a hardened OTP build: Debian's packages of this release have no hardening flags"
+        )
         note = (
             "Debian's erlang packages up to Debian 13 set CFLAGS=-g -O2 -fno-strict-aliasing in "
             "debian/rules, never use dpkg-buildflags and pass no LDFLAGS, so nothing is hardened. "

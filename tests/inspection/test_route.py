@@ -16,6 +16,7 @@ from gate.inspection.route import (
     detect_route,
     dockerfile_otp_build,
     explain,
+    explanation_lines,
     find_dockerfile_build,
     hardening_defaults_disabled,
     image_metadata_from_config,
@@ -556,3 +557,20 @@ def test_explain_dockerfile_route_suggests_the_fix(
     assert '-  && CFLAGS="-O2 -g" ./configure' in exp.dockerfile_fix.diff
     assert exp.remediations[0].kind == RemediationKind.SET_FLAGS
     assert (exp.remediations[0].snippet or "").startswith("ENV ")
+
+
+def test_explanation_lines_read_top_down(
+    debian_otp: Path, debian_reports: list[FileReport]
+) -> None:
+    beam = next(r for r in debian_reports if r.path.endswith("/beam.smp"))
+    route = detect_route(debian_otp, build_flags=beam.build_flags)
+    lines = explanation_lines(explain(route, debian_reports, OtpVersion.parse("25.2.3")))
+    assert lines[0] == (
+        "Build route: Debian package (erlang-base 1:25.2.3+dfsg-1+deb12u4, debian-12), high confidence"
+    )
+    assert any(line.startswith("Why: Debian's erlang packages up to Debian 13") for line in lines)
+    recorded = next(line for line in lines if line.startswith("Recorded flags: "))
+    assert recorded.endswith("LDFLAGS= (empty)")
+    exposed = next(line for line in lines if line.startswith("Most exposed failing files: "))
+    assert exposed.index("beam.smp") < exposed.index("epmd") < exposed.index("inet_gethost")
+    assert "  DED_LDFLAGS=-shared -Wl,-Bsymbolic -Wl,-z,relro,-z,now -Wl,-z,noexecstack" in lines
