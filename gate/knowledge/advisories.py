@@ -573,11 +573,12 @@ def missed_fixes(
         # No application-level answer: judge by the OTP release number, conservatively.
         if otp is None or not otp_hit:
             continue
-        why = (
-            "the advisory names no application"
-            if not app_names
-            else f"application versions unknown ({basis})"
-        )
+        if not app_names:
+            why = "the advisory names no application"
+        elif not apps:
+            why = f"application versions unknown ({basis})"
+        else:
+            why = f"{', '.join(app_names)} not listed ({basis})"
         caveat = (
             "; otp_patch_apply was used, so the patched applications may already carry the fix"
             if identity.patched

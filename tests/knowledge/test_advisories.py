@@ -240,3 +240,12 @@ def test_malformed_records_raise_knowledge_errors() -> None:
         parse_github_advisory({"summary": "x"})
     with pytest.raises(KnowledgeError, match="OpenVEX"):
         parse_openvex({"statements": "nope"}, "vex.json")
+
+
+def test_patched_system_judged_by_otp_version_says_so() -> None:
+    adv = parse_github_advisory(GITHUB_32433)
+    ident = _identity("27.3.2", patched=True, patched_applications=(AppVersion("ssh", "5.2.10"),))
+    (finding,) = missed_fixes(ident, [adv], load_snapshot())
+    # The GitHub record names no application, so the patch cannot clear it: it stays affected.
+    assert finding.status is FindingStatus.AFFECTED
+    assert "otp_patch_apply was used" in finding.reason
