@@ -188,7 +188,7 @@ def test_a_slow_host_times_out_once_then_is_skipped(net: Internet, tmp_path: Pat
     net.srv.route("GET", r"/api/repos/erlang/otp/releases", Response(200, "too late", delay=3.0))
     start = time.monotonic()
     index = load_index(today=TODAY, options=net.options(tmp_path))
-    assert time.monotonic() - start < 2.5
+    assert time.monotonic() - start < 4.5  # one 1 s timeout (+ imports), not several
     errors = {s.name: s.error or "" for s in index.sources if s.origin == FAILED}
     assert "timed out after 1s" in errors["GitHub releases of erlang/otp"]
     assert "did not answer an earlier request" in errors["builds.hex.pm builds.txt"]
@@ -201,7 +201,7 @@ def test_a_slow_download_over_urllib_times_out(net: Internet, tmp_path: Path) ->
     net.srv.route("GET", r"/builds/.*", Response(200, "too late", delay=3.0))
     start = time.monotonic()
     index = load_index(today=TODAY, options=net.options(tmp_path, use_tables=False))
-    assert time.monotonic() - start < 2.5
+    assert time.monotonic() - start < 4.5  # one 1 s timeout (+ imports), not several
     errors = {s.name: s.error or "" for s in index.sources if s.origin == FAILED}
     assert (
         list(errors) == ["builds.hex.pm builds.txt"]
