@@ -148,30 +148,20 @@ class DistroSource:
     def packages(self) -> tuple[Candidate, ...]:
         """The packages `acquire` downloads, as apt-cache reports them (no download)."""
         apt_cache = self._tool(self.apt_cache)
-        shown = self._run([apt_cache, "show", "--no-all-versions", BASE_PACKAGE])
-        base = next(
-            (
-                c
-                for c in map(candidate_of, parse_stanzas(shown.stdout))
-                if c and c.package == BASE_PACKAGE
-            ),
-            None,
-        )
+        # Every package name of erlang-base's family (Debian names them erlang-<app>), shown at
+        # the candidate version apt would install; then keep those built from the same source.
+        prefix = BASE_PACKAGE.split("-")[0] + "-"
+        names = {*self._run([apt_cache, "pkgnames", prefix]).stdout.split(), BASE_PACKAGE}
+        shown = self._run([apt_cache, "show", "--no-all-versions", *sorted(names)])
+        candidates = [c for c in map(candidate_of, parse_stanzas(shown.stdout)) if c]
+        base = next((c for c in candidates if c.package == BASE_PACKAGE), None)
         if base is None:
             raise AcquireError(
                 f"apt on this machine has no {BASE_PACKAGE} package to install"
                 + (f": {shown.stderr.strip()[-200:]}" if shown.stderr.strip() else ""),
                 hint="run `apt-get update`, or enable the repository that ships Erlang/OTP",
             )
-        # Every package name that starts like erlang-base's family, then keep the ones built from
-        # the same source at the same version: Debian names them erlang-<app>.
-        prefix = BASE_PACKAGE.split("-")[0] + "-"
-        names = self._run([apt_cache, "pkgnames", prefix]).stdout.split()
-        others: list[Candidate] = []
-        if names:
-            listing = self._run([apt_cache, "show", "--no-all-versions", *sorted(set(names))])
-            others = [c for c in map(candidate_of, parse_stanzas(listing.stdout)) if c]
-        return select_packages(base, others)
+        return select_packages(base, candidates)
 
     def acquire(self, workdir: Path) -> Sequence[AcquiredTree]:
         apt_get = self._tool(self.apt_get)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,9 @@ Architecture: amd64
 """
 
 
+@cache
 def apt_knows_erlang() -> bool:
+    """apt-cache is slow on a busy machine: ask it once per test run."""
     if not shutil.which("apt-cache"):
         return False
     try:
@@ -174,3 +177,13 @@ def test_real_download_and_scan(tmp_path: Path) -> None:
     if "25.2.3" in base.version:  # Debian 12
         assert runtime.otp_version_file == "25.2.3"
         assert len(runtime.files) == 39
+
+
+def test_unpack_failure_names_the_package(tmp_path: Path) -> None:
+    if not apt_knows_erlang():
+        pytest.skip("apt-cache on this machine does not list erlang-base")
+    # apt-get "downloads" a file that is not a Debian package; dpkg -x must refuse it.
+    apt_get = _script(tmp_path / "apt-get", "echo garbage > erlang-base_1_amd64.deb\n")
+    with pytest.raises(AcquireError) as info:
+        DistroSource(apt_get=apt_get).acquire(tmp_path / "work")
+    assert "dpkg -x erlang-base_1_amd64.deb failed" in info.value.diagnostics()

@@ -231,3 +231,13 @@ def test_version_files_behind_symlinks_are_not_read(tmp_path: Path) -> None:
     (other / "lib").symlink_to(outside)
     rt = load(other)
     assert rt.otp_version_file is None and rt.applications == ()
+
+
+def test_undecodable_file_names(tmp_path: Path, an_elf: Path) -> None:
+    priv = tmp_path / "lib" / "myapp-1.0" / "priv"
+    priv.mkdir(parents=True)
+    name = os.fsdecode(b"nif-\xff.so")
+    shutil.copy(an_elf, priv / name)
+    rt = load(tmp_path)
+    assert [f.path for f in rt.files] == [f"lib/myapp-1.0/priv/{name}"]
+    assert rt.files[0].role == Role.PROJECT_NIF

@@ -6,6 +6,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gate.errors import KnowledgeError
 from gate.knowledge.interface import ReleaseIndex
@@ -128,3 +130,43 @@ def test_snapshot_md_documents_provenance() -> None:
     text = (DATA / "SNAPSHOT.md").read_text()
     for needle in ("otp_versions.table", "builds.txt", "release_dates.txt", "as-of", "sha256"):
         assert needle in text
+
+
+app_names = st.from_regex(r"[a-z][a-z_]{0,12}", fullmatch=True)
+app_versions = st.lists(st.integers(0, 40), min_size=1, max_size=5).map(
+    lambda p: ".".join(map(str, p))
+)
+apps_strategy = st.dictionaries(app_names, app_versions, min_size=1, max_size=8)
+
+
+@given(
+    st.lists(st.integers(0, 40), min_size=1, max_size=5),
+    apps_strategy,
+    apps_strategy,
+    st.sampled_from([" :", ":", ""]),
+)
+def test_table_lines_round_trip(
+    version: list[int], changed: dict[str, str], unchanged: dict[str, str], tail: str
+) -> None:
+    unchanged = {k: v for k, v in unchanged.items() if k not in changed}
+    text = (
+        "OTP-"
+        + ".".join(map(str, version))
+        + " : "
+        + " ".join(f"{k}-{v}" for k, v in changed.items())
+        + " # "
+        + " ".join(f"{k}-{v}" for k, v in unchanged.items())
+        + tail
+    )
+    (line,) = parse_otp_versions_table(text)
+    assert line.version == OtpVersion(tuple(version))
+    assert {(a.name, a.version) for a in line.changed} == set(changed.items())
+    assert {(a.name, a.version) for a in line.applications} == {**changed, **unchanged}.items()
+
+
+@given(st.text(max_size=200))
+def test_table_parser_never_crashes(text: str) -> None:
+    try:
+        parse_otp_versions_table(text)
+    except KnowledgeError as e:
+        assert "otp_versions.table:" in e.message
