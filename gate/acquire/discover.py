@@ -120,7 +120,11 @@ def discover(
 ) -> list[Found]:
     """Every runtime found, in the order `default_source` prefers them."""
     env = os.environ if environ is None else environ
-    home = home if home is not None else Path(env.get("HOME") or Path.home())
+    if home is None:
+        try:
+            home = Path(env.get("HOME") or Path.home())
+        except (RuntimeError, KeyError):  # no HOME and no passwd entry (some containers)
+            home = None
     found: list[Found] = []
     erl = shutil.which("erl", path=env.get("PATH", ""))
     if erl and (hit := from_erl(Path(erl), env)):
@@ -128,7 +132,8 @@ def discover(
     for root in system_roots:
         if hit_root := find_runtime_root(root):
             found.append(Found(hit_root, f"install root {root}"))
-    found += manager_installs(env, home)
+    if home is not None:
+        found += manager_installs(env, home)
     seen: set[Path] = set()
     unique = []
     for f in found:
