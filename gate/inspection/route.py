@@ -675,6 +675,11 @@ class _Candidate:
     package: str | None = None
     package_version: str | None = None
     distro: str | None = None
+    # Lower wins. Evidence about the scanned tree itself (how the gate got it, a package database
+    # listing it, kerl's marker, a tool's install path) beats a known image name, which beats the
+    # project's Dockerfile (it may build a different runtime than the one scanned), which beats
+    # image history, the caller's package hint and the install prefix.
+    tier: int = 9
 
 
 def _package_candidate(system_root: Path, path_in_system: str) -> _Candidate | None:
@@ -705,7 +710,9 @@ def _package_candidate(system_root: Path, path_in_system: str) -> _Candidate | N
             if owner or path_in_system.strip("/") == "usr/lib/erlang"
             else Confidence.LOW
         )
-        return _distro_candidate(name, pkg.version, dist, osr, ev, conf)
+        cand = _distro_candidate(name, pkg.version, dist, osr, ev, conf)
+        cand.tier = 1 if conf == Confidence.HIGH else 7
+        return cand
     for name in DEB_OTP_PACKAGES:  # an unpacked package (dpkg -x): its changelog, no database
         log = debian_changelog(system_root, name)
         if log and path_in_system.strip("/") == "usr/lib/erlang":
@@ -716,7 +723,9 @@ def _package_candidate(system_root: Path, path_in_system: str) -> _Candidate | N
                     f"usr/share/doc/{name}/changelog.Debian.gz",
                 )
             ]
-            return _distro_candidate(name, log[1], log[2], osr, ev, Confidence.HIGH)
+            cand = _distro_candidate(name, log[1], log[2], osr, ev, Confidence.HIGH)
+            cand.tier = 1
+            return cand
     apks = apk_packages(system_root)
     for name in APK_OTP_PACKAGES:
         if name not in apks:
@@ -742,6 +751,7 @@ def _package_candidate(system_root: Path, path_in_system: str) -> _Candidate | N
             name,
             pkg.version,
             distro,
+            tier=1 if owns else 7,
         )
     return None
 
@@ -780,9 +790,10 @@ def detect_route(
     `system_root` is the root of the filesystem the runtime lives in (an unpacked image, the
     unpacked packages, or `/` for the host); when absent it is inferred from a `usr/lib/erlang` or
     `usr/local/lib/erlang` layout. `workspace` is the project checkout whose Dockerfiles may build
-    OTP. Precedence, strongest first: package database or changelog owning the tree, the project's
-    Dockerfile, a kerl marker, the image's own metadata, prebuilt-tarball paths, the caller's
-    Origin, the install prefix.
+    OTP. Precedence, strongest first: how the gate itself got the tree (its own build, a
+    builds.hex.pm download), a package database or changelog listing the tree, kerl's marker or a
+    kerl/asdf/setup-beam/mise path, a known image name, the project's Dockerfile, image history,
+    the caller's package hint, the /usr/local prefix.
     """
     otp_version = otp_version or _version_from_origin(origin)
     sys_root = system_root or _infer_system_root(otp_root)
@@ -798,10 +809,79 @@ def detect_route(
     candidates: list[_Candidate] = []
     seen: list[RouteEvidence] = []
 
+    where = otp_root.as_posix() + "/"
+
+    if origin is not None and origin.method == "build":
+        candidates.append(
+            _Candidate(
+                BuildRoute.SOURCE_BUILD,
+                Confidence.HIGH,
+                [RouteEvidence("origin", origin.description)],
+                tier=0,
+            )
+        )
+    if origin is not None and (
+        origin.method == "prebuilt" or "builds.hex.pm" in origin.description
+    ):
+        candidates.append(
+            _Candidate(
+                BuildRoute.BUILDS_HEX_PM,
+                Confidence.HIGH,
+                [RouteEvidence("origin", origin.description)],
+                distro="ubuntu",
+                tier=0,
+            )
+        )
+
     if sys_root is not None and path_in_system:
         pkg = _package_candidate(sys_root, path_in_system)
         if pkg is not None:
             candidates.append(pkg)
+
+    if (otp_root / "activate").is_file() and _inside(otp_root, otp_root / "activate"):
+        candidates.append(
+            _Candidate(
+                BuildRoute.KERL_ASDF,
+                Confidence.HIGH,
+                [RouteEvidence("path", "kerl's activate script", "activate")],
+                tier=2,
+            )
+        )
+    if any(m in where for m in _KERL_PATH_MARKS):
+        candidates.append(
+            _Candidate(
+                BuildRoute.KERL_ASDF,
+                Confidence.HIGH,
+                [RouteEvidence("path", "a kerl/asdf install path", where)],
+                tier=2,
+            )
+        )
+    if any(m in where for m in _PREBUILT_PATH_MARKS):
+        candidates.append(
+            _Candidate(
+                BuildRoute.BUILDS_HEX_PM,
+                Confidence.HIGH,
+                [
+                    RouteEvidence(
+                        "path",
+                        "a setup-beam/mise install path (prebuilt builds.hex.pm tarball)",
+                        where,
+                    )
+                ],
+                tier=2,
+            )
+        )
+
+    if image is not None:
+        route, conf, ev, distro = _image_route(image)
+        if route != BuildRoute.UNKNOWN:
+            osr = os_release(sys_root) if sys_root is not None else {}
+            if distro is None and osr.get("ID"):
+                distro = osr["ID"]
+            named = any(
+                e.detail.startswith(("image reference", "Docker Official", "label")) for e in ev
+            )
+            candidates.append(_Candidate(route, conf, ev, distro=distro, tier=3 if named else 5))
 
     dockerfile = find_dockerfile_build(workspace) if workspace is not None else None
     if dockerfile is not None:
@@ -816,68 +896,10 @@ def detect_route(
                         f"{dockerfile.path}:{dockerfile.configure_line}",
                     )
                 ],
+                tier=4,
             )
         )
 
-    if (otp_root / "activate").is_file() and _inside(otp_root, otp_root / "activate"):
-        candidates.append(
-            _Candidate(
-                BuildRoute.KERL_ASDF,
-                Confidence.HIGH,
-                [RouteEvidence("path", "kerl's activate script", "activate")],
-            )
-        )
-    where = otp_root.as_posix() + "/"
-    if any(m in where for m in _KERL_PATH_MARKS):
-        candidates.append(
-            _Candidate(
-                BuildRoute.KERL_ASDF,
-                Confidence.LOW,
-                [RouteEvidence("path", "a kerl/asdf install path", where)],
-            )
-        )
-
-    if image is not None:
-        route, conf, ev, distro = _image_route(image)
-        if route != BuildRoute.UNKNOWN:
-            osr = os_release(sys_root) if sys_root is not None else {}
-            if distro is None and osr.get("ID"):
-                distro = osr["ID"]
-            candidates.append(_Candidate(route, conf, ev, distro=distro))
-
-    if origin is not None and (
-        origin.method == "prebuilt" or "builds.hex.pm" in origin.description
-    ):
-        candidates.append(
-            _Candidate(
-                BuildRoute.BUILDS_HEX_PM,
-                Confidence.HIGH,
-                [RouteEvidence("origin", origin.description)],
-                distro="ubuntu",
-            )
-        )
-    if any(m in where for m in _PREBUILT_PATH_MARKS):
-        candidates.append(
-            _Candidate(
-                BuildRoute.BUILDS_HEX_PM,
-                Confidence.LOW,
-                [
-                    RouteEvidence(
-                        "path",
-                        "a setup-beam/mise install path (prebuilt builds.hex.pm tarball)",
-                        where,
-                    )
-                ],
-            )
-        )
-    if origin is not None and origin.method == "build":
-        candidates.append(
-            _Candidate(
-                BuildRoute.SOURCE_BUILD,
-                Confidence.HIGH,
-                [RouteEvidence("origin", origin.description)],
-            )
-        )
     if origin is not None and origin.package and origin.distro:
         d = origin.distro.lower()
         route = (
@@ -904,6 +926,7 @@ def detect_route(
                     origin.package,
                     origin.package_version,
                     origin.distro,
+                    tier=6,
                 )
             )
     if path_in_system.startswith("usr/local/lib"):
@@ -918,6 +941,7 @@ def detect_route(
                         posix_root,
                     )
                 ],
+                tier=8,
             )
         )
 
@@ -994,26 +1018,8 @@ def detect_route(
     )
 
 
-# Strongest evidence first; among equals, the order of the list in `detect_route`.
-_PRIORITY = {
-    BuildRoute.DEBIAN_PACKAGE: 0,
-    BuildRoute.UBUNTU_PACKAGE: 0,
-    BuildRoute.ALPINE_PACKAGE: 0,
-    BuildRoute.DOCKERFILE_SOURCE_BUILD: 1,
-    BuildRoute.KERL_ASDF: 2,
-    BuildRoute.OFFICIAL_ERLANG_IMAGE: 3,
-    BuildRoute.HEXPM_IMAGE: 3,
-    BuildRoute.BUILDS_HEX_PM: 4,
-    BuildRoute.SOURCE_BUILD: 5,
-    BuildRoute.UNKNOWN: 9,
-}
-
-
 def _choose(candidates: Iterable[_Candidate]) -> _Candidate | None:
-    ranked = sorted(
-        enumerate(candidates),
-        key=lambda ic: (ic[1].confidence != Confidence.HIGH, _PRIORITY[ic[1].route], ic[0]),
-    )
+    ranked = sorted(enumerate(candidates), key=lambda ic: (ic[1].tier, ic[0]))
     return ranked[0][1] if ranked else None
 
 

@@ -574,3 +574,35 @@ def test_explanation_lines_read_top_down(
     exposed = next(line for line in lines if line.startswith("Most exposed failing files: "))
     assert exposed.index("beam.smp") < exposed.index("epmd") < exposed.index("inet_gethost")
     assert "  DED_LDFLAGS=-shared -Wl,-Bsymbolic -Wl,-z,relro,-z,now -Wl,-z,noexecstack" in lines
+
+
+@pytest.mark.parametrize(
+    ("tree", "image", "origin", "expected"),
+    [
+        # The project's Dockerfile builds OTP, but the scanned tree says where it came from.
+        ("opt/hostedtoolcache/otp/ubuntu-22.04/OTP-27.3/x64", None, None, BuildRoute.BUILDS_HEX_PM),
+        ("home/u/.asdf/installs/erlang/27.3", None, None, BuildRoute.KERL_ASDF),
+        ("cache/lib/erlang", None, Origin("build", "OTP 27.3 built by otp-gate"), BuildRoute.SOURCE_BUILD),
+        ("img/usr/local/lib/erlang", ImageMetadata(reference="hexpm/erlang:27.3-ubuntu-noble-20250101"),
+         None, BuildRoute.HEXPM_IMAGE),
+        # Nothing about the tree itself: the Dockerfile wins over a prefix or copied ENV.
+        ("img/usr/local/lib/erlang", None, None, BuildRoute.DOCKERFILE_SOURCE_BUILD),
+        ("img/usr/local/lib/erlang", ImageMetadata(env=(("OTP_VERSION", "27.3"),)), None,
+         BuildRoute.DOCKERFILE_SOURCE_BUILD),
+    ],
+)  # fmt: skip
+def test_tree_evidence_beats_the_workspace_dockerfile(
+    tmp_path: Path,
+    tree: str,
+    image: ImageMetadata | None,
+    origin: Origin | None,
+    expected: BuildRoute,
+) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "Dockerfile").write_text(OFFICIAL_LIKE)
+    root = tmp_path / tree
+    root.mkdir(parents=True)
+    finding = detect_route(root, workspace=ws, image=image, origin=origin)
+    assert finding.route == expected
+    assert (finding.dockerfile is not None) == (expected == BuildRoute.DOCKERFILE_SOURCE_BUILD)
