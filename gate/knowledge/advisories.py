@@ -22,9 +22,12 @@ from gate.knowledge.interface import ReleaseIndex
 from gate.model.advisory import (
     OTP_PACKAGE,
     Advisory,
+    AdvisoryAssessment,
     AdvisoryFinding,
     AdvisorySeverity,
     AffectedRange,
+    BackportInfo,
+    BackportPolicy,
     FindingStatus,
 )
 from gate.model.otp import OtpIdentity, OtpVersion
@@ -653,3 +656,33 @@ def summarize(findings: Sequence[AdvisoryFinding], target: OtpVersion | None = N
             f"{beyond} more {'needs' if beyond == 1 else 'need'} a release newer than {goal}"
         )
     return "; ".join(parts) + tail
+
+
+def assess(
+    identity: OtpIdentity,
+    advisories: Iterable[Advisory],
+    index: ReleaseIndex,
+    *,
+    target: OtpVersion | None = None,
+    backports: BackportInfo | None = None,
+    policy: BackportPolicy = BackportPolicy.IGNORE,
+) -> AdvisoryAssessment:
+    """`missed_fixes`, the distro-backports policy and `summarize` in one pure call for reports."""
+    from gate.knowledge.distro_backports import apply_backports
+
+    findings = apply_backports(missed_fixes(identity, advisories, index), backports, policy)
+    notes: list[str] = []
+    if backports is not None:
+        listed = sum(1 for f in findings if f.backported_in)
+        effect = (
+            "they count as fixed (distro-backports: trust)"
+            if policy is BackportPolicy.TRUST
+            else "the upstream verdict stands (distro-backports: ignore)"
+        )
+        notes.append(
+            f"{backports.distro} package {backports.package} {backports.version} says it fixed "
+            f"{len(backports.fixed_cves)} CVEs ({listed} of the findings here); {effect}"
+        )
+    return AdvisoryAssessment(
+        findings, summarize(findings, target), backports, policy, tuple(notes)
+    )

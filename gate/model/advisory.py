@@ -114,3 +114,19 @@ class BackportInfo:
     fixed_cves: tuple[str, ...]
     source: str  # the changelog (or patch list) it was read from
     notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AdvisoryAssessment:
+    """Everything a report says about advisories for one runtime: findings, one-line summary,
+    the distro's backports (if any) and the policy applied to them."""
+
+    findings: tuple[AdvisoryFinding, ...]
+    summary: str
+    backports: BackportInfo | None = None
+    backport_policy: BackportPolicy = BackportPolicy.IGNORE
+    notes: tuple[str, ...] = ()
+
+    @property
+    def affected(self) -> tuple[AdvisoryFinding, ...]:
+        return tuple(f for f in self.findings if f.status is FindingStatus.AFFECTED)

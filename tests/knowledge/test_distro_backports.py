@@ -141,3 +141,25 @@ def test_debian_12_end_to_end(debian_root: Path, debian_otp: Path, tmp_path: Pat
     assert any(
         f.application == "stdlib" and f.status is FindingStatus.AFFECTED for f in rel_findings
     )
+
+
+def test_assess_composes_findings_policy_and_summary() -> None:
+    from gate.knowledge.advisories import assess
+
+    identity = OtpIdentity(OtpVersion.parse("25.2.3"), "OTP_VERSION")
+    info = backports_for(HEAD)
+    ignore = assess(identity, load_bundled_advisories(), load_snapshot(), backports=info)
+    trust = assess(
+        identity,
+        load_bundled_advisories(),
+        load_snapshot(),
+        backports=info,
+        policy=BackportPolicy.TRUST,
+    )
+    assert (
+        "upstream verdict stands" in ignore.notes[0] and "says it fixed 14 CVEs" in ignore.notes[0]
+    )
+    assert len(trust.affected) < len(ignore.affected)
+    assert ignore.summary.startswith("upgrading to 25.3.2.20 fixes 1 advisory")
+    # Trusting Debian's backport of CVE-2025-32433 leaves nothing a 25.x patch would fix.
+    assert "upgrading" not in trust.summary
