@@ -27,6 +27,7 @@ KINDS = {
     "musl": ElfKind.PIE_EXECUTABLE,
     "musl-static": ElfKind.STATIC_EXECUTABLE,
     "nolibc-cet": ElfKind.STATIC_EXECUTABLE,
+    "i386-shared": ElfKind.SHARED_OBJECT,
 }
 
 
@@ -107,6 +108,72 @@ def test_static_binaries_read_the_static_symbol_table(elf_fixture: Fixture) -> N
 def test_stack_clash_probes(elf_fixture: Fixture) -> None:
     assert read_facts(elf_fixture("stack-clash")).stack_clash_probes >= 1
     assert read_facts(elf_fixture("no-stack-clash")).stack_clash_probes == 0
+
+
+def test_elf32_tables(elf_fixture: Fixture) -> None:
+    f = read_facts(elf_fixture("i386-shared"))
+    assert (f.machine, f.bits, f.kind) == ("i386", 32, ElfKind.SHARED_OBJECT)
+    assert f.fortifiable_imports == ("strcpy",) and f.canary_frames == 1 and f.relro
+
+
+def _aarch64_elf(words: list[int], feature_bits: int | None) -> bytes:
+    """A minimal static AArch64 executable: one R+X PT_LOAD holding `words` as code, a
+    PT_GNU_STACK and, optionally, a GNU property note with FEATURE_1_AND = `feature_bits`.
+    No AArch64 toolchain is installed here, so the bytes are laid out by hand."""
+    phnum = 3 if feature_bits is not None else 2
+    note_off = 64 + 56 * phnum
+    note = b""
+    if feature_bits is not None:
+        desc = struct.pack("<III", 0xC0000000, 4, feature_bits) + b"\0" * 4
+        note = struct.pack("<III", 4, len(desc), 5) + b"GNU\0" + desc
+    code_off = note_off + len(note)
+    code = b"".join(struct.pack("<I", w) for w in words)
+    size = code_off + len(code)
+    base = 0x400000
+    ehdr = b"\x7fELF" + bytes([2, 1, 1, 0]) + b"\0" * 8
+    ehdr += struct.pack(
+        "<HHIQQQIHHHHHH", 2, 183, 1, base + code_off, 64, 0, 0, 64, 56, phnum, 64, 0, 0
+    )
+    phdrs = struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, size, size, 0x1000)  # PT_LOAD R+X
+    phdrs += struct.pack("<IIQQQQQQ", 0x6474E551, 6, 0, 0, 0, 0, 0, 16)  # PT_GNU_STACK RW
+    if feature_bits is not None:
+        phdrs += struct.pack(
+            "<IIQQQQQQ",
+            0x6474E553,
+            4,
+            note_off,
+            base + note_off,
+            base + note_off,
+            len(note),
+            len(note),
+            8,
+        )
+    return ehdr + phdrs + note + code
+
+
+A64_SUB_SP_256 = 0xD10403FF  # sub sp, sp, #256
+A64_STP_FP_96 = 0xA9BA7BFD  # stp x29, x30, [sp, #-96]!
+A64_STP_FP_16 = 0xA9BF7BFD  # stp x29, x30, [sp, #-16]!  (a small frame: not counted)
+A64_PROBE = [0xD14007FF, 0xF90203FF]  # sub sp, sp, #1, lsl #12; str xzr, [sp, #1024]
+A64_RET = 0xD65F03C0
+
+
+def test_aarch64_code_and_property_note(tmp_path: Path) -> None:
+    p = tmp_path / "a64"
+    p.write_bytes(
+        _aarch64_elf([A64_STP_FP_96, A64_SUB_SP_256, A64_STP_FP_16, *A64_PROBE, A64_RET], 3)
+    )
+    f = read_facts(p)
+    assert (f.machine, f.kind) == ("aarch64", ElfKind.STATIC_EXECUTABLE)
+    assert f.canary_frames == 2 and f.stack_clash_probes == 1
+    assert f.gnu_property is not None and f.gnu_property.aarch64_feature_1
+    assert f.gnu_property.bti and f.gnu_property.pac and not f.gnu_property.ibt
+    p.write_bytes(_aarch64_elf([A64_STP_FP_16, A64_RET], 1))
+    f = read_facts(p)
+    assert f.canary_frames == 0 and f.stack_clash_probes == 0
+    assert f.gnu_property is not None and f.gnu_property.bti and not f.gnu_property.pac
+    p.write_bytes(_aarch64_elf([A64_RET], None))
+    assert read_facts(p).gnu_property is None
 
 
 def test_relocatable_object(elf_fixture: Fixture) -> None:
