@@ -22,7 +22,7 @@ class Role(StrEnum):
 
 
 class RuntimeKind(StrEnum):
-    OTP_INSTALL = "otp-install"  # an installed OTP root (releases/<major>/OTP_VERSION, erts-*, lib/)
+    OTP_INSTALL = "otp-install"  # an OTP root (releases/<major>/OTP_VERSION, erts-*, lib/)
     RELEASE = "release"  # mix release / rebar3 release (erts-*, lib/<app>-<vsn>, no OTP_VERSION)
     FILES = "files"  # loose ELF files
 
