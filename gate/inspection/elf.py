@@ -9,11 +9,12 @@ from __future__ import annotations
 import mmap
 import os
 import re
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from gate.errors import ElfError
 from gate.model.elf import ElfFacts, ElfKind, GnuProperties, Libc, RecordedBuildFlags
@@ -98,19 +99,31 @@ _EMU_VERSION = re.compile(rb"emulator version (\d+(?:\.\d+)+)")
 MAX_STRING = 65536
 
 
-def is_elf(path: Path) -> bool:
-    """True when the file starts with the ELF magic bytes (never decided by name)."""
+def _open_regular(path: Path) -> BinaryIO:
+    """Open a regular file for reading; a FIFO or device is refused instead of blocking on it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        with open(path, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ElfError(f"{path}: not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def is_elf(path: Path) -> bool:
+    """True when a regular file starts with the ELF magic bytes (never decided by name)."""
+    try:
+        with _open_regular(path) as f:
             return f.read(4) == ELF_MAGIC
-    except OSError:
+    except (OSError, ElfError):
         return False
 
 
 def read_facts(path: Path) -> ElfFacts:
     """Read one ELF file into `ElfFacts`; any problem raises `ElfError` naming the file."""
     try:
-        with open(path, "rb") as f:
+        with _open_regular(path) as f:
             size = os.fstat(f.fileno()).st_size
             head = f.read(64)
             if head[:4] != ELF_MAGIC:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -255,7 +256,15 @@ def test_not_elf(tmp_path: Path) -> None:
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
     assert "cannot read" in _error(tmp_path / "nope")
-    assert "cannot read" in _error(tmp_path)
+    assert "not a regular file" in _error(tmp_path)
+
+
+def test_fifo_and_device_are_refused_not_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opening it for reading would block forever without a writer
+    assert "not a regular file" in _error(fifo)
+    assert not is_elf(fifo)
+    assert "not a regular file" in _error(Path("/dev/zero"))
 
 
 def test_symlink_loop(tmp_path: Path) -> None:
@@ -264,12 +273,49 @@ def test_symlink_loop(tmp_path: Path) -> None:
     assert "cannot read" in _error(loop)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def _read_facts_as_nobody(path: Path) -> str:
+    """Run read_facts in a forked child that dropped root (root reads files whatever their mode)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: no pytest machinery from here on, only os._exit
+        try:
+            os.close(r)
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                read_facts(path)
+                message = "no error"
+            except ElfError as e:
+                message = e.message
+            except BaseException as e:
+                message = f"unexpected {type(e).__name__}: {e}"
+            os.write(w, message.encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as pipe:
+        out = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return out
+
+
 def test_unreadable(elf_fixture: Fixture, tmp_path: Path) -> None:
-    p = tmp_path / "locked"
-    shutil.copy(elf_fixture("noarray"), p)
-    p.chmod(0)
-    assert "Permission denied" in _error(p)
+    if os.geteuid() == 0:
+        folder = Path(tempfile.mkdtemp(prefix="elf-unreadable-", dir="/tmp"))
+        try:
+            folder.chmod(0o755)
+            p = folder / "locked"
+            shutil.copy(elf_fixture("noarray"), p)
+            p.chmod(0)
+            message = _read_facts_as_nobody(p)
+        finally:
+            shutil.rmtree(folder)
+    else:
+        p = tmp_path / "locked"
+        shutil.copy(elf_fixture("noarray"), p)
+        p.chmod(0)
+        message = _error(p)
+    assert message == f"{p}: cannot read file (Permission denied)"
 
 
 @pytest.mark.parametrize(
