@@ -29,12 +29,14 @@ from gate.config import (
     parse_choice,
 )
 from gate.errors import GateError, ReportError, UsageError
-from gate.model.report import ExitCode, Report, Verdict
+from gate.model.advisory import BackportPolicy
+from gate.model.report import ExitCode
 
 if TYPE_CHECKING:
     from gate.acquire.interface import RuntimeSource
     from gate.knowledge.interface import ReleaseIndex
-    from gate.report import Format
+    from gate.model.advisory import Advisory
+    from gate.report import Format, Result
 
 PROG = "otp-gate"
 _TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.xz", ".tar.bz2")
@@ -84,6 +86,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         type=_days,
         metavar="DAYS",
         help="release data older than DAYS is a warning (default 90, or stale-data-days in the config)",
+    )
+    out.add_argument(
+        "--distro-backports",
+        metavar="POLICY",
+        help="ignore (default): a distro's backported CVE fixes are listed, the upstream verdict "
+        "stands; trust: they count as fixed",
     )
     out.add_argument(
         "--offline",
@@ -180,6 +188,7 @@ class _Run:
     offline: bool
     today: date
     environ: Mapping[str, str]
+    backports: BackportPolicy
 
 
 def _today(environ: Mapping[str, str]) -> date:
@@ -220,6 +229,11 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> _Run:
         offline=bool(args.offline),
         today=_today(environ),
         environ=environ,
+        backports=(
+            parse_choice(BackportPolicy, args.distro_backports, "--distro-backports")
+            if args.distro_backports
+            else BackportPolicy.IGNORE
+        ),
     )
 
 
@@ -326,6 +340,11 @@ def release_index(
     run, it falls back and says so. `--offline` reads the snapshot only. The data's age is judged by
     the policy (`stale-data-days`), so only fallbacks are reported here.
     """
+    if offline:
+        # The snapshot alone: no need to load the live-data machinery (start-up time matters).
+        from gate.knowledge.snapshot import load_snapshot
+
+        return load_snapshot(), ()
     from gate.knowledge.live import FAILED, load_index
 
     index = load_index(
@@ -341,25 +360,57 @@ def release_index(
     return index, fallbacks
 
 
-def _scan_trees(run: _Run, source: RuntimeSource) -> list[tuple[Report, Verdict]]:
+def _load_advisories(
+    run: _Run, index: ReleaseIndex
+) -> tuple[tuple[Advisory, ...], tuple[str, ...]]:
+    """Bundled advisories, plus GitHub's and OpenVEX when online; fallbacks are reported."""
+    if run.offline:
+        from gate.knowledge.advisories import load_bundled_advisories
+
+        return load_bundled_advisories(), ()
+    from gate.knowledge.live import FAILED, LiveOptions, load_advisories
+    from gate.knowledge.releases import supported_lines
+
+    options = LiveOptions(
+        offline=run.offline,
+        max_age_days=run.config.stale_data_days,
+        token=run.environ.get("GITHUB_TOKEN") or None,
+    )
+    found = load_advisories(
+        options=options,
+        today=run.today,
+        lines=supported_lines(index.releases()),
+        environ=run.environ,
+    )
+    fallbacks = tuple(
+        s.describe(run.today) for s in found.sources if s.origin == FAILED or s.error is not None
+    )
+    return found.advisories, fallbacks
+
+
+def _scan_trees(run: _Run, source: RuntimeSource) -> list[Result]:
     from gate.errors import AcquireError
     from gate.policy import evaluate
-    from gate.scan import scan
+    from gate.scan import ScanOptions, scan_runtime
 
     index, fallbacks = release_index(
         run.offline, run.today, run.environ, run.config.stale_data_days
     )
-    results: list[tuple[Report, Verdict]] = []
+    advisories, more = _load_advisories(run, index)
+    fallbacks = (*fallbacks, *more)
+    options = ScanOptions(workspace=Path.cwd(), advisories=advisories, backports=run.backports)
+    results: list[Result] = []
     # Scratch work (unpacked tarballs, downloaded packages) lives here and is removed afterwards.
     with tempfile.TemporaryDirectory(prefix="otp-gate-") as work:
         trees = source.acquire(Path(work))
         if not trees:
             raise AcquireError("no OTP runtime found in the given input")
         for tree in trees:
-            report = scan(tree, index, run.today)
+            found = scan_runtime(tree, index, run.today, options)
+            report = found.report
             if fallbacks:
                 report = dataclasses.replace(report, warnings=(*report.warnings, *fallbacks))
-            results.append((report, evaluate(report, run.config, run.today)))
+            results.append((report, evaluate(report, run.config, run.today), found.details))
     return results
 
 
@@ -410,7 +461,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             from gate.scan import scan_files
 
             report = scan_files([Path(p) for p in args.files])
-            results = [(report, evaluate(report, run.config, run.today))]
+            results: list[Result] = [(report, evaluate(report, run.config, run.today))]
         elif run.command == "build":
             results = _scan_trees(run, _build_source(args))
         else:
@@ -420,7 +471,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
         text = render_many(run.fmt, results, sarif_uri_base=_uri_base(args))
         _write(run, text, sys.stdout)
-        code = max(v.exit_code for _, v in results)
+        code = max(r[1].exit_code for r in results)
         if run.output is not None:
             verdict = "pass" if code == ExitCode.PASS else "fail"
             print(

@@ -8,18 +8,22 @@ them so that `otp-gate --help` stays fast and nothing heavy loads at start-up.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
 
 from gate.acquire.interface import AcquiredTree
-from gate.errors import ElfError, InspectError, UsageError
+from gate.errors import ElfError, GateError, InspectError, UsageError
 from gate.knowledge.interface import ReleaseIndex
+from gate.model.advisory import Advisory, BackportPolicy
 from gate.model.elf import ElfFacts
-from gate.model.otp import OtpIdentity
+from gate.model.otp import OtpIdentity, VersionStatus
 from gate.model.report import FileReport, Report
-from gate.model.runtime import Origin, Role, RuntimeFile, RuntimeKind
+from gate.model.route import Explanation
+from gate.model.runtime import Origin, Role, Runtime, RuntimeFile, RuntimeKind
+from gate.report import Details
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,18 @@ class ScanOptions:
     """What a scan looks at beyond the hardening checks."""
 
     version: bool = True  # identify the OTP version and compare it with the release index
+    explain: bool = True  # build route, recorded flags and route-specific fixes (issue 6)
+    workspace: Path | None = None  # the project checkout, whose Dockerfile may build OTP
+    advisories: tuple[Advisory, ...] | None = None  # judge these against the runtime (issue 5)
+    backports: BackportPolicy = BackportPolicy.IGNORE  # trust a distro changelog's CVE fixes?
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """A runtime's report and the details renderers show beside it."""
+
+    report: Report
+    details: Details
 
 
 def _emulator_first(files: Sequence[RuntimeFile]) -> RuntimeFile | None:
@@ -65,6 +81,71 @@ def scan(
     options: ScanOptions = ScanOptions(),  # frozen, so one shared default is safe
 ) -> Report:
     """Inspect every ELF file of `tree` and identify its OTP version; never executes a file."""
+    return scan_runtime(tree, index, today, options).report
+
+
+def _explain(
+    runtime: Runtime,
+    files: Sequence[FileReport],
+    identity: OtpIdentity,
+    beam_facts: ElfFacts | None,
+    options: ScanOptions,
+) -> tuple[Explanation | None, str | None]:
+    """The build route and its fixes; a problem here is a warning, never a failed scan."""
+    from gate.inspection.route import detect_route, explain
+
+    try:
+        route = detect_route(
+            runtime.root,
+            origin=runtime.origin,
+            workspace=options.workspace,
+            otp_version=identity.version,
+            build_flags=beam_facts.build_flags if beam_facts else None,
+        )
+        return explain(route, files, identity.version, workspace=options.workspace), None
+    except (GateError, OSError) as e:
+        message = e.message if isinstance(e, GateError) else str(e)
+        return None, f"build route not determined: {message}"
+
+
+def _advisories(
+    runtime: Runtime,
+    identity: OtpIdentity,
+    status: VersionStatus | None,
+    index: ReleaseIndex,
+    advisories: tuple[Advisory, ...],
+    backport_policy: BackportPolicy,
+) -> tuple[Details, str | None]:
+    from gate.knowledge.advisories import missed_fixes, summarize
+    from gate.knowledge.distro_backports import apply_backports, find_backports
+
+    try:
+        findings = missed_fixes(identity, advisories, index)
+        backports = find_backports(runtime.root)
+    except (GateError, OSError) as e:
+        message = e.message if isinstance(e, GateError) else str(e)
+        return Details(), f"security advisories not judged: {message}"
+    findings = apply_backports(findings, backports, backport_policy)
+    target = status.latest_patch if status is not None else None
+    notes: tuple[str, ...] = ()
+    if backports is not None:
+        notes = (
+            f"{backports.distro} package {backports.package} {backports.version} backports "
+            f"{len(backports.fixed_cves)} CVE fixes ({backports.source}); "
+            f"distro-backports={backport_policy.value}",
+        )
+    return Details(
+        advisories=findings, advisory_summary=summarize(findings, target), advisory_notes=notes
+    ), None
+
+
+def scan_runtime(
+    tree: AcquiredTree,
+    index: ReleaseIndex,
+    today: date,
+    options: ScanOptions = ScanOptions(),  # frozen, so one shared default is safe
+) -> ScanResult:
+    """`scan`, plus the details beside the report: build route, fixes, missed security fixes."""
     from gate.inspection.runtime import load_runtime
 
     runtime = load_runtime(tree)
@@ -78,27 +159,42 @@ def scan(
 
     identity = OtpIdentity(version=None, source="none")
     status = None
+    beam = _emulator_first(runtime.files)
+    beam_facts = facts_by_path.get(beam.path) if beam is not None else None
     if options.version:
         from gate.inspection.otp_version import identify
         from gate.knowledge.releases import version_status
 
-        beam = _emulator_first(runtime.files)
-        beam_facts = facts_by_path.get(beam.path) if beam is not None else None
         identity = identify(runtime, index, beam_facts.embedded_strings if beam_facts else ())
         # Several inferred candidates and no single answer: judge the oldest, so that an
         # ambiguity can never turn "behind" into a pass.
         judged = identity.version or (min(identity.candidates) if identity.candidates else None)
         status = version_status(judged, index, today)
 
-    return Report(
+    warnings = list(runtime.problems)
+    details = Details()
+    if options.advisories is not None and runtime.kind != RuntimeKind.FILES:
+        details, problem = _advisories(
+            runtime, identity, status, index, options.advisories, options.backports
+        )
+        if problem:
+            warnings.append(problem)
+    if options.explain:
+        explanation, problem = _explain(runtime, files, identity, beam_facts, options)
+        details = dataclasses.replace(details, explanation=explanation)
+        if problem:
+            warnings.append(problem)
+
+    report = Report(
         target=runtime.display_root,
         runtime_kind=runtime.kind,
         origin=runtime.origin,
         files=tuple(files),
         otp=identity,
         version_status=status,
-        warnings=tuple(runtime.problems),
+        warnings=tuple(warnings),
     )
+    return ScanResult(report, details)
 
 
 def scan_files(paths: Sequence[Path]) -> Report:

@@ -128,3 +128,44 @@ def test_unreadable_elf_in_a_runtime_fails_closed(
     assert broken["error"] and broken["checks"] == {}
     reasons = [r for r in doc["verdict"]["reasons"] if r["code"] == "inspect-error"]
     assert [r["path"] for r in reasons] == ["lib/myapp-0.1.0/priv/broken.so"]
+
+
+def test_debian_route_fixes_and_advisories(
+    debian_otp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, doc = scan_json([str(debian_otp)], capsys)
+    assert code == 1
+    exp = doc["explanation"]
+    assert exp["route"] == "debian-package"
+    assert exp["package_version"] == "1:25.2.3+dfsg-1+deb12u4"
+    assert exp["recorded_flags"].endswith("LDFLAGS= (empty)")
+    assert exp["most_exposed"][0]["path"] == "erts-13.1.5/bin/beam.smp"
+    flags = next(r for r in exp["remediations"] if r["kind"] == "set-flags")
+    assert "-z,now" in flags["variables"]["LDFLAGS"] and "-O2" in flags["variables"]["CFLAGS"]
+    adv = doc["advisories"]
+    rce = next(f for f in adv["findings"] if f["id"] == "CVE-2025-32433")
+    # Debian backports the fix without changing OTP_VERSION: listed, but the upstream verdict stands.
+    assert rce["status"] == "affected"
+    assert rce["application"] == "ssh" and rce["installed_version"] == "4.15.2"
+    assert rce["backported_in"] == "debian erlang 1:25.2.3+dfsg-1+deb12u4"
+    assert "backports" in adv["notes"][0]
+    code, trusted = scan_json([str(debian_otp), "--distro-backports", "trust"], capsys)
+    rce = next(f for f in trusted["advisories"]["findings"] if f["id"] == "CVE-2025-32433")
+    assert rce["status"] == "not-affected"
+
+
+def test_debian_text_and_markdown_explain(
+    debian_otp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["scan", str(debian_otp), "--offline"], ENV)
+    out = capsys.readouterr().out
+    assert "security advisories: upgrading to 25.3.2.21 fixes" in out
+    assert "  CVE-2025-32433 [critical] ssh-4.15.2, fixed in OTP 25.3.2.20" in out
+    assert "why, and how to fix it:" in out
+    assert "  Build route: Debian package" in out
+    assert "    DED_LD=gcc" in out
+    main(["scan", str(debian_otp), "--offline", "--format", "markdown"], ENV)
+    md = capsys.readouterr().out
+    assert "#### Security advisories" in md and "#### Why, and how to fix it" in md
+    assert "```sh" in md and "export CFLAGS=" in md
+    assert md.count("```") % 2 == 0

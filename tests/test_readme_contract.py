@@ -22,8 +22,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def readme_json_example() -> dict[str, Any]:
     text = README.read_text(encoding="utf-8")
     block = text.split("```jsonc\n", 1)[1].split("```", 1)[0]
-    # Drop `// comments` (no string in the example holds "//").
-    stripped = "\n".join(re.sub(r"\s*//.*$", "", line) for line in block.splitlines())
+    # Drop `  // comments` (a comment starts with whitespace, `//`, a space; URLs never do).
+    stripped = "\n".join(re.sub(r"\s+// .*$|^\s*//.*$", "", line) for line in block.splitlines())
     return json.loads(stripped)  # type: ignore[no-any-return]
 
 

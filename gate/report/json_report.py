@@ -10,8 +10,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from gate import __version__ as gate_version
+from gate.model.advisory import AdvisoryFinding
 from gate.model.otp import OtpIdentity, VersionStatus
 from gate.model.report import SCHEMA_VERSION, ExitCode, FileReport, Reason, Report, Verdict
+from gate.model.route import Explanation
+from gate.report import NO_DETAILS, Details, Result, details_of
 
 
 def _reason(r: Reason) -> dict[str, Any]:
@@ -101,9 +104,80 @@ def verdict_doc(verdict: Verdict) -> dict[str, Any]:
     }
 
 
-def document(report: Report, verdict: Verdict) -> dict[str, Any]:
+def _explanation(exp: Explanation | None) -> dict[str, Any] | None:
+    if exp is None:
+        return None
+    r = exp.route
+    fix = exp.dockerfile_fix
+    return {
+        "route": r.route.value,
+        "confidence": r.confidence.value,
+        "evidence": [
+            {"source": e.source, "detail": e.detail, "location": e.location} for e in r.evidence
+        ],
+        "cause": r.cause,
+        "expected_hardened": r.expected_hardened,
+        "recorded_flags": r.recorded_flags,
+        "hardening_defaults_disabled": r.hardening_defaults_disabled,
+        "package": r.package,
+        "package_version": r.package_version,
+        "distro": r.distro,
+        "notes": list(r.notes),
+        "most_exposed": [
+            {"path": e.path, "role": e.role, "checks": list(e.check_ids)} for e in exp.exposed
+        ],
+        "remediations": [
+            {
+                "kind": m.kind.value,
+                "checks": list(m.check_ids),
+                "title": m.title,
+                "variables": {k: v for k, v in m.variables},
+                "where": m.where,
+                "snippet": m.snippet,
+                "note": m.note,
+                "links": list(m.links),
+            }
+            for m in exp.remediations
+        ],
+        "dockerfile_fix": None
+        if fix is None
+        else {
+            "path": fix.path,
+            "start_line": fix.start_line,
+            "end_line": fix.end_line,
+            "diff": fix.diff,
+            "note": fix.note,
+        },
+    }
+
+
+def _advisory(f: AdvisoryFinding) -> dict[str, Any]:
+    return {
+        "id": f.advisory_id,
+        "aliases": list(f.aliases),
+        "status": f.status.value,
+        "severity": f.severity.value,
+        "title": f.title,
+        "reason": f.reason,
+        "application": f.application,
+        "installed_version": f.installed_version,
+        "fixed_version": f.fixed_version,
+        "fixed_otp": f.fixed_otp,
+        "backported_in": f.backported_in,
+        "url": f.url,
+    }
+
+
+def document(report: Report, verdict: Verdict, details: Details = NO_DETAILS) -> dict[str, Any]:
     """The report as plain JSON-ready data (also what the action's outputs are computed from)."""
     o = report.origin
+    advisories = None
+    if details.advisory_summary is not None:
+        advisories = {
+            "summary": details.advisory_summary,
+            "notes": list(details.advisory_notes),
+            "findings": [_advisory(f) for f in details.advisories],
+        }
     return {
         "schema": report.schema,
         "tool": {"name": "otp-gate", "version": gate_version},
@@ -124,6 +198,8 @@ def document(report: Report, verdict: Verdict) -> dict[str, Any]:
         "files": [_file(f) for f in report.files],
         "summary": _summary(report),
         "warnings": list(report.warnings),
+        "explanation": _explanation(details.explanation),
+        "advisories": advisories,
         "verdict": verdict_doc(verdict),
     }
 
@@ -132,21 +208,23 @@ def render(report: Report, verdict: Verdict) -> str:
     return render_many([(report, verdict)])
 
 
-def render_many(results: Sequence[tuple[Report, Verdict]]) -> str:
+def render_many(results: Sequence[Result]) -> str:
     """One runtime: its document. Several (an image with two OTPs): `runtimes[]` and one verdict."""
     if len(results) == 1:
-        doc = document(*results[0])
+        r = results[0]
+        doc = document(r[0], r[1], details_of(r))
     else:
-        worst = max((v.exit_code for _, v in results), default=ExitCode.PASS)
+        verdicts = [r[1] for r in results]
+        worst = max((v.exit_code for v in verdicts), default=ExitCode.PASS)
         doc = {
             "schema": SCHEMA_VERSION,
             "tool": {"name": "otp-gate", "version": gate_version},
-            "runtimes": [document(r, v) for r, v in results],
+            "runtimes": [document(r[0], r[1], details_of(r)) for r in results],
             "verdict": {
                 "result": "pass" if worst == ExitCode.PASS else "fail",
                 "exit_code": int(worst),
-                "reasons": [_reason(x) for _, v in results for x in v.reasons],
-                "waived": [_reason(x) for _, v in results for x in v.waived],
+                "reasons": [_reason(x) for v in verdicts for x in v.reasons],
+                "waived": [_reason(x) for v in verdicts for x in v.waived],
             },
         }
     # ensure_ascii keeps odd bytes of file names (surrogate escapes) representable as \\u escapes.

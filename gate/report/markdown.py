@@ -8,8 +8,12 @@ binaries) is escaped so it cannot open links, mention people or break the table.
 
 from __future__ import annotations
 
+from gate.model.advisory import FindingStatus
 from gate.model.report import Report, Verdict
+from gate.model.route import BuildRoute
 from gate.report import (
+    NO_DETAILS,
+    Details,
     cell_level,
     check_ids,
     finding_levels,
@@ -32,6 +36,7 @@ MARKS = {
 _SEVERITY_MARK = {"error": "❌", "warning": "⚠️", "note": "\u2139\ufe0f", "off": "\u2139\ufe0f"}
 _MD_SPECIAL = set("\\`*_{}[]<>#|~@:&")
 _MAX_LISTED = 8
+_MAX_ADVISORIES = 15
 
 DEFAULT_CUT_NOTE = (
     "The report was cut to fit; the complete report is in the job summary and the JSON report."
@@ -116,6 +121,79 @@ def _table(report: Report, verdict: Verdict) -> tuple[list[str], list[str]]:
     return head, rows
 
 
+def _fence(text: str, lang: str = "") -> list[str]:
+    # A fence longer than any backtick run inside, so file content cannot close it early.
+    longest = max((len(m) for m in text.split("\n") for m in _backtick_runs(m)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + lang, *(printable(line) for line in text.splitlines()), fence]
+
+
+def _backtick_runs(line: str) -> list[str]:
+    runs, cur = [], ""
+    for ch in line:
+        if ch == "`":
+            cur += ch
+        elif cur:
+            runs.append(cur)
+            cur = ""
+    if cur:
+        runs.append(cur)
+    return runs
+
+
+def _details(details: Details) -> list[str]:
+    lines: list[str] = []
+    if details.advisory_summary is not None:
+        lines += ["", "#### Security advisories", "", escape(details.advisory_summary), ""]
+        affected = [f for f in details.advisories if f.status == FindingStatus.AFFECTED]
+        for f in affected[:_MAX_ADVISORIES]:
+            app = f"{f.application}-{f.installed_version}" if f.application else "OTP"
+            fixed = f", fixed in OTP {f.fixed_otp}" if f.fixed_otp else ""
+            backport = f" (backported in {f.backported_in})" if f.backported_in else ""
+            lines.append(
+                f"- **{escape(f.advisory_id)}** ({f.severity.value}) {escape(app)}{escape(fixed)}"
+                f"{escape(backport)}: {escape(f.title)}"
+            )
+        if len(affected) > _MAX_ADVISORIES:
+            lines.append(f"- and {len(affected) - _MAX_ADVISORIES} more (see the JSON report)")
+    exp = details.explanation
+    if exp is None:
+        return lines
+    r = exp.route
+    lines += ["", "#### Why, and how to fix it", ""]
+    if r.route != BuildRoute.UNKNOWN:
+        pkg = f" ({escape(r.package)} {escape(r.package_version or '')})" if r.package else ""
+        lines.append(
+            f"**Build route:** {escape(r.route.value)}{pkg}, {r.confidence.value} confidence  "
+        )
+    if r.cause:
+        lines.append(f"**Why:** {escape(r.cause)}  ")
+    lines.append(f"**Recorded flags:** {escape(r.recorded_flags)}")
+    if exp.exposed:
+        shown = ", ".join(
+            f"{escape(e.path)} ({escape(', '.join(e.check_ids))})" for e in exp.exposed[:5]
+        )
+        more = len(exp.exposed) - 5
+        lines += ["", f"**Most exposed:** {shown}{f' and {more} more' if more > 0 else ''}"]
+    for rem in exp.remediations:
+        lines += ["", f"- **{escape(rem.title)}** ({escape(', '.join(rem.check_ids))})"]
+        if rem.where:
+            lines.append(f"  Where: {escape(rem.where)}")
+        if rem.snippet:
+            lines += ["", *("  " + x for x in _fence(rem.snippet, "sh"))]
+        if rem.note:
+            lines += ["", f"  {escape(rem.note)}"]
+    if exp.dockerfile_fix is not None:
+        fix = exp.dockerfile_fix
+        lines += [
+            "",
+            f"Suggested change to `{escape(fix.path)}` (lines {fix.start_line}-{fix.end_line}):",
+            "",
+            *_fence(fix.diff, "diff"),
+        ]
+    return lines
+
+
 def _legend() -> list[str]:
     return [
         "",
@@ -129,10 +207,11 @@ def render(
     *,
     max_chars: int | None = None,
     cut_note: str = DEFAULT_CUT_NOTE,
+    details: Details = NO_DETAILS,
 ) -> str:
     """Markdown for one runtime, at most `max_chars` characters when given."""
     head = _header(report, verdict)
-    fixes = _fixes(verdict)
+    fixes = [*_fixes(verdict), *_details(details)]
     table_head, rows = _table(report, verdict)
     tail = _legend()
     full = "\n".join([*head, *fixes, *table_head, *rows, *tail]) + "\n"

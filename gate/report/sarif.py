@@ -20,6 +20,7 @@ from gate.config import VERSION_BEHIND, VERSION_UNKNOWN, VERSION_UNSUPPORTED
 from gate.model.common import Severity
 from gate.model.report import Reason, Report, Verdict
 from gate.model.runtime import Role
+from gate.report import Result
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -174,7 +175,7 @@ def render(
 
 
 def render_many(
-    results: Sequence[tuple[Report, Verdict]],
+    results: Sequence[Result],
     *,
     uri_base: str = "",
     hardening_pin: Pin | None = None,
@@ -188,7 +189,8 @@ def render_many(
     """
     rules = _rules()
     out: list[dict[str, Any]] = []
-    for report, verdict in results:
+    for item in results:
+        report, verdict = item[0], item[1]
         for reason in verdict.reasons:
             if reason.severity == Severity.OFF:
                 continue

@@ -6,9 +6,12 @@ the cursor, clear the screen or forge a line of output.
 
 from __future__ import annotations
 
+from gate.model.advisory import FindingStatus
 from gate.model.report import Report, Verdict
 from gate.report import (
+    NO_DETAILS,
     SHORT_LABELS,
+    Details,
     cell_level,
     check_ids,
     finding_levels,
@@ -31,6 +34,7 @@ MARKS = {
 }
 
 _MAX_LISTED = 5  # files named per failing check before "+N more"
+_MAX_ADVISORIES = 10  # affected advisories listed (most severe first) before "and N more"
 
 
 def _table(report: Report, verdict: Verdict) -> list[str]:
@@ -77,7 +81,33 @@ def _evidence(report: Report, paths: tuple[str, ...], check_id: str | None) -> s
     return found
 
 
-def render(report: Report, verdict: Verdict) -> str:
+def _details(details: Details) -> list[str]:
+    out: list[str] = []
+    if details.advisory_summary is not None:
+        out.append("")
+        out.append(f"security advisories: {printable(details.advisory_summary)}")
+        affected = [f for f in details.advisories if f.status == FindingStatus.AFFECTED]
+        for f in affected[:_MAX_ADVISORIES]:
+            app = f"{f.application}-{f.installed_version}" if f.application else "OTP"
+            fixed = f", fixed in OTP {f.fixed_otp}" if f.fixed_otp else ""
+            backport = f" (backported in {f.backported_in})" if f.backported_in else ""
+            out.append(
+                printable(
+                    f"  {f.advisory_id} [{f.severity.value}] {app}{fixed}{backport}: {f.title}"
+                )
+            )
+        if len(affected) > _MAX_ADVISORIES:
+            out.append(f"  and {len(affected) - _MAX_ADVISORIES} more (all of them: --format json)")
+    if details.explanation is not None:
+        from gate.inspection.route import explanation_lines
+
+        out.append("")
+        out.append("why, and how to fix it:")
+        out.extend("  " + printable(line) for line in explanation_lines(details.explanation))
+    return out
+
+
+def render(report: Report, verdict: Verdict, details: Details = NO_DETAILS) -> str:
     """The human-readable report for one runtime (or the files of `otp-gate elf`)."""
     out: list[str] = [f"otp-gate: {origin_line(report)}"]
     vline = version_line(report)
@@ -115,4 +145,5 @@ def render(report: Report, verdict: Verdict) -> str:
             out.extend(f"           {line}" for line in fix_lines[1:])
     if verdict.waived:
         out.append(f"  waived: {len(verdict.waived)} finding(s) accepted by the config file")
+    out.extend(_details(details))
     return "\n".join(out) + "\n"

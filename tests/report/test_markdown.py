@@ -96,3 +96,11 @@ def test_tiny_limit_still_says_it_was_cut() -> None:
     cut = render(report, verdict, max_chars=120, cut_note="cut")
     assert len(cut) <= 120
     assert cut.rstrip().endswith("_cut_")
+
+
+def test_code_fences_cannot_be_closed_by_their_content() -> None:
+    from gate.report.markdown import _fence
+
+    fenced = _fence("RUN echo ```\nline with ```` four", "diff")
+    assert fenced[0] == "`````diff" and fenced[-1] == "`````"
+    assert _fence("plain")[0] == "```"
