@@ -1,9 +1,21 @@
 """Real images from a private dockerd: Debian's erlang-base, scanned through the socket and `docker save`."""
 
+# The fixtures are imported by name, which pyflakes reads as redefinitions.
+# ruff: noqa: F811
+
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
+from gate.acquire.image import DockerImageSource, ImageArchiveSource
+from gate.acquire.interface import AcquiredTree
+from gate.errors import AcquireError
+from gate.inspection.elf import read_facts
+from gate.inspection.runtime import load_runtime
+from gate.model.elf import ElfKind
+from gate.model.runtime import Role
 from tests.support.dockerd import (  # noqa: F401  (fixtures are used by name)
     DockerEngine,
     bookworm_erlang_image,
@@ -14,11 +26,67 @@ from tests.support.dockerd import (  # noqa: F401  (fixtures are used by name)
 pytestmark = pytest.mark.docker
 
 
-def test_private_engine_builds_a_real_erlang_image(
-    docker_engine: DockerEngine, bookworm_erlang_image: str
+def _files(tree: AcquiredTree) -> set[str]:
+    return {p.relative_to(tree.root).as_posix() for p in tree.root.rglob("*")}
+
+
+def _check_debian_runtime(tree: AcquiredTree, image: str, otp: str, erts: str, distro: str) -> None:
+    assert tree.display_root == "image:/usr/lib/erlang"
+    o = tree.origin
+    assert (o.method, o.image, o.path_in_image, o.package, o.distro) == (
+        "image", image, "/usr/lib/erlang", "erlang-base", distro,
+    )  # fmt: skip
+    assert o.package_version is not None and o.package_version.startswith(
+        f"1:{otp.rsplit('.', 1)[0]}"
+    )
+    runtime = load_runtime(tree)
+    assert runtime.otp_version_file is not None and runtime.otp_version_file.strip() == otp
+    assert runtime.erts_versions == (erts,)
+    roles = {f.path: f.role for f in runtime.files}
+    assert roles[f"erts-{erts}/bin/beam.smp"] == Role.EMULATOR
+    assert Role.ERTS_EXECUTABLE in roles.values()
+    assert len(roles) >= 8  # beam.smp, erlexec, epmd, erl_child_setup, inet_gethost, NIFs...
+    facts = read_facts(tree.root / f"erts-{erts}/bin/beam.smp")
+    assert facts.kind == ElfKind.PIE_EXECUTABLE  # Debian builds OTP as PIE
+
+
+def test_bookworm_through_the_socket_and_from_docker_save(
+    docker_engine: DockerEngine, bookworm_erlang_image: str, tmp_path: Path
 ) -> None:
-    out = docker_engine.docker(
-        "run", "--rm", "--network", "none", bookworm_erlang_image,
-        "sh", "-c", "ls -d /usr/lib/erlang/erts-*/bin/beam.smp",
-    ).stdout  # fmt: skip
-    assert out.strip() == "/usr/lib/erlang/erts-13.1.5/bin/beam.smp"
+    via_socket = DockerImageSource(bookworm_erlang_image, docker_host=docker_engine.host)
+    (tree_sock,) = via_socket.acquire(tmp_path / "sock")
+    _check_debian_runtime(tree_sock, bookworm_erlang_image, "25.2.3", "13.1.5", "debian-12")
+    assert not (tmp_path / "sock" / ".image-export.tar").exists()  # the spool is removed
+
+    saved = tmp_path / "bookworm.tar"
+    docker_engine.docker("save", "-o", str(saved), bookworm_erlang_image)
+    (tree_arc,) = ImageArchiveSource(saved).acquire(tmp_path / "arc")
+    _check_debian_runtime(tree_arc, bookworm_erlang_image, "25.2.3", "13.1.5", "debian-12")
+    # Both routes extract the same files, and only the runtime's (a few % of the image).
+    assert _files(tree_sock) == _files(tree_arc)
+    extracted = sum(
+        p.stat().st_size for p in tree_arc.root.rglob("*") if p.is_file() and not p.is_symlink()
+    )
+    assert extracted < saved.stat().st_size / 3
+
+
+def test_image_missing_from_engine(docker_engine: DockerEngine, tmp_path: Path) -> None:
+    with pytest.raises(AcquireError, match="'local/nope:1' is not in the Docker engine"):
+        DockerImageSource("local/nope:1", docker_host=docker_engine.host).acquire(tmp_path)
+
+
+def test_docker_host_from_environment(
+    docker_engine: DockerEngine, bookworm_erlang_image: str, tmp_path: Path
+) -> None:
+    # The fixture points DOCKER_HOST at the private engine, as the action's socket mount would.
+    (tree,) = DockerImageSource(bookworm_erlang_image).acquire(tmp_path)
+    assert tree.origin.package == "erlang-base"
+
+
+def test_trixie_gives_otp_27(
+    docker_engine: DockerEngine, trixie_erlang_image: str, tmp_path: Path
+) -> None:
+    (tree,) = DockerImageSource(trixie_erlang_image, docker_host=docker_engine.host).acquire(
+        tmp_path
+    )
+    _check_debian_runtime(tree, trixie_erlang_image, "27.3.4.1", "15.2.7", "debian-13")
