@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gate.model.common import Severity, Status
-from gate.model.elf import ElfFacts, ElfKind, Libc
+from gate.model.elf import CANARY_FRAME_BYTES, ElfFacts, ElfKind, Libc
 from gate.model.report import CheckResult
 
 Outcome = tuple[Status, str]
@@ -22,7 +22,7 @@ SYSTEM_DIRS = (
     "/lib", "/lib32", "/lib64", "/libx32",
     "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libx32", "/usr/local/lib",
 )  # fmt: skip
-FRAME_MIN = 64  # the frame size `gate.inspection.elf` counts as needing a canary
+FRAME_MIN = CANARY_FRAME_BYTES
 
 
 class Check(Protocol):
@@ -234,7 +234,7 @@ def _stack_clash(f: ElfFacts) -> Outcome:
 
 CFLAGS_O2 = 'CFLAGS="-O2 -g'
 
-CHECKS: tuple[RuleCheck, ...] = (
+CHECKS: tuple[Check, ...] = (
     RuleCheck(
         "pie", "Position-independent executable", Severity.ERROR,
         "executables are `ET_DYN` with `PT_INTERP` or `DF_1_PIE` (static-pie counts); n/a for shared objects",
@@ -308,7 +308,7 @@ CHECK_IDS: tuple[str, ...] = tuple(c.id for c in CHECKS)
 _BY_ID = {c.id: c for c in CHECKS}
 
 
-def check_by_id(check_id: str) -> RuleCheck:
+def check_by_id(check_id: str) -> Check:
     """The registered check with this id; KeyError names the known ids."""
     try:
         return _BY_ID[check_id]

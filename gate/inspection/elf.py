@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from gate.errors import ElfError
-from gate.model.elf import ElfFacts, ElfKind, GnuProperties, Libc, RecordedBuildFlags
+from gate.model.elf import (
+    CANARY_FRAME_BYTES,
+    ElfFacts,
+    ElfKind,
+    GnuProperties,
+    Libc,
+    RecordedBuildFlags,
+)
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -70,9 +77,8 @@ FORTIFIABLE = frozenset(
 _INTERESTING_IMPORTS = frozenset(n.encode() for n in (*FORTIFIABLE, *STACK_CHK))
 _CHK_NAME = re.compile(r"__(\w+)_chk")
 
-# Machine code evidence (see docs/checks.md). A frame this large almost always holds an array or
-# an address-taken aggregate: exactly what -fstack-protector-strong guards.
-FRAME_MIN = 64
+# Machine code evidence (see docs/checks.md).
+FRAME_MIN = CANARY_FRAME_BYTES
 # Patterns are anchored on their rarer bytes (a leading 0x48 REX prefix makes `re` crawl).
 _X86_SUB_SP8 = re.compile(rb"\x83\xec[\x40-\x7f]")  # sub $imm8,%esp/%rsp (64..127)
 _X86_SUB_SP32 = re.compile(rb"\x81\xec(?:[\x80-\xff].|.[\x01-\xff])[\x00-\x7f]\x00", re.DOTALL)

@@ -9,6 +9,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+# A stack frame this large almost always holds an array or an address-taken aggregate, which is
+# what -fstack-protector-strong guards: `ElfFacts.canary_frames` counts frames of at least this size.
+CANARY_FRAME_BYTES = 64
+
+
 class ElfKind(StrEnum):
     """The class of an ELF file, decided before any check runs."""
 
@@ -75,7 +80,7 @@ class ElfFacts:
     fortified_imports: tuple[str, ...]  # imported __*_chk
     fortifiable_imports: tuple[str, ...]  # imported plain functions that have a _chk twin
     fortified_defined: tuple[str, ...]  # __*_chk defined here (static binaries)
-    canary_frames: int  # stack frames large enough to hold an array (heuristic evidence)
+    canary_frames: int  # stack frames of >= CANARY_FRAME_BYTES (heuristic evidence)
     canary_loads: int  # loads of the canary from TLS (x86-64 `mov %fs:0x28`)
     stack_clash_probes: int  # probe instructions such as `orq $0x0,(%rsp)`
     gnu_property: GnuProperties | None  # None: no GNU property note
