@@ -59,6 +59,12 @@ def _days(text: str) -> int:
     return value
 
 
+def _days0(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days >= 0")
+    return int(text)
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output and policy")
     out.add_argument(
@@ -86,6 +92,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         type=_days,
         metavar="DAYS",
         help="release data older than DAYS is a warning (default 90, or stale-data-days in the config)",
+    )
+    out.add_argument(
+        "--grace-days",
+        type=_days0,
+        metavar="DAYS",
+        help="a patch released less than DAYS ago makes 'behind' a warning, not a failure (default 0)",
     )
     out.add_argument(
         "--distro-backports",
@@ -221,6 +233,8 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> _Run:
     )
     if args.max_data_age is not None:
         config = dataclasses.replace(config, stale_data_days=args.max_data_age)
+    if args.grace_days is not None:
+        config = dataclasses.replace(config, grace_days=args.grace_days)
     return _Run(
         command=args.command,
         fmt=fmt,
@@ -410,7 +424,8 @@ def _scan_trees(run: _Run, source: RuntimeSource) -> list[Result]:
             report = found.report
             if fallbacks:
                 report = dataclasses.replace(report, warnings=(*report.warnings, *fallbacks))
-            results.append((report, evaluate(report, run.config, run.today), found.details))
+            verdict = evaluate(report, run.config, run.today, index.releases())
+            results.append((report, verdict, found.details))
     return results
 
 

@@ -83,6 +83,7 @@ class Config:
     severities: tuple[tuple[str, Severity], ...] = ()  # per-check overrides, in file order
     waivers: tuple[Waiver, ...] = ()
     stale_data_days: int = 90  # release data older than this is a warning (never a silent pass)
+    grace_days: int = 0  # behind only by patches younger than this: a warning, not a failure
     source: str | None = None  # the config file this came from, for messages
 
     def severity_override(self, check_id: str) -> Severity | None:
@@ -117,7 +118,7 @@ def parse_choice(enum: type[E], value: object, what: str) -> E:
     raise UsageError(f"{what}: {value!r} is not one of: {allowed}")
 
 
-_TOP_KEYS = ("fail-on", "version-policy", "stale-data-days", "severity", "waiver")
+_TOP_KEYS = ("fail-on", "version-policy", "stale-data-days", "grace-days", "severity", "waiver")
 _WAIVER_KEYS = ("check", "path", "reason", "expires")
 
 
@@ -166,6 +167,12 @@ def parse_config(data: Mapping[str, Any], origin: str) -> Config:
         if not isinstance(days, int) or isinstance(days, bool) or days < 1:
             raise err("stale-data-days", f"{days!r} is not a whole number of days >= 1")
         config = dataclasses.replace(config, stale_data_days=days)
+
+    if "grace-days" in table:
+        grace = table["grace-days"]
+        if not isinstance(grace, int) or isinstance(grace, bool) or grace < 0:
+            raise err("grace-days", f"{grace!r} is not a whole number of days >= 0")
+        config = dataclasses.replace(config, grace_days=grace)
 
     rule_ids = known_rule_ids()
     if "severity" in table:

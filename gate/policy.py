@@ -17,7 +17,9 @@ from gate.config import (
     FailOn,
     VersionPolicy,
 )
+from gate.knowledge.grace import grace_message
 from gate.model.common import Severity, Status
+from gate.model.otp import Release
 from gate.model.report import ExitCode, Reason, Report, Verdict
 from gate.model.runtime import RuntimeKind
 
@@ -84,7 +86,9 @@ def _check_reasons(report: Report, config: Config) -> Iterable[Reason]:
             )
 
 
-def _version_reasons(report: Report, config: Config, today: date) -> Iterable[Reason]:
+def _version_reasons(
+    report: Report, config: Config, today: date, releases: tuple[Release, ...]
+) -> Iterable[Reason]:
     if report.runtime_kind == RuntimeKind.FILES or config.version_policy == VersionPolicy.OFF:
         return
     vs = report.version_status
@@ -106,13 +110,21 @@ def _version_reasons(report: Report, config: Config, today: date) -> Iterable[Re
         )
         if vs.latest_patch is not None and vs.version < vs.latest_patch:
             sev = _severity(config, VERSION_BEHIND, behind_default)
+            # A patch released less than grace-days ago: warn first, fail once the window closes.
+            grace = (
+                grace_message(vs, releases, today, config.grace_days)
+                if config.grace_days > 0 and sev.rank > Severity.WARNING.rank
+                else None
+            )
+            if grace is not None:
+                sev = Severity.WARNING
             if sev != Severity.OFF:
                 count = f"{vs.patches_behind} patch{'es' if vs.patches_behind != 1 else ''}"
                 yield Reason(
                     code="version-behind",
                     severity=sev,
                     message=f"OTP {vs.version} is {count} behind {vs.latest_patch}, "
-                    f"the newest patch of OTP {vs.line}",
+                    f"the newest patch of OTP {vs.line}" + (f". {grace}" if grace else ""),
                     check_id=VERSION_BEHIND,
                     fix=f"Upgrade to OTP {vs.latest_patch} (or pin it: `.tool-versions`, "
                     "Dockerfile `FROM`, setup-beam `otp-version`).",
@@ -156,11 +168,16 @@ def _version_reasons(report: Report, config: Config, today: date) -> Iterable[Re
             )
 
 
-def evaluate(report: Report, config: Config, today: date) -> Verdict:
-    """Judge `report` under `config` on `today`; pure, so the same inputs give the same verdict."""
+def evaluate(
+    report: Report, config: Config, today: date, releases: Iterable[Release] = ()
+) -> Verdict:
+    """Judge `report` under `config` on `today`; pure, so the same inputs give the same verdict.
+
+    `releases` (with their dates) are needed only for `grace-days`; without them no grace applies.
+    """
     found: list[Reason] = [
         *_check_reasons(report, config),
-        *_version_reasons(report, config, today),
+        *_version_reasons(report, config, today, tuple(releases)),
     ]
     found.extend(
         Reason(code="scan-warning", severity=Severity.WARNING, message=w) for w in report.warnings

@@ -42,6 +42,7 @@ def test_full_file(tmp_path: Path) -> None:
 fail-on = "warning"
 version_policy = "supported"   # underscore spelling accepted too
 stale-data-days = 30
+grace-days = 7
 
 [severity]
 fortify = "error"
@@ -64,6 +65,7 @@ expires = "2026-12-01"
     assert c.fail_on == FailOn.WARNING
     assert c.version_policy == VersionPolicy.SUPPORTED
     assert c.stale_data_days == 30
+    assert c.grace_days == 7
     assert c.severity_override("fortify") == Severity.ERROR
     assert c.severity_override("cet") == Severity.OFF
     assert c.severity_override(VERSION_BEHIND) == Severity.WARNING

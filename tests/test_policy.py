@@ -233,3 +233,24 @@ def test_errors_are_listed_before_warnings_and_notes() -> None:
     ranks = [r.severity.rank for r in verdict.reasons]
     assert ranks == sorted(ranks, reverse=True)
     assert verdict.reasons[0].check_id == "pie"
+
+
+def test_grace_days_turn_a_fresh_patch_into_a_warning() -> None:
+    from gate.model.otp import OtpVersion, Release
+
+    releases = (
+        Release(OtpVersion.parse("27.3.4"), date(2026, 3, 1)),
+        Release(OtpVersion.parse("27.3.4.1"), date(2026, 4, 28)),  # three days before TODAY
+    )
+    report = runtime_report((file_report("b"),), version="27.3.4", latest="27.3.4.1", behind=1)
+    strict = evaluate(report, Config(), TODAY, releases)
+    assert strict.exit_code == ExitCode.FAIL
+    graced = evaluate(report, Config(grace_days=7), TODAY, releases)
+    assert graced.exit_code == ExitCode.PASS
+    (reason,) = graced.reasons
+    assert reason.code == "version-behind" and reason.severity == Severity.WARNING
+    assert "grace period" in reason.message and "within 4 days" in reason.message
+    # The window closes: seven days after the release the same runtime fails.
+    assert evaluate(report, Config(grace_days=7), date(2026, 5, 5), releases).exit_code == 1
+    # Without release dates no grace applies (an unknown date never turns a failure into a pass).
+    assert evaluate(report, Config(grace_days=7), TODAY).exit_code == ExitCode.FAIL
