@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-
 # A stack frame this large almost always holds an array or an address-taken aggregate, which is
 # what -fstack-protector-strong guards: `ElfFacts.canary_frames` counts frames of at least this size.
 CANARY_FRAME_BYTES = 64
