@@ -51,6 +51,9 @@ GNU_PROPERTY_AARCH64_FEATURE_1_AND = 0xC0000000
 R_RELATIVE = {"x86_64": 8, "aarch64": 1027}
 
 BUILD_FLAG_SYMBOLS = ("erts_build_flags_CFLAGS", "erts_build_flags_LDFLAGS")
+# The emulator exports the NIF API to the libraries it loads; OTP 29 still does, while it no longer
+# exports erts_build_flags_*. Version strings are looked for only in files defining one of them.
+EMULATOR_MARKER = "enif_make_atom"
 WANTED_DEFINED = frozenset(
     {
         "__stack_chk_fail",
@@ -58,6 +61,7 @@ WANTED_DEFINED = frozenset(
         *BUILD_FLAG_SYMBOLS,
         "_dl_relocate_static_pie",
         "__init_libc",
+        EMULATOR_MARKER,
     }
 )
 STACK_CHK = ("__stack_chk_fail", "__stack_chk_guard")
@@ -367,6 +371,7 @@ class _Reader:
         strings: tuple[str, ...] = ()
         if any(n in syms.defined for n in BUILD_FLAG_SYMBOLS):
             build_flags = self.build_flags(syms, dyn, loads)
+        if build_flags is not None or EMULATOR_MARKER in syms.defined:
             strings = self.embedded_strings(loads)
 
         imports = syms.imports

@@ -52,6 +52,12 @@ def test_pie_pointer_goes_through_a_relative_relocation(elf_fixture: Fixture) ->
     assert _relocs_at_symbol(elf_fixture("buildflags-nopie"), "erts_build_flags_CFLAGS") == []
 
 
+def test_emulator_without_recorded_flags_still_gives_its_version(elf_fixture: Fixture) -> None:
+    facts = read_facts(elf_fixture("emulator-noflags"))
+    assert facts.build_flags is None  # reports say "not recorded", never a guess
+    assert facts.embedded_strings == ("Erlang/OTP 26", "erts-14.2.5")
+
+
 def test_files_without_the_symbols_record_nothing(elf_fixture: Fixture) -> None:
     for name in ("pie-plain", "shared", "static"):
         facts = read_facts(elf_fixture(name))

@@ -59,6 +59,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "rwx":              (P, U, U, P, F, P, F, P, P, U, N, U),
     "buildflags-pie":   (P, U, F, P, F, P, P, P, P, U, N, U),
     "buildflags-nopie": (F, U, F, P, F, P, P, P, P, U, N, U),
+    "emulator-noflags": (P, U, F, P, F, P, P, P, P, U, N, U),
     "i386-shared":      (N, F, F, P, F, P, P, P, P, U, N, U),
     "object":           (N, N, N, N, N, N, N, N, N, N, N, N),
     "musl":             (P, F, N, P, F, P, P, P, P, U, N, U),
