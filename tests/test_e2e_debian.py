@@ -169,3 +169,47 @@ def test_debian_text_and_markdown_explain(
     assert "#### Security advisories" in md and "#### Why, and how to fix it" in md
     assert "```sh" in md and "export CFLAGS=" in md
     assert md.count("```") % 2 == 0
+
+
+DOCKERFILE = """FROM debian:bookworm AS build
+ARG OTP_VERSION=25.2.3
+RUN apt-get update && apt-get install -y build-essential libssl-dev libncurses-dev
+WORKDIR /src
+RUN curl -fsSL https://github.com/erlang/otp/releases/download/OTP-${OTP_VERSION}/otp_src_${OTP_VERSION}.tar.gz | tar xz --strip-components=1 \\
+ && ./configure --prefix=/usr/local \\
+ && make -j4 && make install
+"""
+
+
+def test_project_dockerfile_gets_the_findings_and_a_fix(
+    debian_otp: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.report.test_sarif import validate_sarif
+    from tests.support.release_tree import build_release_tree
+
+    root = build_release_tree(debian_otp, tmp_path / "rel", with_nif=False)
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "Dockerfile").write_text(DOCKERFILE)
+    monkeypatch.chdir(workspace)
+    code = main(["scan", str(root), "--offline", "--format", "sarif"], ENV)
+    sarif = json.loads(capsys.readouterr().out)
+    assert code == 1
+    validate_sarif(sarif)
+    hardening = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "bind-now"]
+    assert hardening
+    for r in hardening:
+        loc = r["locations"][0]["physicalLocation"]
+        assert loc["artifactLocation"]["uri"] == "Dockerfile" and loc["region"]["startLine"] == 5
+        (change,) = r["fixes"][0]["artifactChanges"]
+        assert change["artifactLocation"]["uri"] == "Dockerfile"
+        (rep,) = change["replacements"]
+        start, length = rep["deletedRegion"]["charOffset"], rep["deletedRegion"]["charLength"]
+        assert DOCKERFILE[start : start + length].startswith("RUN curl")
+        assert "ENV CFLAGS=" in rep["insertedContent"]["text"]
+    main(["scan", str(root), "--offline", "--format", "markdown"], ENV)
+    md = capsys.readouterr().out
+    assert "Suggested change to `Dockerfile`" in md and "```diff" in md

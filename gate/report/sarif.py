@@ -19,8 +19,9 @@ from gate import __version__ as gate_version
 from gate.config import VERSION_BEHIND, VERSION_UNKNOWN, VERSION_UNSUPPORTED
 from gate.model.common import Severity
 from gate.model.report import Reason, Report, Verdict
+from gate.model.route import DockerfileFix
 from gate.model.runtime import Role
-from gate.report import Result
+from gate.report import Result, details_of
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -160,6 +161,27 @@ def _result(
     return result
 
 
+def _fixes(fix: DockerfileFix) -> list[dict[str, Any]]:
+    """The suggested Dockerfile change as a SARIF fix (replace the RUN instruction's text)."""
+    if fix.char_length > 0:
+        region: dict[str, Any] = {"charOffset": fix.char_offset, "charLength": fix.char_length}
+    else:
+        region = {"startLine": fix.start_line, "endLine": fix.end_line}
+    return [
+        {
+            "description": {"text": fix.note},
+            "artifactChanges": [
+                {
+                    "artifactLocation": {"uri": _uri(fix.path, "")},
+                    "replacements": [
+                        {"deletedRegion": region, "insertedContent": {"text": fix.new_text}}
+                    ],
+                }
+            ],
+        }
+    ]
+
+
 def render(
     report: Report,
     verdict: Verdict,
@@ -191,12 +213,21 @@ def render_many(
     out: list[dict[str, Any]] = []
     for item in results:
         report, verdict = item[0], item[1]
+        exp = details_of(item).explanation
+        pin = hardening_pin
+        if pin is None and exp is not None and exp.route.dockerfile is not None:
+            # The project's Dockerfile builds this OTP: that RUN line is where the fix goes.
+            pin = Pin(exp.route.dockerfile.path, exp.route.dockerfile.run_line)
+        fixes = _fixes(exp.dockerfile_fix) if exp is not None and exp.dockerfile_fix else None
         for reason in verdict.reasons:
             if reason.severity == Severity.OFF:
                 continue
-            out.append(_result(reason, report, uri_base, hardening_pin, version_pin, rules, False))
+            result = _result(reason, report, uri_base, pin, version_pin, rules, False)
+            if fixes is not None and reason.code == "check-failed":
+                result["fixes"] = fixes
+            out.append(result)
         for reason in verdict.waived:
-            out.append(_result(reason, report, uri_base, hardening_pin, version_pin, rules, True))
+            out.append(_result(reason, report, uri_base, pin, version_pin, rules, True))
     doc = {
         "$schema": SARIF_SCHEMA,
         "version": SARIF_VERSION,
