@@ -30,7 +30,7 @@ from gate.config import (
 )
 from gate.errors import GateError, ReportError, UsageError
 from gate.model.advisory import BackportPolicy
-from gate.model.report import ExitCode
+from gate.model.report import ExitCode, Report, Verdict
 
 if TYPE_CHECKING:
     from gate.acquire.interface import RuntimeSource
@@ -402,7 +402,21 @@ def _load_advisories(
     return found.advisories, fallbacks
 
 
-def _scan_trees(run: _Run, source: RuntimeSource) -> list[Result]:
+def _scan_trees(run: _Run, source: RuntimeSource) -> list[tuple[Report, Verdict]]:
+    """(report, verdict) per runtime; kept for callers written before `Details` existed."""
+    return [(r[0], r[1]) for r in _scan_detailed(run, source)]
+
+
+def run_scan(argv: Sequence[str], environ: Mapping[str, str]) -> list[Result]:
+    """Acquire, scan and evaluate as `otp-gate scan ARGV...` does; return every runtime's
+    `(report, verdict, details)` instead of printing (the action's entry into the engine)."""
+    args = build_parser().parse_args(list(argv))
+    if args.command != "scan":
+        raise UsageError(f"run_scan runs 'scan', not {args.command!r}")
+    return _scan_detailed(_settings(args, environ), _scan_source(args, environ))
+
+
+def _scan_detailed(run: _Run, source: RuntimeSource) -> list[Result]:
     from gate.errors import AcquireError
     from gate.policy import evaluate
     from gate.scan import ScanOptions, scan_runtime
@@ -478,9 +492,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             report = scan_files([Path(p) for p in args.files])
             results: list[Result] = [(report, evaluate(report, run.config, run.today))]
         elif run.command == "build":
-            results = _scan_trees(run, _build_source(args))
+            results = _scan_detailed(run, _build_source(args))
         else:
-            results = _scan_trees(run, _scan_source(args, env))
+            results = _scan_detailed(run, _scan_source(args, env))
 
         from gate.report import render_many
 
