@@ -416,6 +416,13 @@ def run_scan(argv: Sequence[str], environ: Mapping[str, str]) -> list[Result]:
     return _scan_detailed(_settings(args, environ), _scan_source(args, environ))
 
 
+def _workspace(cwd: Path) -> Path | None:
+    """The project checkout whose Dockerfile may build OTP: the working directory, when it looks
+    like one (a git checkout or a Dockerfile at its top), so a run from $HOME walks nothing."""
+    markers = (".git", "Dockerfile", "Containerfile")
+    return cwd if any((cwd / m).exists() for m in markers) else None
+
+
 def _scan_detailed(run: _Run, source: RuntimeSource) -> list[Result]:
     from gate.errors import AcquireError
     from gate.policy import evaluate
@@ -426,7 +433,9 @@ def _scan_detailed(run: _Run, source: RuntimeSource) -> list[Result]:
     )
     advisories, more = _load_advisories(run, index)
     fallbacks = (*fallbacks, *more)
-    options = ScanOptions(workspace=Path.cwd(), advisories=advisories, backports=run.backports)
+    options = ScanOptions(
+        workspace=_workspace(Path.cwd()), advisories=advisories, backports=run.backports
+    )
     results: list[Result] = []
     # Scratch work (unpacked tarballs, downloaded packages) lives here and is removed afterwards.
     with tempfile.TemporaryDirectory(prefix="otp-gate-") as work:
