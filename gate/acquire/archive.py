@@ -216,10 +216,14 @@ class Window(io.RawIOBase):
 
     def __init__(self, f: BinaryIO, offset: int, size: int) -> None:
         super().__init__()
-        self._f = f
+        self._fd = f.fileno()
         self._start = offset
         self._size = size
         self._pos = 0
+
+    @property
+    def start(self) -> int:
+        return self._start
 
     def readable(self) -> bool:
         return True
@@ -239,8 +243,8 @@ class Window(io.RawIOBase):
         n = min(len(buffer), self._size - self._pos)
         if n <= 0:
             return 0
-        self._f.seek(self._start + self._pos)
-        data = self._f.read(n)
+        # pread: no shared file position, one syscall per read (tar headers come 512 bytes at a time).
+        data = os.pread(self._fd, n, self._start + self._pos)
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)
@@ -464,17 +468,41 @@ def _safe_parent(root: Path, rel: str, archive: str) -> Path:
     return root / rel
 
 
-def write_file(root: Path, rel: str, reader: TarReader, info: tarfile.TarInfo) -> Path:
-    """Write a regular member at `root/rel` without following links (mode kept, no set-id bits)."""
-    dest = _safe_parent(root, rel, reader.name)
+def _create(root: Path, rel: str, mode: int, archive: str) -> tuple[Path, int]:
+    dest = _safe_parent(root, rel, archive)
     if os.path.lexists(dest):
         if dest.is_dir() and not dest.is_symlink():
-            raise UnsafeArchiveError(f"{reader.name}: file {rel!r} would replace a folder")
+            raise UnsafeArchiveError(f"{archive}: file {rel!r} would replace a folder")
         os.unlink(dest)
-    mode = 0o755 if info.mode & 0o111 else 0o644
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    perm = 0o755 if mode & 0o111 else 0o644
+    return dest, os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, perm)
+
+
+def write_file(root: Path, rel: str, reader: TarReader, info: tarfile.TarInfo) -> Path:
+    """Write a regular member at `root/rel` without following links (mode kept, no set-id bits)."""
+    dest, fd = _create(root, rel, info.mode, reader.name)
     with os.fdopen(fd, "wb") as out:
         reader.copy_member(info, out)
+    return dest
+
+
+def write_range(
+    root: Path, rel: str, src: BinaryIO, size: int, mode: int, budget: Budget, member: str
+) -> Path:
+    """Write `size` bytes of `src` (a member located by an earlier pass) at `root/rel`."""
+    dest, fd = _create(root, rel, mode, budget.archive)
+    left = size
+    with os.fdopen(fd, "wb") as out:
+        while left > 0:
+            chunk = src.read(min(left, 1024 * 1024))
+            if not chunk:
+                raise AcquireError(
+                    f"{budget.archive}: member {member!r} is truncated ({size - left} of {size} bytes)",
+                    hint="the archive is incomplete; copy or export it again",
+                )
+            budget.add_written(len(chunk), member)
+            out.write(chunk)
+            left -= len(chunk)
     return dest
 
 

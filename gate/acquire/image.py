@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import io
 import json
 import os
 import platform as _platform
@@ -17,7 +18,7 @@ import shutil
 import socket
 import subprocess
 import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -32,6 +33,7 @@ from gate.acquire.archive import (
     normalize_member,
     sniff,
     write_file,
+    write_range,
 )
 from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError, UnsafeArchiveError, UsageError
@@ -353,7 +355,7 @@ def _ref_matches(ref: str, names: Sequence[str]) -> bool:
 class _Node:
     """One path of the merged image tree; `kind` is d(ir), f(ile), l(ink), h(ardlink), o(ther)."""
 
-    __slots__ = ("children", "kind", "layer", "link", "mode", "size", "src")
+    __slots__ = ("children", "kind", "layer", "link", "mode", "offset", "size", "src")
 
     def __init__(
         self,
@@ -370,6 +372,9 @@ class _Node:
         self.link = link
         self.size = size
         self.mode = mode
+        # Where the bytes sit in the image archive when the layer is an uncompressed tar, so the
+        # second pass reads them directly instead of re-reading the layer; -1 otherwise.
+        self.offset = -1
         self.children: dict[str, _Node] | None = {} if kind == "d" else None
 
 
@@ -502,6 +507,9 @@ def build_tree(outer: _Outer, image: ImageManifest, budget: Budget) -> ImageTree
     total = len(image.layers)
     for i, layer in enumerate(image.layers):
         reader = _open_layer(outer, layer, i, total, budget)
+        fobj = reader.tar.fileobj
+        layer_start = fobj.start if isinstance(fobj, Window) else None
+        layer_files: dict[str, _Node] = {}
         whiteouts: list[str] = []
         opaque: list[str] = []
         entries: list[tuple[str, _Node]] = []
@@ -530,7 +538,14 @@ def build_tree(outer: _Outer, image: ImageManifest, budget: Budget) -> ImageTree
             link = info.linkname
             if kind == "h":
                 link = normalize_member(info.linkname, reader.name)
-            entries.append((rel, _Node(kind, i, rel, link, info.size, info.mode)))
+            node = _Node(kind, i, rel, link, info.size, info.mode)
+            if kind == "f":
+                layer_files[rel] = node
+                if layer_start is not None:
+                    node.offset = layer_start + info.offset_data
+            elif kind == "h" and link in layer_files:
+                node.offset, node.size = layer_files[link].offset, layer_files[link].size
+            entries.append((rel, node))
         # Whiteouts and opaque markers hide lower layers only, wherever they sit in this tar.
         for path in whiteouts:
             tree.remove(path)
@@ -563,14 +578,19 @@ class _Plan:
     # (layer, member path) -> destinations (runtime index, path under its root)
     files: dict[tuple[int, str], list[tuple[int, str]]] = field(default_factory=dict)
     meta: dict[tuple[int, str], str] = field(default_factory=dict)
+    nodes: dict[tuple[int, str], _Node] = field(default_factory=dict)  # who holds each key's bytes
     dirs: list[tuple[int, str]] = field(default_factory=list)
     links: list[tuple[int, str, str]] = field(default_factory=list)  # (runtime, link, target)
     skipped: dict[int, list[str]] = field(default_factory=dict)
 
     def want(self, node: _Node, dest: tuple[int, str]) -> None:
         # A hard link's bytes are those of the member it names, earlier in the same layer.
+        self.files.setdefault(self.key(node), []).append(dest)
+
+    def key(self, node: _Node) -> tuple[int, str]:
         key = (node.layer, node.link if node.kind == "h" else node.src)
-        self.files.setdefault(key, []).append(dest)
+        self.nodes.setdefault(key, node)
+        return key
 
 
 def _plan(tree: ImageTree, roots: list[str]) -> _Plan:
@@ -603,15 +623,12 @@ def _plan(tree: ImageTree, roots: list[str]) -> _Plan:
     ):
         got = tree.resolve(meta)
         if got is not None and got[1].kind in ("f", "h"):
-            node = got[1]
-            key = (node.layer, node.link if node.kind == "h" else node.src)
-            plan.meta.setdefault(key, name)
+            plan.meta.setdefault(plan.key(got[1]), name)
     info = tree.resolve("var/lib/dpkg/info")
     if info is not None and info[1].children:
         for name, node in info[1].children.items():
             if name.endswith(".list") and node.kind in ("f", "h"):
-                key = (node.layer, node.link if node.kind == "h" else node.src)
-                plan.meta.setdefault(key, "list:" + name[: -len(".list")])
+                plan.meta.setdefault(plan.key(node), "list:" + name[: -len(".list")])
     return plan
 
 
@@ -688,34 +705,59 @@ def _extract(
     facts = _Facts()
     for n, sub in plan.dirs:
         (dests[n] / sub).mkdir(parents=True, exist_ok=True)
-    wanted_layers = sorted({k[0] for k in plan.files} | {k[0] for k in plan.meta})
+
+    def deliver(
+        key: tuple[int, str], write: Callable[[Path, str], Path], read: Callable[[], bytes]
+    ) -> None:
+        if key in plan.meta:
+            _parse_meta(plan.meta[key], read(), tree, beams, facts)
+        first: Path | None = None
+        for n, sub in plan.files.get(key, ()):
+            if first is None:
+                first = write(dests[n], sub)
+                continue
+            budget.add_written(first.stat().st_size, sub)
+            copy = dests[n] / sub
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(first, copy)
+            copy.chmod(first.stat().st_mode & 0o777)
+
+    keys = set(plan.files) | set(plan.meta)
+    # Files of uncompressed layers: read where pass 1 found them, no second walk of the layer.
+    for key in sorted(k for k in keys if plan.nodes[k].offset >= 0):
+        node = plan.nodes[key]
+
+        def write(root: Path, sub: str, node: _Node = node) -> Path:
+            src = Window(outer.f, node.offset, node.size)
+            return write_range(
+                root, sub, cast(BinaryIO, src), node.size, node.mode, budget, node.src
+            )
+
+        def read(node: _Node = node) -> bytes:
+            if node.size > budget.limits.max_metadata_bytes:
+                raise UnsafeArchiveError(
+                    f"{outer.label}: {node.src!r} is too large ({node.size} bytes)"
+                )
+            return Window(outer.f, node.offset, node.size).read()
+
+        deliver(key, write, read)
+        keys.discard(key)
+    # Compressed layers: stream each one that holds something wanted, stopping once all is found.
     total = len(image.layers)
-    for i in wanted_layers:
-        todo = {k for k in plan.files if k[0] == i} | {k for k in plan.meta if k[0] == i}
+    for i in sorted({k[0] for k in keys}):
+        todo = {k for k in keys if k[0] == i}
         reader = _open_layer(outer, image.layers[i], i, total, budget)
         for rel, info in reader.members():
             key = (i, rel)
             if key not in todo or not info.isreg():
                 continue
             todo.discard(key)
+            # Read once into memory when the member is metadata (small), else stream it to disk.
             if key in plan.meta:
-                _parse_meta(
-                    plan.meta[key],
-                    reader.read_member(info, budget.limits.max_metadata_bytes),
-                    tree,
-                    beams,
-                    facts,
-                )
-            first: Path | None = None
-            for n, sub in plan.files.get(key, ()):
-                if first is None:
-                    first = write_file(dests[n], sub, reader, info)
-                else:
-                    budget.add_written(info.size, info.name)
-                    copy = dests[n] / sub
-                    copy.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(first, copy)
-                    copy.chmod(first.stat().st_mode & 0o777)
+                data = reader.read_member(info, budget.limits.max_metadata_bytes)
+                deliver(key, _bytes_writer(data, info.mode, budget, rel), _returner(data))
+            else:
+                deliver(key, _member_writer(reader, info), _returner(b""))
             if not todo:
                 break  # the rest of this layer holds nothing the scan needs
     for n, link, target in plan.links:
@@ -725,6 +767,26 @@ def _extract(
         with contextlib.suppress(FileExistsError):
             os.symlink(rel_target, src)
     return facts
+
+
+def _returner(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
+
+
+def _member_writer(reader: TarReader, info: tarfile.TarInfo) -> Callable[[Path, str], Path]:
+    def write(root: Path, sub: str) -> Path:
+        return write_file(root, sub, reader, info)
+
+    return write
+
+
+def _bytes_writer(
+    data: bytes, mode: int, budget: Budget, member: str
+) -> Callable[[Path, str], Path]:
+    def write(root: Path, sub: str) -> Path:
+        return write_range(root, sub, io.BytesIO(data), len(data), mode, budget, member)
+
+    return write
 
 
 # --- the sources -----------------------------------------------------------------------------

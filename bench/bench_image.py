@@ -1,0 +1,144 @@
+"""Scan a real `docker save` of Debian's erlang-base image: the gate's image source vs the naive way.
+
+Usage: python bench/bench_image.py [--archive FILE] [--min-ratio 5] [--max-rss-mb 200]
+
+Without --archive, a private dockerd builds `FROM debian:bookworm-minbase` + `apt-get install
+erlang-base` and saves it (cached as `.work/bench/erlang-bookworm.tar`). The gate (image source,
+runtime walk, ELF facts and checks) and the naive way (`tar -x` of the archive and of every layer,
+then `hardening-check` on the runtime's ELF files) each run as a child process; wall time and the
+child's peak RSS (from wait4) are printed. Exit 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+CACHE = REPO / ".work" / "bench"
+
+GATE_CHILD = """
+import json, sys, time
+from pathlib import Path
+from gate.acquire.image import ImageArchiveSource
+from gate.inspection.elf import read_facts
+from gate.inspection.runtime import load_runtime
+try:
+    from gate.inspection.checks import evaluate_checks
+except ImportError:
+    evaluate_checks = None
+t = time.perf_counter()
+files = checks = 0
+for tree in ImageArchiveSource(Path(sys.argv[1])).acquire(Path(sys.argv[2])):
+    runtime = load_runtime(tree)
+    for f in runtime.files:
+        facts = read_facts(f.abs_path)
+        files += 1
+        if evaluate_checks is not None:
+            checks += len(evaluate_checks(facts))
+print(json.dumps({"elf_files": files, "checks": checks, "seconds": time.perf_counter() - t}))
+"""
+
+NAIVE_CHILD = r"""
+set -e
+archive="$1"; work="$2"
+mkdir -p "$work/outer" "$work/rootfs"
+tar -xf "$archive" -C "$work/outer"
+for layer in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))[0]["Layers"]))' "$work/outer/manifest.json"); do
+  tar -xf "$work/outer/$layer" -C "$work/rootfs" --no-same-owner --exclude='dev/*'
+done
+n=0
+for root in "$work"/rootfs/usr/lib/erlang "$work"/rootfs/usr/local/lib/erlang; do
+  [ -d "$root" ] || continue
+  for f in $(find "$root" -type f); do
+    if [ "$(head -c 4 "$f" | od -An -c | tr -d ' \n')" = '177ELF' ]; then
+      hardening-check "$f" >/dev/null || true
+      n=$((n+1))
+    fi
+  done
+done
+echo "$n"
+"""
+
+
+def run_child(argv: list[str]) -> tuple[float, int, str]:
+    """Run a child; return (wall seconds, peak RSS in MiB of it and its descendants, stdout)."""
+    out = tempfile.TemporaryFile()
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=out, cwd=REPO)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out.seek(0)
+    text = out.read().decode()
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[:3]} failed ({proc.returncode}): {text[-500:]}")
+    return wall, usage.ru_maxrss // 1024, text
+
+
+def saved_image() -> Path:
+    """The bookworm erlang-base image saved by a private dockerd (cached under .work/bench)."""
+    target = CACHE / "erlang-bookworm.tar"
+    if target.exists():
+        return target
+    from tests.support.dockerd import erlang_image, running_engine
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    try:
+        with running_engine() as engine:
+            tag = erlang_image("bookworm", engine)
+            partial = target.with_suffix(".partial")
+            engine.docker("save", "-o", str(partial), tag)
+            partial.rename(target)
+    except BaseException as e:  # pytest.skip raises a BaseException subclass
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        raise SystemExit(f"cannot build the image to benchmark: {e}") from e
+    return target
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--archive", type=Path, help="a docker save archive (default: build one)")
+    ap.add_argument("--min-ratio", type=float, default=5.0)
+    ap.add_argument("--max-rss-mb", type=int, default=200)
+    args = ap.parse_args()
+    if not shutil.which("hardening-check"):
+        print("hardening-check is not installed (apt-get install devscripts)", file=sys.stderr)
+        return 2
+    archive = args.archive or saved_image()
+    size_mb = archive.stat().st_size / 1024 / 1024
+    print(f"image archive: {archive} ({size_mb:.0f} MiB)")
+
+    with tempfile.TemporaryDirectory(prefix="bench-gate-") as w:
+        gate_wall, gate_rss, out = run_child([sys.executable, "-c", GATE_CHILD, str(archive), w])
+    gate = json.loads(out)
+    print(
+        f"gate : {gate_wall:6.2f} s wall, peak RSS {gate_rss:4d} MiB, "
+        f"{gate['elf_files']} ELF files, {gate['checks']} check results"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-naive-") as w:
+        naive_wall, naive_rss, out = run_child(["sh", "-c", NAIVE_CHILD, "naive", str(archive), w])
+    print(
+        f"naive: {naive_wall:6.2f} s wall, peak RSS {naive_rss:4d} MiB, "
+        f"{out.strip()} ELF files through hardening-check"
+    )
+    ratio = naive_wall / gate_wall
+    print(f"speed-up: {ratio:.1f}x (target >= {args.min_ratio}x); gate peak memory {gate_rss} MiB "
+          f"(target < {args.max_rss_mb} MiB)")  # fmt: skip
+    ok = ratio >= args.min_ratio and gate_rss < args.max_rss_mb
+    print("PASS" if ok else "MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
