@@ -72,14 +72,15 @@ echo "$n"
 
 def run_child(argv: list[str]) -> tuple[float, int, str]:
     """Run a child; return (wall seconds, peak RSS in MiB of it and its descendants, stdout)."""
-    out = tempfile.TemporaryFile()
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=out, cwd=REPO)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    out.seek(0)
-    text = out.read().decode()
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, cwd=REPO)
+        # wait4 gives this child's own peak RSS (max over it and the descendants it waited for).
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode()
     if proc.returncode != 0:
         raise SystemExit(f"{argv[:3]} failed ({proc.returncode}): {text[-500:]}")
     return wall, usage.ru_maxrss // 1024, text
