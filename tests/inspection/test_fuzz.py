@@ -57,6 +57,7 @@ mutation = st.tuples(
 @settings(
     max_examples=400,
     deadline=None,  # timing is enforced by time_limit(); the machine is shared
+    database=None,  # write nothing outside .work/ and temp folders
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
