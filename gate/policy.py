@@ -56,8 +56,12 @@ def _severity(config: Config, rule_id: str, default: Severity) -> Severity:
 
 
 def _check_reasons(report: Report, config: Config) -> Iterable[Reason]:
+    from gate.knowledge.remediation import exposure_rank
+
     info: dict[str, tuple[str, Severity, str | None]] = {}
-    for f in report.files:
+    # Most exposed first (beam.smp, epmd, inet_gethost, erl_child_setup, ...): every summary that
+    # lists files, and the order of reasons, leads with what matters most (issue 6).
+    for f in sorted(report.files, key=lambda f: (exposure_rank(f.path, f.role), f.path)):
         if f.error is not None:
             yield Reason(
                 code="inspect-error",

@@ -254,3 +254,21 @@ def test_grace_days_turn_a_fresh_patch_into_a_warning() -> None:
     assert evaluate(report, Config(grace_days=7), date(2026, 5, 5), releases).exit_code == 1
     # Without release dates no grace applies (an unknown date never turns a failure into a pass).
     assert evaluate(report, Config(grace_days=7), TODAY).exit_code == ExitCode.FAIL
+
+
+def test_most_exposed_files_lead() -> None:
+    from gate.model.runtime import Role
+
+    report = runtime_report(
+        (
+            file_report("bin/typer", bind_now=Status.FAIL),
+            file_report(
+                "lib/crypto-5.1.2/priv/lib/crypto.so", role=Role.OTP_NIF, bind_now=Status.FAIL
+            ),
+            file_report("erts-13.1.5/bin/epmd", bind_now=Status.FAIL),
+            file_report("erts-13.1.5/bin/beam.smp", role=Role.EMULATOR, bind_now=Status.FAIL),
+        )
+    )
+    paths = [r.path for r in evaluate(report, Config(), TODAY).reasons]
+    assert paths[:2] == ["erts-13.1.5/bin/beam.smp", "erts-13.1.5/bin/epmd"]
+    assert paths[-1] == "bin/typer"
