@@ -85,6 +85,7 @@ _CHK_NAME = re.compile(r"__(\w+)_chk")
 FRAME_MIN = CANARY_FRAME_BYTES
 # Patterns are anchored on their rarer bytes (a leading 0x48 REX prefix makes `re` crawl).
 _X86_SUB_SP8 = re.compile(rb"\x83\xec[\x40-\x7f]")  # sub $imm8,%esp/%rsp (64..127)
+# sub $imm32,%esp/%rsp with 128 <= imm32 < 8 MiB (smaller values use the imm8 form)
 _X86_SUB_SP32 = re.compile(rb"\x81\xec(?:[\x80-\xff].|.[\x01-\xff])[\x00-\x7f]\x00", re.DOTALL)
 _X86_ADD_SP_M128 = b"\x83\xc4\x80"  # add $-128,%rsp: gcc's spelling of a 128-byte frame
 # mov %fs:0x28,%reg (x86-64) and mov %gs:0x14,%reg (i386): the canary load of a protected function.
@@ -366,7 +367,7 @@ class _Reader:
         notes = self.notes(segs)
         libc = _libc(interp, needed, notes.abi_tag, syms)
         code = [s for s in loads if s.flags & PF_X]
-        frames, loads_, probes, code_bytes = self.scan_code(code)
+        frames, canary_loads, probes, code_bytes = self.scan_code(code)
         build_flags: RecordedBuildFlags | None = None
         strings: tuple[str, ...] = ()
         if any(n in syms.defined for n in BUILD_FLAG_SYMBOLS):
@@ -389,13 +390,7 @@ class _Reader:
             bind_now=_bind_now(dyn, flags, flags_1),
             gnu_stack=gnu_stack,
             rwx_segments=rwx,
-            textrel=(
-                "DT_TEXTREL"
-                if _has(dyn, DT_TEXTREL)
-                else "DT_FLAGS TEXTREL"
-                if flags & DF_TEXTREL
-                else None
-            ),
+            textrel=_textrel(dyn, flags),
             rpath=tuple(self.dyn_strings(dyn, DT_RPATH, loads)),
             runpath=tuple(self.dyn_strings(dyn, DT_RUNPATH, loads)),
             stack_chk_imports=tuple(n for n in STACK_CHK if n in imports),
@@ -404,7 +399,7 @@ class _Reader:
             fortifiable_imports=tuple(sorted(n for n in imports if n in FORTIFIABLE)),
             fortified_defined=tuple(sorted(syms.chk_defined)),
             canary_frames=frames,
-            canary_loads=loads_,
+            canary_loads=canary_loads,
             stack_clash_probes=probes,
             gnu_property=notes.properties,
             build_flags=build_flags,
@@ -778,6 +773,12 @@ def _last(dyn: list[tuple[int, int]], tag: int) -> int:
         if t == tag:
             value = v
     return value
+
+
+def _textrel(dyn: list[tuple[int, int]], flags: int) -> str | None:
+    if _has(dyn, DT_TEXTREL):
+        return "DT_TEXTREL"
+    return "DT_FLAGS TEXTREL" if flags & DF_TEXTREL else None
 
 
 def _bind_now(dyn: list[tuple[int, int]], flags: int, flags_1: int) -> str | None:
