@@ -228,3 +228,57 @@ def test_run_scan_returns_reports_verdicts_and_details(debian_otp: Path) -> None
 
     ((r2, v2),) = _scan_trees(_settings(args, ENV), DirectorySource(debian_otp))
     assert v2 == verdict and r2.files == report.files
+
+
+def _legacy_image_archive(debian_otp: Path, dest: Path) -> Path:
+    """A `docker save` (legacy layout) whose one layer holds part of Debian's /usr/lib/erlang."""
+    import hashlib
+    import io
+    import tarfile
+
+    keep = ("erts-13.1.5", "releases", "lib/kernel-", "lib/stdlib-", "lib/crypto-")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as layer:
+        for path in sorted(debian_otp.rglob("*")):
+            rel = path.relative_to(debian_otp).as_posix()
+            if rel.startswith(keep) and (path.is_file() or path.is_dir()) and not path.is_symlink():
+                layer.add(path, arcname=f"usr/lib/erlang/{rel}", recursive=False)
+    layer_bytes = buf.getvalue()
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "config": {"Env": ["LANG=C.UTF-8"]}}
+    ).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    layer_id = hashlib.sha256(layer_bytes).hexdigest()
+    manifest = json.dumps(
+        [{"Config": config_name, "RepoTags": ["test/otp:25"], "Layers": [f"{layer_id}/layer.tar"]}]
+    ).encode()
+    out = dest / "image.tar"
+    with tarfile.open(out, "w") as tar:
+        for name, data in (
+            ("manifest.json", manifest),
+            (config_name, config),
+            (f"{layer_id}/layer.tar", layer_bytes),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out
+
+
+def test_image_archive(
+    debian_otp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = _legacy_image_archive(debian_otp, tmp_path)
+    code, doc = scan_json(["--image-archive", str(archive)], capsys)
+    assert code == 1
+    assert doc["origin"]["method"] == "image"
+    assert doc["origin"]["path_in_image"] == "/usr/lib/erlang"
+    assert doc["otp"]["version"] == "25.2.3"
+    paths = {f["path"] for f in doc["files"]}
+    assert "erts-13.1.5/bin/beam.smp" in paths
+    assert "lib/crypto-5.1.2/priv/lib/crypto.so" in paths
+    code = main(
+        ["scan", "--image-archive", str(archive), "--platform", "linux/arm64", "--offline"], ENV
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "arm64" in err
