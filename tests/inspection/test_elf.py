@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -215,6 +218,25 @@ def test_debian_tree_is_pie_or_dso(debian_otp: Path) -> None:
         assert f.relro and f.gnu_stack is False and f.bind_now is None, p
         assert f.stack_chk_imports == () and f.fortified_imports == (), p
         assert f.machine == "x86_64"
+
+
+def test_reading_the_debian_tree_is_cheap(debian_otp: Path) -> None:
+    # A guard against slow parsing creeping back (pyelftools' per-symbol objects take seconds
+    # here); CPU time of this process, so other load on the machine matters little.
+    files = _debian_elves(debian_otp)
+    read_facts(files[0])  # the lazy pyelftools import is not what this measures
+    start = time.process_time()
+    for p in files:
+        read_facts(p)
+    assert time.process_time() - start < 1.0
+
+
+def test_importing_the_module_does_not_load_pyelftools() -> None:
+    code = (
+        "import sys, gate.inspection.elf, gate.inspection.checks; print('elftools' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_debian_beam(debian_otp: Path) -> None:
