@@ -282,3 +282,46 @@ def test_image_archive(
     )
     err = capsys.readouterr().err
     assert code == 2 and "arm64" in err
+
+
+def test_prebuilt_from_a_mirror(
+    debian_otp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hashlib
+    import platform
+
+    from tests.acquire.test_prebuilt import BASE, VERSION, _builds_txt, _otp_tarball
+    from tests.support.fake_http import FakeServer, Response
+
+    if platform.machine() not in ("x86_64", "amd64"):
+        pytest.skip("the local mirror serves the amd64 path")
+    tarball = _otp_tarball(debian_otp, f"OTP-{VERSION}")
+    digest = hashlib.sha256(tarball).hexdigest()
+    env = {**ENV, "OTP_GATE_CACHE": str(tmp_path / "cache"), "ImageOS": "ubuntu24"}
+    with FakeServer() as srv:
+        srv.route("GET", f"{BASE}/builds.txt", Response(200, _builds_txt(f"OTP-{VERSION}", digest)))
+        srv.route("GET", f"{BASE}/OTP-{VERSION}.tar.gz", Response(200, tarball))
+        argv = [
+            "scan",
+            "--otp-version",
+            VERSION,
+            "--builds-mirror",
+            srv.url,
+            "--offline",
+            "--format",
+            "json",
+        ]
+        code = main(argv, env)
+        out, err = capsys.readouterr()
+        assert code == 1, err
+        doc = json.loads(out)
+        assert doc["origin"]["method"] == "prebuilt"
+        assert doc["otp"]["version"] == VERSION
+        assert any(f["path"] == "erts-13.1.5/bin/beam.smp" for f in doc["files"])
+        # A tarball whose digest does not match builds.txt is refused, with exit code 2.
+        srv.route(
+            "GET", f"{BASE}/builds.txt", Response(200, _builds_txt(f"OTP-{VERSION}", "0" * 64))
+        )
+        code = main(argv, {**env, "OTP_GATE_CACHE": str(tmp_path / "cache2")})
+        err = capsys.readouterr().err
+        assert code == 2 and "sha256" in err.lower()
