@@ -11,9 +11,11 @@ import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gate.acquire.archive import ArchiveLimits, extract_all, normalize_member, resolve_link
-from gate.errors import AcquireError, UnsafeArchiveError
+from gate.errors import AcquireError, GateError, UnsafeArchiveError
 
 
 def _info(
@@ -289,3 +291,48 @@ def test_normalize_and_resolve() -> None:
     assert resolve_link("usr/bin/erl", "../lib/erlang/bin/erl") == "usr/lib/erlang/bin/erl"
     assert resolve_link("usr/bin/erl", "/usr/lib/erlang") == "usr/lib/erlang"
     assert resolve_link("a", "../x") is None
+
+
+# Damaged archives of every kind must end in a GateError (or a clean extraction), never a crash.
+_SEED_MEMBERS = [
+    (_info("d", tarfile.DIRTYPE), b""),
+    file("d/a", b"alpha" * 50),
+    (_info("d/l", tarfile.SYMTYPE, link="a"), b""),
+    (_info("d/h", tarfile.LNKTYPE, link="d/a"), b""),
+    file("d/b", os.urandom(3000)),
+]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    compress=st.booleans(),
+    cuts=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6),
+    truncate=st.one_of(st.none(), st.integers(0, 10**6)),
+)
+def test_damaged_archives_fail_cleanly(
+    tmp_path_factory: pytest.TempPathFactory,
+    compress: bool,
+    cuts: list[tuple[int, int]],
+    truncate: int | None,
+) -> None:
+    base = tmp_path_factory.mktemp("fuzz")
+    arc = make_tar(base / "in.tar", _SEED_MEMBERS, compress=compress)
+    data = bytearray(arc.read_bytes())
+    for pos, value in cuts:
+        data[pos % len(data)] = value
+    if truncate is not None:
+        data = data[: truncate % (len(data) + 1)]
+    arc.write_bytes(bytes(data))
+    scratch = base / "scratch"
+    try:
+        extract_all(arc, scratch, ArchiveLimits(max_total_bytes=10**6))
+    except GateError as e:
+        assert str(arc) in e.message
+    assert sorted(p.name for p in base.iterdir()) == ["in.tar", "scratch"]
+    top = os.path.realpath(scratch)
+    for dirpath, dirnames, filenames in os.walk(scratch):
+        for name in dirnames + filenames:
+            real = os.path.realpath(os.path.join(dirpath, name))
+            assert real == top or real.startswith(top + os.sep)

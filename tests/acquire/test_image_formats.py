@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gate.acquire.image import DockerImageSource, ImageArchiveSource, Platform
-from gate.errors import AcquireError, UnsafeArchiveError, UsageError
+from gate.errors import AcquireError, GateError, UnsafeArchiveError, UsageError
 
 ELF = b"\x7fELF\x02\x01\x01" + bytes(57)
 
@@ -537,3 +539,44 @@ def test_bad_platform_and_engine_errors(tmp_path: Path) -> None:
         src.acquire(tmp_path / "w")
     with pytest.raises(UsageError, match="only unix:// sockets"):
         DockerImageSource("x", docker_host="ssh://host").acquire(tmp_path / "w")
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    fmt=st.sampled_from(["legacy", "oci-gzip"]),
+    cuts=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=8),
+    truncate=st.one_of(st.none(), st.integers(0, 10**6)),
+)
+def test_damaged_image_archives_fail_cleanly(
+    tmp_path_factory: pytest.TempPathFactory,
+    fmt: str,
+    cuts: list[tuple[int, int]],
+    truncate: int | None,
+) -> None:
+    base = tmp_path_factory.mktemp("fuzz")
+    if fmt == "legacy":
+        arc = legacy(base / "img.tar", [layer(*debian_base()), layer(*debian_otp())], ["x:1"])
+    else:
+        oci = Oci()
+        top = oci.manifest(
+            [layer(*debian_base(), compress=True), layer(*debian_otp(), compress=True)]
+        )
+        arc = oci.write(base / "img.tar", [top])
+    data = bytearray(arc.read_bytes())
+    for pos, value in cuts:
+        data[pos % len(data)] = value
+    if truncate is not None:
+        data = data[: truncate % (len(data) + 1)]
+    arc.write_bytes(bytes(data))
+    try:
+        trees = ImageArchiveSource(arc).acquire(base / "w")
+    except GateError:
+        return
+    top_dir = os.path.realpath(base / "w")
+    for tree in trees:
+        for dirpath, dirnames, filenames in os.walk(tree.root):
+            for name in dirnames + filenames:
+                real = os.path.realpath(os.path.join(dirpath, name))
+                assert real.startswith(top_dir + os.sep)
