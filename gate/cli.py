@@ -316,7 +316,7 @@ def _scan_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runtim
     )
 
 
-def _build_source(args: argparse.Namespace) -> RuntimeSource:
+def _build_source(args: argparse.Namespace, environ: Mapping[str, str]) -> RuntimeSource:
     try:
         from gate.acquire.build import EEF_CFLAGS, EEF_LDFLAGS, SourceBuild
     except ImportError as e:  # the build route ships separately (issue 4)
@@ -342,6 +342,8 @@ def _build_source(args: argparse.Namespace) -> RuntimeSource:
         configure_args=configure_args,
         extra_env=extra,
         mirror=args.source_mirror,
+        # A build takes minutes: it is cached by version and flags (`$OTP_GATE_CACHE`).
+        cache_dir=Path(environ["OTP_GATE_CACHE"]) if environ.get("OTP_GATE_CACHE") else None,
     )
 
 
@@ -501,7 +503,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             report = scan_files([Path(p) for p in args.files])
             results: list[Result] = [(report, evaluate(report, run.config, run.today))]
         elif run.command == "build":
-            results = _scan_detailed(run, _build_source(args))
+            results = _scan_detailed(run, _build_source(args, env))
         else:
             results = _scan_detailed(run, _scan_source(args, env))
 

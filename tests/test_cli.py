@@ -281,3 +281,37 @@ def test_scan_directory_with_hostile_names(
     assert "\x1b" not in out
     assert not any(line.startswith("verdict: PASS") for line in out.splitlines())
     assert "weak\\x1b[2J\\x0averdict: PASS (exit 0)" in out
+
+
+def test_build_fetches_from_the_mirror_and_points_at_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A source tarball whose configure fails at once: the CLI reaches the builder through
+    # --source-mirror and reports the failure with the build log, exit code 2.
+    import io
+    import tarfile
+
+    from tests.support.fake_http import FakeServer, Response
+
+    script = b"#!/bin/sh\necho 'configure: error: this is a test tarball' >&2\nexit 1\n"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("otp_src_27.3.4/configure")
+        info.size, info.mode = len(script), 0o755
+        tar.addfile(info, io.BytesIO(script))
+        info = tarfile.TarInfo("otp_src_27.3.4/otp_build")
+        info.size, info.mode = len(script), 0o755
+        tar.addfile(info, io.BytesIO(script))
+        info = tarfile.TarInfo("otp_src_27.3.4/OTP_VERSION")
+        info.size = 7
+        tar.addfile(info, io.BytesIO(b"27.3.4\n"))
+    with FakeServer() as srv:
+        srv.route("GET", "/OTP-27.3.4/otp_src_27.3.4.tar.gz", Response(200, buf.getvalue()))
+        code = main(
+            ["build", "--otp-version", "27.3.4", "--source-mirror", srv.url, "--offline"],
+            {**ENV, "OTP_GATE_CACHE": str(tmp_path / "cache")},
+        )
+        assert [r.path for r in srv.requests] == ["/OTP-27.3.4/otp_src_27.3.4.tar.gz"]
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "build.log" in err and str(tmp_path / "cache") in err
