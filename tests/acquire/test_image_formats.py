@@ -8,6 +8,8 @@ import hashlib
 import io
 import json
 import os
+import subprocess
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -580,3 +582,54 @@ def test_damaged_image_archives_fail_cleanly(
             for name in dirnames + filenames:
                 real = os.path.realpath(os.path.join(dirpath, name))
                 assert real.startswith(top_dir + os.sep)
+
+
+def _pad(n: int) -> bytes:
+    return bytes(-n % 512)
+
+
+def _header(name: str, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o644
+    return info.tobuf(tarfile.PAX_FORMAT)
+
+
+def test_huge_image_scans_in_bounded_memory(tmp_path: Path) -> None:
+    # A 6 GiB layer member (a sparse file on disk) sits next to a small runtime. Memory and time
+    # must not depend on it: pass 1 skips its bytes, pass 2 reads only the runtime.
+    huge = 6 * 1024**3
+    rest = layer(*release("app"))
+    big_header = _header("var/lib/data.bin", huge)
+    layer_size = len(big_header) + huge + len(rest)
+    arc = tmp_path / "huge.tar"
+    cfg = config()
+    manifest = json.dumps(
+        [{"Config": "c.json", "RepoTags": ["huge:1"], "Layers": ["l/layer.tar"]}]
+    ).encode()
+    with arc.open("wb") as f:
+        f.write(_header("l/layer.tar", layer_size))
+        f.write(big_header)
+        f.seek(huge, os.SEEK_CUR)
+        f.write(rest)
+        f.write(_pad(layer_size))
+        for name, data in (("c.json", cfg), ("manifest.json", manifest)):
+            f.write(_header(name, len(data)) + data + _pad(len(data)))
+        f.write(bytes(1024))
+    assert arc.stat().st_size > huge
+    code = (
+        "import resource, sys, json\n"
+        "from pathlib import Path\n"
+        "from gate.acquire.image import ImageArchiveSource\n"
+        "trees = ImageArchiveSource(Path(sys.argv[1])).acquire(Path(sys.argv[2]))\n"
+        "print(json.dumps([[t.display_root for t in trees],"
+        " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(arc), str(tmp_path / "w")],
+        capture_output=True, text=True, timeout=120, check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    roots, rss_mib = json.loads(proc.stdout)
+    assert roots == ["image:/app"]
+    assert rss_mib < 100
