@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from gate import __version__
 from gate.config import (
@@ -35,6 +35,7 @@ from gate.model.report import ExitCode, Report, Verdict
 if TYPE_CHECKING:
     from gate.acquire.interface import RuntimeSource
     from gate.knowledge.interface import ReleaseIndex
+    from gate.knowledge.live import LiveOptions
     from gate.model.advisory import Advisory
     from gate.report import Format, Result
 
@@ -347,6 +348,33 @@ def _build_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runti
     )
 
 
+def live_options(offline: bool, environ: Mapping[str, str], max_age_days: int) -> LiveOptions:
+    """Settings of the live release data and advisories (issue 5).
+
+    The data is erlang/otp's, which lives on github.com even when the workflow runs on GitHub
+    Enterprise Server, so GITHUB_API_URL is not used here. The OTP_GATE_*_URL variables point
+    the sources at a mirror (air-gapped setups, and the tests' local server).
+    """
+    from gate.knowledge.live import LiveOptions
+
+    urls: dict[str, Any] = {}
+    for var, field in (
+        ("OTP_GATE_GITHUB_API_URL", "github_api_url"),
+        ("OTP_GATE_RAW_BASE_URL", "raw_base_url"),
+        ("OTP_GATE_BUILDS_BASE_URL", "builds_base_url"),
+    ):
+        if environ.get(var):
+            urls[field] = environ[var]
+    cache = environ.get("OTP_GATE_CACHE")
+    return LiveOptions(
+        offline=offline,
+        max_age_days=max_age_days,
+        cache_dir=Path(cache) / "data" if cache else None,
+        token=environ.get("GITHUB_TOKEN") or None,
+        **urls,
+    )
+
+
 def release_index(
     offline: bool, today: date, environ: Mapping[str, str], max_age_days: int
 ) -> tuple[ReleaseIndex, tuple[str, ...]]:
@@ -364,10 +392,8 @@ def release_index(
     from gate.knowledge.live import FAILED, load_index
 
     index = load_index(
-        offline=offline,
         today=today,
-        max_age_days=max_age_days,
-        token=environ.get("GITHUB_TOKEN") or None,
+        options=live_options(offline, environ, max_age_days),
         environ=environ,
     )
     fallbacks = tuple(
@@ -384,16 +410,11 @@ def _load_advisories(
         from gate.knowledge.advisories import load_bundled_advisories
 
         return load_bundled_advisories(), ()
-    from gate.knowledge.live import FAILED, LiveOptions, load_advisories
+    from gate.knowledge.live import FAILED, load_advisories
     from gate.knowledge.releases import supported_lines
 
-    options = LiveOptions(
-        offline=run.offline,
-        max_age_days=run.config.stale_data_days,
-        token=run.environ.get("GITHUB_TOKEN") or None,
-    )
     found = load_advisories(
-        options=options,
+        options=live_options(run.offline, run.environ, run.config.stale_data_days),
         today=run.today,
         lines=supported_lines(index.releases()),
         environ=run.environ,

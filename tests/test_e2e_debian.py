@@ -325,3 +325,30 @@ def test_prebuilt_from_a_mirror(
         code = main(argv, {**env, "OTP_GATE_CACHE": str(tmp_path / "cache2")})
         err = capsys.readouterr().err
         assert code == 2 and "sha256" in err.lower()
+
+
+def test_live_data_failure_falls_back_and_says_so(
+    debian_otp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every live source answers 500: the gate falls back to the bundled data, says so, and the
+    # verdict is the same as offline (a network failure never turns a failure into a pass).
+    from tests.support.fake_http import FakeServer, Response
+
+    with FakeServer() as srv:
+        srv.route("GET", r"/.*", Response(500, {"message": "Server Error"}))
+        env = {
+            **ENV,
+            "OTP_GATE_CACHE": str(tmp_path / "cache"),
+            "OTP_GATE_GITHUB_API_URL": srv.url,
+            "OTP_GATE_RAW_BASE_URL": srv.url,
+            "OTP_GATE_BUILDS_BASE_URL": srv.url,
+        }
+        code = main(["scan", str(debian_otp), "--format", "json"], env)
+        assert srv.requests, "the live sources were not consulted"
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    doc = json.loads(out)
+    assert doc["otp"]["version"] == "25.2.3" and doc["otp"]["supported"] is False
+    assert any("unavailable" in w for w in doc["warnings"]), doc["warnings"]
+    assert any(r["code"] == "scan-warning" for r in doc["verdict"]["reasons"])
+    assert doc["advisories"]["findings"]  # the bundled advisories remain
