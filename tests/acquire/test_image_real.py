@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gate.acquire.image import DockerImageSource, ImageArchiveSource
+from gate.acquire.image import DockerImageSource, ImageArchiveSource, Platform
 from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError
 from gate.inspection.elf import read_facts
@@ -53,7 +53,10 @@ def _check_debian_runtime(tree: AcquiredTree, image: str, otp: str, erts: str, d
 def test_bookworm_through_the_socket_and_from_docker_save(
     docker_engine: DockerEngine, bookworm_erlang_image: str, tmp_path: Path
 ) -> None:
-    via_socket = DockerImageSource(bookworm_erlang_image, docker_host=docker_engine.host)
+    # --platform goes to the engine too (API >= 1.48 exports that platform; 20.10 ignores it).
+    via_socket = DockerImageSource(
+        bookworm_erlang_image, Platform.host(), docker_host=docker_engine.host
+    )
     (tree_sock,) = via_socket.acquire(tmp_path / "sock")
     _check_debian_runtime(tree_sock, bookworm_erlang_image, "25.2.3", "13.1.5", "debian-12")
     assert not (tmp_path / "sock" / ".image-export.tar").exists()  # the spool is removed
