@@ -90,7 +90,10 @@ def _fixes(verdict: Verdict) -> list[str]:
             listed = ", ".join(escape(p) for p in g.paths[:_MAX_LISTED])
             more = len(g.paths) - _MAX_LISTED
             lines.append(f"  Files: {listed}{f' and {more} more' if more > 0 else ''}")
-        if g.fix:
+        if g.fix and g.code == "check-failed" and "`" not in g.fix and "\n" not in g.fix:
+            # A check's fix is a flag string: as code, its underscores and quotes stay literal.
+            lines.append(f"  Fix: `{g.fix}`")
+        elif g.fix:
             lines.extend(_fix_block(g.fix))
     return lines
 
