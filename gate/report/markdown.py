@@ -245,9 +245,17 @@ def render(
         return note.strip()[:max_chars]
     kept: list[str] = []
     used = 0
+    open_fence: str | None = None
     for line in body:
-        if used + len(line) + 1 > budget:
+        fence = line.strip()
+        closing = len(open_fence) + 1 if open_fence else 0  # room to close a fence we cut in
+        if used + len(line) + 1 + closing > budget:
             break
         kept.append(line)
         used += len(line) + 1
+        if fence.startswith("```"):
+            marker = fence[: len(fence) - len(fence.lstrip("`"))]
+            open_fence = None if open_fence == marker else (open_fence or marker)
+    if open_fence:
+        kept.append(open_fence)  # never leave a code block open: it would swallow the note
     return "\n".join(kept) + note

@@ -104,3 +104,35 @@ def test_code_fences_cannot_be_closed_by_their_content() -> None:
     fenced = _fence("RUN echo ```\nline with ```` four", "diff")
     assert fenced[0] == "`````diff" and fenced[-1] == "`````"
     assert _fence("plain")[0] == "```"
+
+
+def test_a_cut_never_leaves_a_code_block_open() -> None:
+    from gate.model.route import (
+        BuildRoute,
+        Confidence,
+        Explanation,
+        Remediation,
+        RemediationKind,
+        RouteFinding,
+    )
+    from gate.report import Details
+
+    snippet = "\n".join(f'export VAR{n}="-O2 -g -fstack-protector-strong"' for n in range(200))
+    route = RouteFinding(BuildRoute.KERL_ASDF, Confidence.HIGH, (), None, None, "not recorded")
+    exp = Explanation(
+        route,
+        (
+            Remediation(
+                RemediationKind.SET_FLAGS, ("bind-now",), "Export the flags", snippet=snippet
+            ),
+        ),
+        (),
+        cet_expected=False,
+    )
+    report, verdict = sample()
+    for limit in (1_500, 3_000, 6_000):
+        text = render(report, verdict, max_chars=limit, details=Details(explanation=exp))
+        assert len(text) <= limit
+        fences = [line.strip() for line in text.splitlines() if line.strip().startswith("```")]
+        assert len(fences) % 2 == 0, (limit, fences)
+        assert text.rstrip().endswith("_")  # the cut note is there, outside any block
