@@ -553,3 +553,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `otp-gate scan | head`: the reader left before the report was written. Point stdout at
+        # /dev/null so the interpreter's final flush prints no traceback; the report was not
+        # delivered, so this is a tool error, never a pass.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return int(ExitCode.ERROR)
