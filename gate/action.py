@@ -24,6 +24,7 @@ from gate.model.report import ExitCode, Report, Verdict
 if TYPE_CHECKING:
     from gate.github.client import GitHubApiError, GitHubClient
     from gate.inspection.pins import Pin
+    from gate.report import Result
 
 #: The check run's name and the title of the summary section.
 GATE_NAME = "otp-hardening-gate"
@@ -309,17 +310,29 @@ def _in_workspace(path: str, workspace: Path) -> Path:
     return p if p.is_absolute() else workspace / p
 
 
-Results = list[tuple[Report, Verdict]]
+#: What the engine returns per runtime: `(report, verdict)` or `(report, verdict, details)`.
+Results = list["Result"]
+
+
+def _pairs(results: Results) -> list[tuple[Report, Verdict]]:
+    return [(r[0], r[1]) for r in results]
+
+
+def _markdown(results: Results, max_chars: int) -> str:
+    """The one Markdown rendering (summary, comment, check run), each runtime's share of `max_chars`."""
+    from gate.report import details_of, markdown
+
+    share = max_chars // max(1, len(results))
+    return "\n\n---\n\n".join(
+        markdown.render(r[0], r[1], max_chars=share, details=details_of(r)) for r in results
+    )
 
 
 def run_engine(argv: Sequence[str], environ: Mapping[str, str]) -> Results:
-    """Acquire, scan and evaluate exactly as `otp-gate` does, returning the results instead of printing."""
-    # The CLI owns argument parsing and acquisition; these are its building blocks (see gate/cli.py).
-    from gate import cli
+    """Acquire, scan and evaluate exactly as `otp-gate scan` does, returning the results instead of printing."""
+    from gate.cli import run_scan
 
-    args = cli.build_parser().parse_args(list(argv))
-    run = cli._settings(args, environ)
-    return cli._scan_trees(run, cli._scan_source(args, environ))
+    return [*run_scan(argv, environ)]
 
 
 # -- report locations ------------------------------------------------------------------------
@@ -408,7 +421,6 @@ def _sticky_comment(
 ) -> None:
     from gate.github.client import GitHubApiError
     from gate.github.comment import CommentAction, marker, publish
-    from gate.report import markdown
 
     if inputs.comment == CommentMode.NEVER or ctx.pr_number is None:
         return
@@ -416,10 +428,7 @@ def _sticky_comment(
     # on-failure: say nothing on a clean PR, but do update an earlier failure comment to "pass",
     # so a fixed PR does not keep a stale red comment.
     create = inputs.comment == CommentMode.ALWAYS or not passed
-    text = "\n\n---\n\n".join(
-        markdown.render(r, v, max_chars=COMMENT_MAX_CHARS // max(1, len(results)))
-        for r, v in results
-    )
+    text = _markdown(results, COMMENT_MAX_CHARS)
     try:
         result = publish(client(), ctx.pr_number, text, mark, ctx.run_url, create=create)
     except GitHubApiError as e:
@@ -442,15 +451,12 @@ def _check_run(
 ) -> None:
     from gate.github.check_run import publish_check_run
     from gate.github.client import GitHubApiError
-    from gate.report import markdown
     from gate.report.annotations import build as build_annotations
 
     if not inputs.check_run or not ctx.head_sha:
         return
-    notes = [a for r, v in results for a in build_annotations(r, v, pins)]
-    summary = "\n\n---\n\n".join(
-        markdown.render(r, v, max_chars=60_000 // max(1, len(results))) for r, v in results
-    )
+    notes = [a for r, v in _pairs(results) for a in build_annotations(r, v, pins)]
+    summary = _markdown(results, 60_000)
     try:
         run = publish_check_run(
             client(), GATE_NAME, ctx.head_sha, passed, summary, notes, ctx.run_url
@@ -475,7 +481,7 @@ def _drift(
     if not inputs.drift_issue or not ctx.is_scheduled:
         return
     try:
-        outcome = sync(client(), [r for r, _ in results], pins, ctx.run_url)
+        outcome = sync(client(), [r for r, _ in _pairs(results)], pins, ctx.run_url)
     except GitHubApiError as e:
         _permission_warning(log, e, "update the drift tracking issue", "issues", ctx)
         return
@@ -492,7 +498,7 @@ def _outputs(results: Results, json_path: str, sarif_path: str, result: str) -> 
     version = report.otp.version if report else None
     if version is None and vs is not None:
         version = vs.version
-    findings = sum(1 for _, v in results for r in v.reasons if r.severity.rank >= 2)
+    findings = sum(1 for _, v in _pairs(results) for r in v.reasons if r.severity.rank >= 2)
     return {
         "result": result,
         "otp-version": str(version) if version else "",
@@ -565,18 +571,15 @@ def _report(
 ) -> int:
     from gate.github import sinks
     from gate.inspection.pins import find_pins
-    from gate.report import Format, markdown, render_many
+    from gate.report import Format, render_many
     from gate.report import sarif as sarif_mod
     from gate.report.annotations import render as render_annotations
 
-    code = max((v.exit_code for _, v in results), default=ExitCode.ERROR)
+    code = max((v.exit_code for _, v in _pairs(results)), default=ExitCode.ERROR)
     passed = code == ExitCode.PASS
 
     # 1. The job summary, first: it is the one report that is always there.
-    summary = "\n\n---\n\n".join(
-        markdown.render(r, v, max_chars=SUMMARY_MAX_CHARS // max(1, len(results)))
-        for r, v in results
-    )
+    summary = _markdown(results, SUMMARY_MAX_CHARS)
     sinks.write_summary(summary, env)
 
     # 2. Report files under RUNNER_TEMP, then the step outputs that point at them.
@@ -603,7 +606,7 @@ def _report(
 
     # 3. Annotations (escaped, at most 10 per type), then the report itself, in a stop-commands block
     #    because it quotes file names and strings from the scanned binaries.
-    for report, verdict in results:
+    for report, verdict in _pairs(results):
         for line in render_annotations(report, verdict, pins):
             log.line(line)
     log.untrusted_block(render_many(Format(inputs.format.value), results))

@@ -333,9 +333,8 @@ def test_hostile_file_names_inject_no_workflow_command(
     tree = ws / "rel"
     (tree / "releases" / "25").mkdir(parents=True)
     (tree / "releases" / "25" / "OTP_VERSION").write_text("25.2.3\n")
-    shutil.copytree(debian_otp / "erts-13.1.5", tree / "erts-13.1.5", symlinks=True)
-    # `bin/` sorts before `erts-*/`, so the hostile names lead the annotations' file lists.
-    hostile_dir = tree / "bin"
+    # Only hostile names in the tree, so they are what the annotations' file lists name.
+    hostile_dir = tree / "lib" / "crypto-5.1.4" / "priv" / "lib"
     hostile_dir.mkdir(parents=True)
     crypto = next(debian_otp.glob("lib/crypto-*/priv/lib/crypto.so"))
     for name in HOSTILE_NAMES:
