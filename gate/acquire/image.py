@@ -144,10 +144,7 @@ class _Outer:
             info = self.members.get(rel)
             if info is None or info.isreg():
                 return info
-            if info.islnk():
-                target = info.linkname
-            else:
-                target = posixpath_join(posixpath_dir(rel), info.linkname)
+            target = info.linkname if info.islnk() else _join(_parent(rel), info.linkname)
             try:
                 rel = _collapse(target)
             except ValueError:
@@ -172,11 +169,11 @@ class _Outer:
             raise AcquireError(f"{self.label}: {what} {name!r} is not valid JSON: {e}") from e
 
 
-def posixpath_dir(p: str) -> str:
+def _parent(p: str) -> str:
     return p.rsplit("/", 1)[0] if "/" in p else ""
 
 
-def posixpath_join(a: str, b: str) -> str:
+def _join(a: str, b: str) -> str:
     if b.startswith("/"):
         return b
     return f"{a}/{b}" if a else b
@@ -556,6 +553,17 @@ def build_tree(outer: _Outer, image: ImageManifest, budget: Budget) -> ImageTree
     return tree
 
 
+def _beams(tree: ImageTree, root: str) -> list[str]:
+    """The emulators of a runtime root, as canonical paths in the image."""
+    found = []
+    for name, node in sorted((tree.node(root).children or {}).items()):
+        if node.kind == "d" and name.startswith("erts-"):
+            got = tree.resolve(f"{root}/{name}/bin/beam.smp" if root else f"{name}/bin/beam.smp")
+            if got is not None:
+                found.append(got[0])
+    return found
+
+
 def find_runtimes(tree: ImageTree) -> list[str]:
     """Every folder holding `erts-*/bin/beam.smp` (a regular file, links resolved in the image)."""
     roots = []
@@ -760,6 +768,10 @@ def _extract(
                 deliver(key, _member_writer(reader, info), _returner(b""))
             if not todo:
                 break  # the rest of this layer holds nothing the scan needs
+        # A hard link naming no earlier member of its layer (a broken or hostile image).
+        for key in todo:
+            for n, sub in plan.files.get(key, ()):
+                plan.skipped.setdefault(n, []).append(f"{sub} (its bytes are not in the layer)")
     for n, link, target in plan.links:
         src = dests[n] / link
         src.parent.mkdir(parents=True, exist_ok=True)
@@ -817,6 +829,7 @@ class ImageArchiveSource:
     platform: Platform | None = None
     ref: str | None = None  # the image's name, to label reports and pick it in a multi-image save
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    label: str | None = None  # what errors call the archive (default: its path)
 
     def acquire(self, workdir: Path) -> Sequence[AcquiredTree]:
         if not self.path.is_file():
@@ -825,7 +838,7 @@ class ImageArchiveSource:
                 hint="create it with `docker save IMAGE -o FILE`",
             )
         workdir.mkdir(parents=True, exist_ok=True)
-        label = str(self.path)
+        label = self.label or str(self.path)
         plain = _spool_decompressed(self.path, workdir, self.limits)
         budget = Budget(self.limits, label)
         outer = _Outer(plain, label, budget)
@@ -850,20 +863,15 @@ class ImageArchiveSource:
                     d = workdir / f"image-{n}-{k}"
                 d.mkdir(parents=True)
                 dests.append(d)
-            beams = set()
-            for root in roots:
-                for path, node in tree.walk(tree.node(root), root):
-                    if node.kind == "d" and path.rsplit("/", 1)[-1].startswith("erts-"):
-                        got = tree.resolve(f"{path}/bin/beam.smp")
-                        if got is not None:
-                            beams.add(got[0])
-            facts = _extract(outer, image, tree, plan, dests, beams, Budget(self.limits, label))
+            beams = {root: _beams(tree, root) for root in roots}
+            all_beams = {b for found in beams.values() for b in found}
+            facts = _extract(outer, image, tree, plan, dests, all_beams, Budget(self.limits, label))
         finally:
             outer.close()
             if plain != self.path:
                 plain.unlink(missing_ok=True)
         return [
-            self._tree(n, root, dests[n], name, image, tree, facts, plan)
+            self._tree(n, root, dests[n], name, image, beams[root], facts, plan)
             for n, root in enumerate(roots)
         ]
 
@@ -874,23 +882,20 @@ class ImageArchiveSource:
         dest: Path,
         name: str,
         image: ImageManifest,
-        tree: ImageTree,
+        beams: list[str],
         facts: _Facts,
         plan: _Plan,
     ) -> AcquiredTree:
         in_image = "/" + root
         package = version = None
-        for path, node in tree.walk(tree.node(root), root):
-            if node.kind == "d" and path.rsplit("/", 1)[-1].startswith("erts-"):
-                got = tree.resolve(f"{path}/bin/beam.smp")
-                beam = got[0] if got else ""
-                if beam in facts.owners:
-                    package = facts.owners[beam]
-                    version = facts.dpkg.get(package, ("", ""))[0] or None
-                elif beam in facts.apk:
-                    package, version = facts.apk[beam]
-                if package:
-                    break
+        for beam in beams:
+            if beam in facts.owners:
+                package = facts.owners[beam]
+                version = facts.dpkg.get(package, ("", ""))[0] or None
+            elif beam in facts.apk:
+                package, version = facts.apk[beam]
+            if package:
+                break
         distro = _distro(facts.os_release)
         plat = f" ({image.platform})" if image.platform else ""
         text = f"image {name}{plat}, {in_image}"
@@ -957,7 +962,9 @@ class DockerImageSource:
         spool = workdir / ".image-export.tar"
         try:
             self.export(spool)
-            return ImageArchiveSource(spool, self.platform, self.ref, self.limits).acquire(workdir)
+            label = f"image {self.ref} (exported from {self.host})"
+            source = ImageArchiveSource(spool, self.platform, self.ref, self.limits, label)
+            return source.acquire(workdir)
         finally:
             spool.unlink(missing_ok=True)
 

@@ -466,6 +466,15 @@ def test_device_file_in_runtime_is_not_created(tmp_path: Path) -> None:
     assert "special file" in tree.origin.description or "not extracted" in tree.origin.description
 
 
+def test_hard_link_to_a_missing_member(tmp_path: Path) -> None:
+    arc = legacy(
+        tmp_path / "img.tar", [layer(*release("app"), E("app/ghost", hard="no/such"))], ["x"]
+    )
+    (tree,) = ImageArchiveSource(arc).acquire(tmp_path / "w")
+    assert not os.path.lexists(tree.root / "ghost")
+    assert "1 link(s) or special file(s) not extracted" in tree.origin.description
+
+
 def test_member_cap_covers_every_layer(tmp_path: Path) -> None:
     from gate.acquire.archive import ArchiveLimits
 

@@ -19,6 +19,7 @@ from gate.model.runtime import Role
 from tests.support.dockerd import (  # noqa: F401  (fixtures are used by name)
     DockerEngine,
     bookworm_erlang_image,
+    debian_base_image,
     docker_engine,
     trixie_erlang_image,
 )
@@ -93,3 +94,9 @@ def test_trixie_gives_otp_27(
         tmp_path
     )
     _check_debian_runtime(tree, trixie_erlang_image, "27.3.4.1", "15.2.7", "debian-13")
+
+
+def test_image_without_otp(docker_engine: DockerEngine, tmp_path: Path) -> None:
+    base = debian_base_image("bookworm", docker_engine)
+    with pytest.raises(AcquireError, match=f"image {base}: no OTP runtime inside"):
+        DockerImageSource(base, docker_host=docker_engine.host).acquire(tmp_path)
