@@ -336,19 +336,20 @@ def run_engine(argv: Sequence[str], environ: Mapping[str, str]) -> Results:
 
 
 # -- report locations ------------------------------------------------------------------------
-def report_dir(environ: Mapping[str, str]) -> tuple[Path, str]:
+def report_dir(environ: Mapping[str, str], github_home: str = "/github/home") -> tuple[Path, str]:
     """(where to write in this container, the same folder as later steps see it).
 
     Reports go under RUNNER_TEMP so no root-owned file lands in the user's workspace. Older
-    runners do not mount RUNNER_TEMP into a Docker action (actions/runner#1984); `/github/home`
-    is always mounted and is `$RUNNER_TEMP/_github_home` on the host.
+    runners do not mount RUNNER_TEMP into a Docker action (actions/runner#1984), but
+    `/github/home` is always mounted, and is `$RUNNER_TEMP/_github_home` on the host.
     """
     temp = environ.get("RUNNER_TEMP", "")
     if temp and os.path.isdir(temp) and os.access(temp, os.W_OK):
-        d = Path(temp) / "otp-gate"
+        d = Path(os.path.normpath(temp)) / "otp-gate"
         return d, str(d)
-    if temp and os.path.isdir("/github/home") and os.access("/github/home", os.W_OK):
-        return Path("/github/home/otp-gate"), f"{temp.rstrip('/')}/_github_home/otp-gate"
+    if temp and os.path.isdir(github_home) and os.access(github_home, os.W_OK):
+        host = os.path.normpath(temp) + "/_github_home/otp-gate"
+        return Path(github_home) / "otp-gate", host
     import tempfile
 
     d = Path(tempfile.gettempdir()) / "otp-gate"
@@ -385,17 +386,19 @@ class Log:
 def _permission_warning(
     log: Log, e: GitHubApiError, what: str, permission: str, ctx: Context
 ) -> None:
+    line = f"`permissions: {permission}: write`"
     if ctx.fork and e.forbidden:
         log.warning(
-            f"Could not {what}: pull requests from forks get a read-only token (HTTP {e.status}). "
-            "The verdict is unchanged and the report is in the job summary. To comment on fork PRs, "
-            "run the gate from a `pull_request_target` or `workflow_run` workflow that does not "
-            "check out or run the fork's code with write permissions."
+            f"Could not {what} (HTTP {e.status}): pull requests from forks get a read-only token, "
+            f"even with {line} in the workflow, unless the repository allows write tokens for fork "
+            "pull requests. The verdict is unchanged and the full report is in the job summary. To "
+            "comment on fork PRs, run the gate from a `pull_request_target` or `workflow_run` "
+            f"workflow with {line} that never builds or runs the fork's code."
         )
     elif e.forbidden:
         log.warning(
-            f"Could not {what}: the token lacks permission (HTTP {e.status}). Add to the job: "
-            f"`permissions: {permission}: write`. The verdict is unchanged."
+            f"Could not {what} (HTTP {e.status}): the token lacks permission. Add {line} to the "
+            "job (or the workflow). The verdict is unchanged."
         )
     else:
         log.warning(f"Could not {what}: {e.message}. The verdict is unchanged.")

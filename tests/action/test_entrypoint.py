@@ -357,3 +357,21 @@ def test_hostile_file_names_inject_no_workflow_command(
             assert not cmd.startswith("##[")
         assert run.outputs["result"] == "fail"
         assert "\n::" not in run.summary.replace("\n::: ", "")
+
+
+def test_unwritable_output_file_is_exit_2_naming_it(
+    debian_ws: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    _, env = debian_ws
+    env["INPUT_COMMENT"] = "never"
+    missing = tmp_path / "gone" / "output"
+    env["GITHUB_OUTPUT"] = str(missing)
+    proc = subprocess.run(
+        [sys.executable, "-E", "-s", str(ENTRYPOINT)], cwd=env["GITHUB_WORKSPACE"], env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    [err] = [c for c in commands_outside_stop_blocks(proc.stdout) if c.startswith("::error")]
+    assert "GITHUB_OUTPUT" in err and "internal error" not in err
+    # The summary was written first, before the failing sink.
+    assert "25.2.3" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()

@@ -216,3 +216,23 @@ def test_missing_custom_config_file_is_a_usage_error(tmp_path: Path) -> None:
         cli_arguments(parse_inputs({"INPUT_CONFIG-FILE": "gate.toml"}), ctx)
     (tmp_path / ".otp-gate.toml").write_text("")
     assert "--config" in cli_arguments(parse_inputs({}), ctx)
+
+
+def test_reports_go_under_runner_temp(tmp_path: Path) -> None:
+    from gate.action import report_dir
+
+    temp = tmp_path / "runner_temp"
+    temp.mkdir()
+    here, there = report_dir({"RUNNER_TEMP": f"{temp}/./"})
+    assert here == temp / "otp-gate" and there == str(temp / "otp-gate")
+
+
+def test_unmounted_runner_temp_falls_back_to_github_home(tmp_path: Path) -> None:
+    # Older runners pass the host's RUNNER_TEMP without mounting it into the container.
+    from gate.action import report_dir
+
+    home = tmp_path / "github_home"
+    home.mkdir()
+    here, there = report_dir({"RUNNER_TEMP": "/home/runner/work/_temp"}, github_home=str(home))
+    assert here == home / "otp-gate"
+    assert there == "/home/runner/work/_temp/_github_home/otp-gate"
