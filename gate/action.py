@@ -513,12 +513,31 @@ def _outputs(results: Results, json_path: str, sarif_path: str, result: str) -> 
 
 
 def _error_summary(e: GateError) -> str:
+    """What failed, the fix, and for a bad input a YAML snippet with an allowed value (exit code 2)."""
+    import re
+
     from gate.report.markdown import escape
 
-    lines = [f"## {GATE_NAME}: ❗ could not run", "", f"**{e.kind} error**: {escape(e.message)}"]
+    lines = [f"### ❗ {GATE_NAME}: could not run", "", f"**{e.kind} error:** {escape(e.message)}"]
     if e.hint:
         lines += ["", f"**What to do:** {escape(e.hint)}"]
-    lines += ["", "Exit code 2: a usage or tool error, not a policy verdict."]
+    m = re.match(r"input ([a-z-]+): .*(?:one of|allowed values): ([a-z0-9-]+)", e.message)
+    if m:
+        lines += [
+            "",
+            "Set the input to one of the allowed values, for example:",
+            "",
+            "```yaml",
+            "- uses: docker://ghcr.io/<owner>/otp-hardening-gate@sha256:<digest>",
+            "  with:",
+            f"    {m.group(1)}: {m.group(2)}",
+            "```",
+        ]
+    lines += [
+        "",
+        "This is a usage or tool error (exit code 2), not the gate's verdict. "
+        "Inputs and workflow examples: `docs/action.md` in the gate's repository.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -304,6 +304,7 @@ def test_bad_input_is_exit_2_with_a_summary(runner: tuple[Path, dict[str, str]])
     assert run.code == 2
     assert run.outputs == {"result": "error"}
     assert "input fail-on" in run.summary and "error, warning, never" in run.summary
+    assert "```yaml" in run.summary and "    fail-on: error" in run.summary  # the fix, as YAML
     [err] = [c for c in commands_outside_stop_blocks(run.log) if c.startswith("::error")]
     assert "input fail-on" in err
     assert "Traceback" not in run.log
