@@ -595,7 +595,7 @@ def _report(
     from gate.inspection.pins import find_pins
     from gate.report import Format, render_many
     from gate.report import sarif as sarif_mod
-    from gate.report.annotations import render as render_annotations
+    from gate.report.annotations import render_all as render_annotations
 
     code = max((v.exit_code for _, v in _pairs(results)), default=ExitCode.ERROR)
     passed = code == ExitCode.PASS
@@ -628,9 +628,8 @@ def _report(
 
     # 3. Annotations (escaped, at most 10 per type), then the report itself, in a stop-commands block
     #    because it quotes file names and strings from the scanned binaries.
-    for report, verdict in _pairs(results):
-        for line in render_annotations(report, verdict, pins):
-            log.line(line)
+    for line in render_annotations(_pairs(results), pins):
+        log.line(line)
     log.untrusted_block(render_many(Format(inputs.format.value), results))
 
     # 4. The network sinks: warnings on failure, never a changed verdict.

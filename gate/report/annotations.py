@@ -146,3 +146,16 @@ def render(
 ) -> list[str]:
     """The workflow-command lines to print, escaped, at most `RUNNER_LIMIT` per type."""
     return [a.render() for a in choose(build(report, verdict, pins), where=where)]
+
+
+def render_all(
+    results: Sequence[tuple[Report, Verdict]],
+    pins: Sequence[Pin] = (),
+    where: str = "the job summary",
+) -> list[str]:
+    """Like `render` for several runtimes (an image can hold more than one): the runner's limit is
+    per step, so the choice is made once over all of them."""
+    everything = [a for report, verdict in results for a in build(report, verdict, pins)]
+    order = {"error": 0, "warning": 1, "notice": 2}
+    everything.sort(key=lambda a: (order[a.level], a.rank))
+    return [a.render() for a in choose(everything, where=where)]

@@ -89,3 +89,18 @@ def test_at_most_ten_per_type_with_one_summary_annotation() -> None:
     assert len([a for a in notes if a.level == "error"]) == 3
     lines = render(report, Verdict(ExitCode.FAIL, reasons))
     assert all(line.startswith(("::error", "::warning")) for line in lines)
+
+
+def test_the_limit_holds_across_several_runtimes() -> None:
+    from gate.model.common import Severity
+    from gate.model.report import ExitCode, Reason, Verdict
+    from gate.report.annotations import render_all
+
+    report = make_report()
+    verdict = Verdict(
+        ExitCode.FAIL,
+        tuple(Reason("inspect-error", Severity.ERROR, f"e{i}", path=f"f{i}") for i in range(7)),
+    )
+    lines = render_all([(report, verdict), (report, verdict)])
+    assert len(lines) == RUNNER_LIMIT
+    assert lines[-1].endswith("5 more error findings: see the job summary.")
