@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gate.config import VERSION_BEHIND, VERSION_UNSUPPORTED, Config, FailOn, VersionPolicy, Waiver
 from gate.inspection.checks import check_by_id
@@ -272,3 +274,66 @@ def test_most_exposed_files_lead() -> None:
     paths = [r.path for r in evaluate(report, Config(), TODAY).reasons]
     assert paths[:2] == ["erts-13.1.5/bin/beam.smp", "erts-13.1.5/bin/epmd"]
     assert paths[-1] == "bin/typer"
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+CHECK_IDS = ("pie", "stack-protector", "fortify", "relro", "bind-now", "nx")
+STATUSES = st.sampled_from([Status.PASS, Status.FAIL, Status.UNKNOWN, Status.NA])
+FILES = st.lists(
+    st.tuples(
+        st.sampled_from(["erts-13.1.5/bin/beam.smp", "erts-13.1.5/bin/epmd", "lib/a/priv/a.so"]),
+        st.fixed_dictionaries({c.replace("-", "_"): STATUSES for c in CHECK_IDS}),
+    ),
+    max_size=4,
+    unique_by=lambda t: t[0],
+)
+
+
+def _report(files: list[tuple[str, dict[str, Status]]], behind: int) -> object:
+    return runtime_report(
+        tuple(file_report(path, **st_) for path, st_ in files),
+        version="27.3.4",
+        latest="27.3.4.3" if behind else "27.3.4",
+        behind=behind,
+    )
+
+
+@settings(database=None, max_examples=150)
+@given(FILES, st.integers(min_value=0, max_value=3), st.sampled_from(CHECK_IDS))
+def test_one_more_failure_never_turns_fail_into_pass(
+    files: list[tuple[str, dict[str, Status]]], behind: int, extra: str
+) -> None:
+    before = evaluate(_report(files, behind), Config(), TODAY)  # type: ignore[arg-type]
+    worse = [(p, {**s, extra.replace("-", "_"): Status.FAIL}) for p, s in files]
+    after = evaluate(_report(worse, behind), Config(), TODAY)  # type: ignore[arg-type]
+    assert after.exit_code >= before.exit_code
+
+
+@settings(database=None, max_examples=150)
+@given(FILES, st.integers(min_value=0, max_value=3))
+def test_fail_on_warning_is_stricter_and_never_is_lenient(
+    files: list[tuple[str, dict[str, Status]]], behind: int
+) -> None:
+    report = _report(files, behind)
+    error = evaluate(report, Config(fail_on=FailOn.ERROR), TODAY)  # type: ignore[arg-type]
+    warning = evaluate(report, Config(fail_on=FailOn.WARNING), TODAY)  # type: ignore[arg-type]
+    never = evaluate(report, Config(fail_on=FailOn.NEVER), TODAY)  # type: ignore[arg-type]
+    assert warning.exit_code >= error.exit_code
+    assert never.exit_code == ExitCode.PASS
+    # The reasons do not depend on the threshold: only the decision does.
+    assert error.reasons == warning.reasons == never.reasons
+
+
+@settings(database=None, max_examples=150)
+@given(FILES, st.integers(min_value=0, max_value=3), st.sampled_from(CHECK_IDS))
+def test_a_waiver_only_moves_its_own_findings(
+    files: list[tuple[str, dict[str, Status]]], behind: int, waived_check: str
+) -> None:
+    report = _report(files, behind)
+    plain = evaluate(report, Config(), TODAY)  # type: ignore[arg-type]
+    config = Config(waivers=(Waiver(waived_check, "*", "accepted"),))
+    with_waiver = evaluate(report, config, TODAY)  # type: ignore[arg-type]
+    assert with_waiver.exit_code <= plain.exit_code
+    assert all(r.check_id == waived_check for r in with_waiver.waived)
+    assert set(with_waiver.reasons) | set(with_waiver.waived) == set(plain.reasons)
