@@ -1,9 +1,11 @@
 """Compose inspection for one acquired runtime (or loose ELF files) into a `Report`.
 
 acquire -> `load_runtime` -> `read_facts` per ELF file -> `evaluate_checks` -> `identify` ->
-`version_status`. A file that cannot be read becomes a `FileReport` with `error` set and the scan goes
-on (the policy fails closed on it). Inspection modules are imported inside the functions that need
-them so that `otp-gate --help` stays fast and nothing heavy loads at start-up.
+`version_status`; beside the report, `Details`: the build route and its fixes (`detect_route`,
+`explain`) and the advisories the runtime misses (`missed_fixes`, distro backports). A file that
+cannot be read becomes a `FileReport` with `error` set and the scan goes on (the policy fails
+closed on it). Inspection modules are imported inside the functions that need them so that
+`otp-gate --help` stays fast and nothing heavy loads at start-up.
 """
 
 from __future__ import annotations
@@ -212,6 +214,8 @@ def scan_files(paths: Sequence[Path]) -> Report:
         shown = str(path)
         if path.is_dir():
             raise UsageError(f"{shown}: is a directory", hint=f"use: otp-gate scan {shown}")
+        if path.is_symlink() and not path.exists():
+            raise UsageError(f"{shown}: a broken symbolic link (or a symlink loop)")
         if not path.exists():
             raise UsageError(f"{shown}: no such file")
         try:

@@ -135,6 +135,7 @@ def test_default_config_is_read_from_the_working_directory(
         (["elf", "{tmp}/notelf"], ["{tmp}/notelf", "not an ELF file"]),
         (["elf", "{tmp}/truncated"], ["{tmp}/truncated"]),
         (["elf", "{tmp}"], ["{tmp}", "is a directory"]),
+        (["elf", "{tmp}/loop"], ["{tmp}/loop", "symlink loop"]),
         (["scan", "{tmp}/absent"], ["{tmp}/absent", "no such file or directory"]),
         (["scan", "{tmp}/notelf"], ["{tmp}/notelf", "not a directory or a .tar.gz"]),
         (
@@ -178,6 +179,7 @@ def test_bad_input_exits_2_naming_it(
     (tmp_path / "truncated").write_bytes(binaries["hardened"].read_bytes()[:100])
     (tmp_path / "hardened").write_bytes(binaries["hardened"].read_bytes())
     (tmp_path / "bad.toml").write_text('fail-on = "maybe"\n')
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
     args = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     code, out, err = run(args, capsys)
     assert code == 2, (out, err)
