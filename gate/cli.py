@@ -308,7 +308,7 @@ def _scan_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runtim
 
         return TarballSource(path)
     if path.is_symlink() and not path.exists():
-        raise UsageError(f"{path}: is a broken symbolic link")
+        raise UsageError(f"{path}: a broken symbolic link (or a symlink loop)")
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory")
     raise UsageError(

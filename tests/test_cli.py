@@ -136,6 +136,7 @@ def test_default_config_is_read_from_the_working_directory(
         (["elf", "{tmp}/truncated"], ["{tmp}/truncated"]),
         (["elf", "{tmp}"], ["{tmp}", "is a directory"]),
         (["elf", "{tmp}/loop"], ["{tmp}/loop", "symlink loop"]),
+        (["scan", "{tmp}/loop"], ["{tmp}/loop", "symlink loop"]),
         (["scan", "{tmp}/absent"], ["{tmp}/absent", "no such file or directory"]),
         (["scan", "{tmp}/notelf"], ["{tmp}/notelf", "not a directory or a .tar.gz"]),
         (
