@@ -150,34 +150,32 @@ class DecompressingReader(io.RawIOBase):
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         want = len(buffer)
+        idle = 0
         while not self._done:
             if self._d.eof:
-                rest = self._d.unused_data + self._pending
+                # Concatenated members (`cat a.gz b.gz`) are one valid stream; zero padding after
+                # the last member is ignored, as gzip(1) and Python's gzip module do.
+                rest = (self._d.unused_data + self._pending).lstrip(b"\0")
                 self._pending = b""
-                if not rest:
-                    rest = self._raw.read(self.CHUNK)
-                    self._in += len(rest)
-                if not rest:
-                    self._done = True
-                    break
-                # Concatenated members (`cat a.gz b.gz`) are one valid stream.
+                while not rest:
+                    chunk = self._raw.read(self.CHUNK)
+                    self._in += len(chunk)
+                    if not chunk:
+                        self._done = True
+                        return 0
+                    rest = chunk.lstrip(b"\0")
                 self._d = self._new()
                 self._pending = rest
                 continue
-            data = self._pending
-            self._pending = b""
+            data, self._pending = self._pending, b""
+            at_end = False
             if not data and self._needs_input():
                 data = self._raw.read(self.CHUNK)
                 self._in += len(data)
-                if not data:
-                    raise AcquireError(
-                        f"{self._name}: the {self._kind} stream is truncated "
-                        f"(ended after {self._out} decompressed bytes)",
-                        hint="the archive is incomplete; copy or export it again",
-                    )
+                at_end = not data
             try:
                 out = self._d.decompress(data, want)
-            except (zlib.error, OSError, lzma.LZMAError, EOFError) as e:
+            except (zlib.error, OSError, lzma.LZMAError, EOFError, ValueError) as e:
                 raise AcquireError(
                     f"{self._name}: corrupt {self._kind} data after {self._out} bytes: {e}",
                     hint="the archive is damaged; copy or export it again",
@@ -186,6 +184,14 @@ class DecompressingReader(io.RawIOBase):
                 self._check(len(out))
                 buffer[: len(out)] = out
                 return len(out)
+            idle = idle + 1 if (at_end or not data) else 0
+            if (at_end and not self._d.eof) or idle > 3:
+                # The input ended (or stopped moving) inside a compressed stream.
+                raise AcquireError(
+                    f"{self._name}: the {self._kind} stream is truncated "
+                    f"(ended after {self._out} decompressed bytes)",
+                    hint="the archive is incomplete; copy or export it again",
+                )
         return 0
 
     def _needs_input(self) -> bool:
@@ -342,6 +348,7 @@ class TarReader:
     budget: Budget
     current: str = ""
     _last: tarfile.TarInfo | None = None
+    _compressed: BinaryIO | None = None  # the decompressing stream, drained at the end
 
     @classmethod
     def open(cls, raw: BinaryIO, name: str, budget: Budget) -> TarReader:
@@ -353,7 +360,7 @@ class TarReader:
                 tar = tarfile.open(fileobj=stream, mode="r|")  # noqa: SIM115
         except (tarfile.TarError, EOFError, OSError) as e:
             raise AcquireError(f"{name}: not a readable tar archive: {e}") from e
-        return cls(tar, name, budget)
+        return cls(tar, name, budget, _compressed=None if seekable else stream)
 
     def members(self) -> Iterator[tuple[str, tarfile.TarInfo]]:
         """Yield (normalized path, info) for every member, in archive order."""
@@ -372,6 +379,14 @@ class TarReader:
 
     def _ensure_complete(self) -> None:
         """tarfile ends quietly at a short read; a truncated archive must be an error instead."""
+        if self._compressed is not None:
+            # tarfile stops at the end-of-archive blocks; reading on to the end of the compressed
+            # stream verifies its trailer (CRC, size), so a cut-off file is not taken as whole.
+            try:
+                while self._compressed.read(1024 * 1024):
+                    pass
+            except (EOFError, OSError) as e:
+                raise self.corrupt(e) from e
         last = self._last
         fobj: Any = self.tar.fileobj
         if last is None or fobj is None:

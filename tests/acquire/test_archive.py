@@ -336,3 +336,29 @@ def test_damaged_archives_fail_cleanly(
         for name in dirnames + filenames:
             real = os.path.realpath(os.path.join(dirpath, name))
             assert real == top or real.startswith(top + os.sep)
+
+
+def test_concatenated_gzip_members_and_zero_padding(tmp_path: Path, scratch: Path) -> None:
+    plain = make_tar(tmp_path / "in.tar", [file("a", os.urandom(70_000)), file("b", b"bee")])
+    raw = plain.read_bytes()
+    arc = tmp_path / "in.tar.gz"
+    # Two gzip members (as `cat a.gz b.gz` makes) and block padding after the last one.
+    arc.write_bytes(gzip.compress(raw[:40_000]) + gzip.compress(raw[40_000:]) + bytes(4096))
+    plain.unlink()
+    extract_all(arc, scratch)
+    assert (scratch / "b").read_bytes() == b"bee"
+
+
+@pytest.mark.parametrize("mode", ["w:xz", "w:bz2"])
+def test_xz_and_bzip2_tarballs(tmp_path: Path, scratch: Path, mode: str) -> None:
+    arc = tmp_path / "in.tar"
+    with tarfile.open(arc, mode) as t:
+        info = tarfile.TarInfo("x/y")
+        info.size = 3
+        t.addfile(info, io.BytesIO(b"why"))
+    extract_all(arc, scratch)
+    assert (scratch / "x/y").read_bytes() == b"why"
+    data = arc.read_bytes()
+    arc.write_bytes(data[: len(data) - 20])
+    with pytest.raises(AcquireError, match=r"in\.tar.*(truncated|corrupt)"):
+        extract_all(arc, tmp_path / "again")

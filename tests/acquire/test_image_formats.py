@@ -626,13 +626,14 @@ def test_huge_image_scans_in_bounded_memory(tmp_path: Path) -> None:
             f.write(_header(name, len(data)) + data + _pad(len(data)))
         f.write(bytes(1024))
     assert arc.stat().st_size > huge
+    # VmHWM, not ru_maxrss: the latter survives exec and would count pytest's own memory.
     code = (
-        "import resource, sys, json\n"
+        "import re, sys, json\n"
         "from pathlib import Path\n"
         "from gate.acquire.image import ImageArchiveSource\n"
         "trees = ImageArchiveSource(Path(sys.argv[1])).acquire(Path(sys.argv[2]))\n"
-        "print(json.dumps([[t.display_root for t in trees],"
-        " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024]))\n"
+        "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+        "print(json.dumps([[t.display_root for t in trees], int(hwm) // 1024]))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code, str(arc), str(tmp_path / "w")],
