@@ -1,3 +1,4 @@
-"""Fixtures for the action tests: the private Docker engine from `tests/support/dockerd.py`."""
+"""Fixtures for the action tests: the private Docker engine and the Debian Erlang image from
+`tests/support/dockerd.py`."""
 
-from tests.support.dockerd import docker_engine  # noqa: F401
+from tests.support.dockerd import bookworm_erlang_image, docker_engine  # noqa: F401

@@ -87,6 +87,7 @@ def _run_like_the_runner(
     inputs: dict[str, str],
     event: str,
     payload: dict[str, object],
+    extra: tuple[str, ...] = (),
 ) -> tuple[int, str, dict[str, str], str, Path]:
     ws, fc, wf, home, temp = (
         tmp / n for n in ("workspace", "file_commands", "workflow", "home", "runner_temp")
@@ -110,7 +111,11 @@ def _run_like_the_runner(
     for k, v in env.items():
         args += ["-e", f"{k}={v}"]
     proc = subprocess.run(
-        ["docker", *args, image], env=engine.env(), capture_output=True, timeout=300, check=False
+        ["docker", *args, *extra, image],
+        env=engine.env(),
+        capture_output=True,
+        timeout=300,
+        check=False,
     )
     log = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
     return (
@@ -174,3 +179,32 @@ def test_image_entrypoint_is_exec_form_with_absolute_path(
     entry, _, user = out.stdout.strip().partition(" ")
     assert json.loads(entry) == ["/usr/local/bin/python", "-E", "-s", "/app/entrypoint.py"]
     assert user == ""
+
+
+def test_image_gates_a_saved_image_archive(
+    docker_engine: DockerEngine, action_image: str, bookworm_erlang_image: str, tmp_path: Path
+) -> None:
+    ws = tmp_path / "workspace"
+    ws.mkdir()
+    docker_engine.docker("save", "-o", str(ws / "app.tar"), bookworm_erlang_image, timeout=600)
+    code, log, outputs, summary, _ = _run_like_the_runner(
+        docker_engine, action_image, tmp_path,
+        {"image-archive": "app.tar", "offline": "true", "comment": "never"}, "push", {},
+    )  # fmt: skip
+    assert code == 1, log
+    assert outputs["result"] == "fail" and outputs["otp-version"] == "25.2.3", log
+    assert "25.2.3" in summary
+
+
+def test_image_gates_an_image_through_the_mounted_socket(
+    docker_engine: DockerEngine, action_image: str, bookworm_erlang_image: str, tmp_path: Path
+) -> None:
+    # The runner mounts the host's engine socket into every Docker action at this path.
+    (tmp_path / "workspace").mkdir()
+    code, log, outputs, _, _ = _run_like_the_runner(
+        docker_engine, action_image, tmp_path,
+        {"image": bookworm_erlang_image, "offline": "true", "comment": "never"}, "push", {},
+        extra=("-v", f"{docker_engine.socket}:/var/run/docker.sock"),
+    )  # fmt: skip
+    assert code == 1, log
+    assert outputs["result"] == "fail" and outputs["otp-version"] == "25.2.3", log
