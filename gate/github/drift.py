@@ -99,6 +99,9 @@ def sync(
     if not found:
         if not open_issues:
             return DriftOutcome(DriftAction.NONE)
+        if any(r.version_status is None or r.version_status.version is None for r in reports):
+            # An unidentified version proves nothing: never close the issue on missing evidence.
+            return DriftOutcome(DriftAction.UNCHANGED, open_issues[0].number)
         for issue in open_issues:
             where = f" ({run_url})" if run_url else ""
             client.create_comment(

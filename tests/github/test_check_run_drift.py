@@ -172,3 +172,11 @@ def test_drift_without_issues_permission_is_403(gh: FakeGitHub) -> None:
     with pytest.raises(GitHubApiError) as e:
         sync(client(gh), [BEHIND], [], None)
     assert e.value.forbidden
+
+
+def test_drift_is_not_closed_when_the_version_is_unknown(gh: FakeGitHub) -> None:
+    c = client(gh)
+    sync(c, [BEHIND], [], None)
+    unknown = make_report(None, None)
+    assert sync(c, [unknown], [], None).action == DriftAction.UNCHANGED
+    assert [i["state"] for i in gh.issues.values()] == ["open"]
