@@ -34,6 +34,13 @@ _LEVEL = {
     Severity.OFF: "none",
 }
 
+_SECURITY_SEVERITY = {
+    Severity.ERROR: "7.5",
+    Severity.WARNING: "5.0",
+    Severity.NOTE: "2.0",
+    Severity.OFF: "0.0",
+}
+
 #: Rules that are not hardening checks: (short description, default severity, help).
 _EXTRA_RULES: dict[str, tuple[str, Severity, str]] = {
     VERSION_BEHIND: (
@@ -99,7 +106,11 @@ def _rule(rid: str, title: str, sev: Severity, fix: str) -> dict[str, Any]:
         "fullDescription": {"text": f"{title} ({rid})."},
         "help": {"text": help_text, "markdown": help_text},
         "defaultConfiguration": {"level": _LEVEL[sev]},
-        "properties": {"tags": ["security", "hardening" if rid not in _EXTRA_RULES else "otp"]},
+        "properties": {
+            "tags": ["security", "hardening" if rid not in _EXTRA_RULES else "otp"],
+            # GitHub ranks security alerts by this score: error = high, warning = medium, note = low.
+            "security-severity": _SECURITY_SEVERITY[sev],
+        },
     }
 
 

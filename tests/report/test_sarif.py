@@ -33,6 +33,8 @@ def validate_sarif(doc: dict[str, Any]) -> None:
         assert len(rule_ids) == len(set(rule_ids)), "rule ids must be unique"
         for rule in driver["rules"]:
             assert rule["shortDescription"]["text"]
+            score = float(rule["properties"]["security-severity"])  # GitHub wants a number string
+            assert 0.0 <= score <= 10.0
             assert rule["help"]["text"]
             assert rule["defaultConfiguration"]["level"] in LEVELS
         for result in run["results"]:
@@ -80,6 +82,8 @@ def test_structure_rules_and_results() -> None:
         assert check.id in rules
         assert rules[check.id]["help"]["text"] == (check.fix or check.title)
     assert VERSION_BEHIND in rules
+    assert rules["bind-now"]["properties"]["security-severity"] == "7.5"  # error: high
+    assert rules["fortify"]["properties"]["security-severity"] == "5.0"  # warning: medium
     by_rule = [
         (r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"])
         for r in run["results"]
