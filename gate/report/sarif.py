@@ -8,6 +8,7 @@ caller found (the Dockerfile line that builds the runtime, the line that pins th
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -172,6 +173,42 @@ def _result(
     return result
 
 
+_LISTED = 10
+
+
+def _grouped(reasons: Sequence[Reason]) -> list[Reason]:
+    """Failing checks merged per (check, severity), naming the files; other reasons unchanged.
+
+    The merged reason keeps the path of its first (most exposed) file, so its fingerprint stays
+    stable while the list of files changes.
+    """
+    out: list[Reason] = []
+    first: dict[tuple[str | None, Severity], int] = {}
+    paths: dict[tuple[str | None, Severity], list[str]] = {}
+    for r in reasons:
+        if r.code != "check-failed":
+            out.append(r)
+            continue
+        key = (r.check_id, r.severity)
+        if key not in first:
+            first[key] = len(out)
+            paths[key] = []
+            out.append(r)
+        paths[key].append(r.path or "")
+    for key, i in first.items():
+        r, names = out[i], paths[key]
+        listed = ", ".join(names[:_LISTED])
+        if len(names) > _LISTED:
+            listed += f" and {len(names) - _LISTED} more"
+        n = len(names)
+        out[i] = dataclasses.replace(
+            r,
+            message=f"{r.check_id} fails on {n} file{'s' if n != 1 else ''} of the runtime this "
+            f"builds: {listed}. First: {r.message}",
+        )
+    return out
+
+
 def _fixes(fix: DockerfileFix) -> list[dict[str, Any]]:
     """The suggested Dockerfile change as a SARIF fix (replace the RUN instruction's text)."""
     if fix.char_length > 0:
@@ -230,9 +267,11 @@ def render_many(
             # The project's Dockerfile builds this OTP: that RUN line is where the fix goes.
             pin = Pin(exp.route.dockerfile.path, exp.route.dockerfile.run_line)
         fixes = _fixes(exp.dockerfile_fix) if exp is not None and exp.dockerfile_fix else None
-        for reason in verdict.reasons:
-            if reason.severity == Severity.OFF:
-                continue
+        reasons = [r for r in verdict.reasons if r.severity != Severity.OFF]
+        if pin is not None:
+            # Every file's finding would land on the same line: one alert per check instead.
+            reasons = _grouped(reasons)
+        for reason in reasons:
             result = _result(reason, report, uri_base, pin, version_pin, rules, False)
             if fixes is not None and reason.code == "check-failed":
                 result["fixes"] = fixes

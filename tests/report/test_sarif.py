@@ -129,14 +129,15 @@ def test_uri_base_and_pins() -> None:
         )
         for r in pinned["runs"][0]["results"]
     ]
+    # Pinned to one line, the files' findings of a check become one alert naming them all.
     assert locs == [
-        ("bind-now", "Dockerfile", 12),
         ("bind-now", "Dockerfile", 12),
         ("otp-latest-patch", ".tool-versions", 2),
         ("otp-supported-line", ".tool-versions", 2),
     ]
-    # The file name is still in the message when the location is the pin.
-    assert "erts-13.1.5/bin/epmd" in pinned["runs"][0]["results"][1]["message"]["text"]
+    message = pinned["runs"][0]["results"][0]["message"]["text"]
+    assert "bind-now fails on 2 files of the runtime this builds" in message
+    assert "erts-13.1.5/bin/beam.smp, erts-13.1.5/bin/epmd" in message
 
 
 def test_hostile_names_are_percent_encoded() -> None:
