@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from gate.acquire.download import default_cache_dir, fetch_verified, unpack_tarball
+from gate.acquire.download import (
+    default_cache_dir,
+    fetch_bytes,
+    fetch_verified,
+    is_sha256,
+    unpack_tarball,
+)
 from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError, UsageError
 from gate.model.runtime import Origin
@@ -79,7 +85,8 @@ class SourceBuild:
 
     `cflags`/`ldflags`/`cppflags` = None leaves the variable unset (OTP's own defaults);
     `extra_env` carries e.g. the `DED_LD*` trio; `flags_via` says how they are passed. `source_url` overrides the GitHub release asset
-    (`mirror` replaces only its base); `sha256` is checked when given.
+    (`mirror` replaces only its base). The download is verified against `sha256` when given, else
+    against the release's `SHA256.txt`; only a bare `source_url` without `sha256` goes unverified.
     """
 
     version: str
@@ -143,6 +150,37 @@ class SourceBuild:
             env["LDFLAGS"] = self.ldflags
         env.update(self.extra_env)
         return env
+
+    @property
+    def checksums_url(self) -> str | None:
+        """The release's `SHA256.txt` (OTP publishes one beside each release's assets)."""
+        if self.source_url:
+            return None
+        return self.url.rsplit("/", 1)[0] + "/SHA256.txt"
+
+    def expected_sha256(self) -> str | None:
+        """The digest to verify: given, else from the release's SHA256.txt; None for a bare URL."""
+        if self.sha256:
+            return self.sha256
+        sums_url = self.checksums_url
+        if sums_url is None:
+            return None
+        name = f"otp_src_{self.version}.tar.gz"
+        try:
+            text = fetch_bytes(sums_url).decode("utf-8", "replace")
+        except AcquireError as e:
+            raise AcquireError(
+                f"cannot verify {self.url}: {e.message}",
+                hint="pass the tarball's sha256 (--sha256) if the mirror has no SHA256.txt",
+            ) from e
+        for line in text.splitlines():
+            fields = line.split()
+            if len(fields) == 2 and fields[1].lstrip("*") == name and is_sha256(fields[0].lower()):
+                return fields[0].lower()
+        raise AcquireError(
+            f"{sums_url} has no sha256 for {name}",
+            hint="pass the tarball's sha256 (--sha256) to build anyway",
+        )
 
     def cache_key(self) -> str:
         """Identifies version + source + flags + configure arguments (not `jobs`: same output)."""
@@ -208,10 +246,11 @@ class SourceBuild:
         t0 = time.monotonic()
         self.progress(BuildProgress("download", "start", detail=self.url))
         name = self.url.rsplit("/", 1)[-1] or f"otp_src_{self.version}.tar.gz"
+        expected = self.expected_sha256()
         dl = fetch_verified(
             self.url,
             self.build_dir().parent.parent / "sources",
-            sha256=self.sha256,
+            sha256=expected,
             filename=name,
         )
         timings["download"] = time.monotonic() - t0
@@ -220,7 +259,7 @@ class SourceBuild:
                 "download",
                 "done",
                 timings["download"],
-                f"sha256 {dl.sha256}" + (" verified" if self.sha256 else " (no checksum given)"),
+                f"sha256 {dl.sha256}" + (" verified" if expected else " (no checksum to verify)"),
             )
         )
 

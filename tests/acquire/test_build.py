@@ -234,9 +234,60 @@ def test_not_an_otp_source_tarball(host: Host, tmp_path: Path) -> None:
 
 def test_404_names_the_url(host: Host, tmp_path: Path) -> None:
     with pytest.raises(AcquireError) as err:
-        host.build(mirror=host.srv.url).acquire(tmp_path / "w")
+        host.build(mirror=host.srv.url, sha256="00" * 32).acquire(tmp_path / "w")
     want = f"{host.srv.url}/OTP-{VERSION}/otp_src_{VERSION}.tar.gz: HTTP 404 Not Found"
     assert err.value.message == want
+
+
+def _release(host: Host, data: bytes, sums: str | None) -> str:
+    """Serve `data` in the GitHub release layout, with `sums` as SHA256.txt (None: no such file)."""
+    base = f"/releases/download/OTP-{VERSION}"
+    host.srv.route("GET", f"{base}/otp_src_{VERSION}.tar.gz", Response(200, data))
+    if sums is not None:
+        host.srv.route("GET", f"{base}/SHA256.txt", Response(200, sums))
+    return f"{host.srv.url}/releases/download"
+
+
+def test_mirror_download_is_verified_against_the_release_sha256_txt(
+    host: Host, tmp_path: Path
+) -> None:
+    data = _source_tarball()
+    digest = hashlib.sha256(data).hexdigest()
+    # The real file's format: "<sha256>  <name>" for each asset.
+    sums = f"{'1' * 64}  otp_doc_html_{VERSION}.tar.gz\n{digest}  otp_src_{VERSION}.tar.gz\n"
+    host.build(mirror=_release(host, data, sums)).acquire(tmp_path / "w")
+    assert f"sha256 {digest} verified" in host.events[1].detail
+
+
+def test_mirror_download_not_matching_sha256_txt_is_refused(host: Host, tmp_path: Path) -> None:
+    sums = f"{'2' * 64}  otp_src_{VERSION}.tar.gz\n"
+    with pytest.raises(AcquireError, match=f"sha256 mismatch: expected {'2' * 64}"):
+        host.build(mirror=_release(host, _source_tarball(), sums)).acquire(tmp_path / "w")
+
+
+def test_sha256_txt_without_the_source_entry(host: Host, tmp_path: Path) -> None:
+    mirror = _release(host, _source_tarball(), f"{'1' * 64}  otp_doc_man_{VERSION}.tar.gz\n")
+    with pytest.raises(AcquireError) as err:
+        host.build(mirror=mirror).acquire(tmp_path / "w")
+    assert err.value.message.endswith(f"SHA256.txt has no sha256 for otp_src_{VERSION}.tar.gz")
+    assert err.value.hint is not None and "--sha256" in err.value.hint
+
+
+def test_mirror_without_sha256_txt_asks_for_a_checksum(host: Host, tmp_path: Path) -> None:
+    mirror = _release(host, _source_tarball(), None)
+    with pytest.raises(AcquireError) as err:
+        host.build(mirror=mirror).acquire(tmp_path / "w")
+    assert err.value.message.startswith(f"cannot verify {mirror}/OTP-{VERSION}/otp_src_")
+    assert "SHA256.txt: HTTP 404" in err.value.message
+    assert not host.srv.requests_to("GET", r".*\.tar\.gz")  # nothing unverified was fetched
+
+
+def test_bare_source_url_without_checksum_builds_and_shows_the_digest(
+    host: Host, tmp_path: Path
+) -> None:
+    url, digest = host.serve(_source_tarball())
+    host.build(source_url=url).acquire(tmp_path / "w")
+    assert host.events[1].detail == f"sha256 {digest} (no checksum to verify)"
 
 
 def test_default_and_mirror_urls() -> None:
