@@ -89,7 +89,7 @@ class PrebuiltSource:
     """`RuntimeSource` for builds.hex.pm's `OTP-<version>.tar.gz`, verified against builds.txt."""
 
     version: str
-    mirror: str = DEFAULT_MIRROR
+    mirror: str | None = None  # None: DEFAULT_MIRROR (so a CLI can pass its option through)
     arch: str | None = None  # amd64/arm64; default: this machine's
     ubuntu: str | None = None  # ubuntu-XX.04; default: $ImageOS, else DEFAULT_UBUNTU
     cache_dir: Path | None = None
@@ -100,7 +100,8 @@ class PrebuiltSource:
     def base_url(self) -> str:
         env = os.environ if self.environ is None else self.environ
         arch = normalize_arch(self.arch)
-        return f"{self.mirror.rstrip('/')}/builds/otp/{arch}/{normalize_ubuntu(self.ubuntu, env)}"
+        mirror = (self.mirror or DEFAULT_MIRROR).rstrip("/")
+        return f"{mirror}/builds/otp/{arch}/{normalize_ubuntu(self.ubuntu, env)}"
 
     def build_name(self, index: Mapping[str, BuildEntry]) -> str:
         """The builds.txt name for `version`: "27.3.4" -> "OTP-27.3.4"; "maint-27" as is."""

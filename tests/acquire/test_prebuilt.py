@@ -278,6 +278,11 @@ def test_normalize_ubuntu(given: str | None, environ: dict[str, str], expected: 
     assert normalize_ubuntu(given, environ) == expected
 
 
+def test_default_mirror_is_builds_hex_pm() -> None:
+    src = PrebuiltSource("27.3.4", None, arch="arm64", ubuntu="22.04")
+    assert src.base_url == "https://builds.hex.pm/builds/otp/arm64/ubuntu-22.04"
+
+
 def test_bad_platform_names_are_usage_errors() -> None:
     with pytest.raises(UsageError, match=r"ubuntu-24\.04"):
         normalize_ubuntu("debian-12", {})
