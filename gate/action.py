@@ -427,7 +427,16 @@ def _sticky_comment(
 
     if inputs.comment == CommentMode.NEVER or ctx.pr_number is None:
         return
-    mark = marker(f"{ctx.sticky_key}/{inputs.path}/{inputs.image}/{inputs.image_archive}")
+    # One comment per gate step: a matrix runs the same job over several runtimes.
+    target = (
+        inputs.source,
+        inputs.path,
+        inputs.image,
+        inputs.image_archive,
+        inputs.otp_version,
+        inputs.platform,
+    )
+    mark = marker("/".join((ctx.sticky_key, *target)))
     # on-failure: say nothing on a clean PR, but do update an earlier failure comment to "pass",
     # so a fixed PR does not keep a stale red comment.
     create = inputs.comment == CommentMode.ALWAYS or not passed

@@ -376,3 +376,17 @@ def test_unwritable_output_file_is_exit_2_naming_it(
     assert "GITHUB_OUTPUT" in err and "internal error" not in err
     # The summary was written first, before the failing sink.
     assert "25.2.3" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+
+
+def test_two_gate_steps_on_one_pr_keep_two_comments(debian_ws: tuple[Path, dict[str, str]]) -> None:
+    ws, env = debian_ws
+    os.symlink(ws / "otp", ws / "otp2")
+    env["INPUT_COMMENT"] = "always"
+    with FakeGitHub() as gh:
+        gh.add_issue("PR", "", [], pull_request=True, number=PR)
+        env["GITHUB_API_URL"] = gh.url
+        run_action(env, "pull_request", pr_payload())
+        run_action({**env, "INPUT_PATH": "otp2"}, "pull_request", pr_payload())
+        run_action(env, "pull_request", pr_payload())
+        assert len(gh.bot_comments(PR)) == 2
+        assert len(gh.requests_to("POST", r".*/comments")) == 2
