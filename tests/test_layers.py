@@ -86,7 +86,8 @@ def test_the_table_is_read_from_the_architecture_document() -> None:
     assert layer_of("gate.inspection.elf", table) == 3
     assert layer_of("gate.policy", table) == 4
     assert layer_of("gate.report.sarif", table) == 5
-    assert layer_of("gate.github.client", table) == 6
+    assert layer_of("gate.github.client", table) == 1  # the GitHub REST boundary
+    assert layer_of("gate.github.comment", table) == 6
     assert layer_of("gate.cli", table) == 7
 
 

@@ -1,5 +1,10 @@
 """The only module that imports PyGithub (lazily): REST calls in, plain frozen data out.
 
+It sits at the boundary layer (beside `gate.knowledge`, see docs/ARCHITECTURE.md) because two
+stages talk to GitHub: the release-data reader lists erlang/otp's releases, tags and advisories
+(`list_repo_records`, any token or none), and the reporting sinks write comments, issues and check
+runs (`GitHubClient`, the workflow's token).
+
 `Github(auth=Auth.Token(...), base_url=GITHUB_API_URL)` so GitHub Enterprise Server works. Retries are
 bounded: a few quick retries on 5xx, and a rate-limit wait is capped (`max_rate_limit_wait`) instead of
 sleeping until the reset, which can be an hour away; `Retry-After` is not honoured for the same reason.
@@ -9,8 +14,10 @@ fork's read-only token into a warning.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from gate.errors import GitHubError
@@ -23,11 +30,17 @@ DEFAULT_API_URL = "https://api.github.com"
 
 
 class GitHubApiError(GitHubError):
-    """A GitHub REST call failed; `status` is the HTTP status (0 when no reply came)."""
+    """A GitHub REST call failed; `status` is the HTTP status (0 when no reply came).
 
-    def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
+    `network` is True when the host did not answer at all (timeout, refused, DNS).
+    """
+
+    def __init__(
+        self, message: str, *, status: int, hint: str | None = None, network: bool = False
+    ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
+        self.network = network
 
     @property
     def forbidden(self) -> bool:
@@ -86,8 +99,6 @@ class GitHubClient:
         max_rate_limit_wait: float = 10.0,
         seconds_between_writes: float = 0.5,
     ) -> None:
-        import logging
-
         from github import Auth, Github, GithubRetry
 
         # PyGithub logs each failed request (with URLs and reply text) at INFO and above; the gate
@@ -263,3 +274,116 @@ def _issue(i: Any) -> Issue:
         author=str(user.login if user else ""),
         author_is_bot=bool(user and user.type == "Bot"),
     )
+
+
+# -- read-only listings of a public repository (release data; token optional) ---------------------
+@dataclass(frozen=True)
+class ListingOptions:
+    """How to reach the API for a listing: base URL (GHES or a test server), token, bounds."""
+
+    api_url: str = DEFAULT_API_URL
+    token: str | None = None
+    repo: str = "erlang/otp"
+    timeout: float = 10.0
+    retries: int = 1
+    max_items: int = (
+        1500  # erlang/otp has ~600 OTP release tags; the cap bounds a runaway pagination
+    )
+
+
+def _listing_client(opts: ListingOptions) -> Github:
+    from github import Auth, Github
+    from urllib3.util.retry import Retry
+
+    # PyGithub's default retry waits out rate limits for minutes; a gate must fail fast and fall
+    # back to its bundled data instead, so retry only server errors, a bounded number of times,
+    # without sleeping.
+    retry = Retry(
+        total=opts.retries,
+        connect=0,
+        read=0,
+        status=opts.retries,
+        backoff_factor=0,
+        status_forcelist=(500, 502, 503, 504),
+        allowed_methods=frozenset({"GET"}),
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
+    return Github(
+        base_url=opts.api_url.rstrip("/"),
+        auth=Auth.Token(opts.token) if opts.token else None,
+        timeout=max(1, round(opts.timeout)),
+        retry=retry,
+        per_page=100,
+        seconds_between_requests=None,
+        user_agent="otp-hardening-gate",
+        lazy=True,  # no `GET /repos/{repo}` round trip before the listing
+    )
+
+
+def _str(value: object, field: str) -> str:
+    # PyGithub builds objects from any JSON it gets and leaves missing fields as None; a reply
+    # that lacks the field GitHub always sends is not the API we asked (an HTML error page).
+    if not isinstance(value, str):
+        raise ValueError(f"a record without a '{field}' string")
+    return value
+
+
+def _listing(repo: Repository, what: str) -> Iterable[Any]:
+    if what == "releases":
+        return (
+            {
+                "tag": _str(r.tag_name, "tag_name"),
+                "published_at": r.published_at.isoformat() if r.published_at else None,
+                "prerelease": bool(r.prerelease),
+                "draft": bool(r.draft),
+            }
+            for r in repo.get_releases()
+        )
+    if what == "tags":
+        return (_str(t.name, "name") for t in repo.get_tags())
+    if what == "security-advisories":
+        return (
+            dict(a.raw_data) if _str(a.ghsa_id, "ghsa_id") else {}
+            for a in repo.get_repository_advisories()
+        )
+    raise ValueError(f"unknown listing {what!r}")
+
+
+def list_repo_records(opts: ListingOptions, what: str) -> list[Any]:
+    """One paginated listing (`releases`, `tags`, `security-advisories`) as plain JSON values.
+
+    `releases` -> `[{"tag", "published_at", "prerelease", "draft"}]`; `tags` -> tag names;
+    `security-advisories` -> GitHub's own advisory records. Every failure -> `GitHubApiError`.
+    """
+    import github
+    import requests
+
+    where = f"{opts.api_url.rstrip('/')}/repos/{opts.repo}/{what}"
+    logging.getLogger("github").setLevel(logging.CRITICAL)  # remote text stays out of the log
+    try:
+        repo = _listing_client(opts).get_repo(opts.repo)
+        return list(islice(_listing(repo, what), opts.max_items))
+    except github.RateLimitExceededException as e:
+        raise GitHubApiError(
+            f"{where}: GitHub rate limit reached",
+            status=int(e.status or 403),
+            hint="pass a token (the action's GITHUB_TOKEN, or GITHUB_TOKEN in the environment) to get a higher limit",
+        ) from e
+    except github.GithubException as e:
+        message = e.data.get("message", "") if isinstance(e.data, dict) else ""
+        raise GitHubApiError(
+            f"{where}: HTTP {e.status} {str(message)[:200]}", status=int(e.status or 0)
+        ) from e
+    except requests.exceptions.RequestException as e:
+        # requests reports a read timeout under a retry policy as a ConnectionError.
+        if isinstance(e, requests.exceptions.Timeout) or "timed out" in str(e):
+            raise GitHubApiError(
+                f"{where}: timed out after {opts.timeout:g}s", status=0, network=True
+            ) from e
+        raise GitHubApiError(
+            f"{where}: unreachable ({type(e).__name__})", status=0, network=True
+        ) from e
+    except (KeyError, TypeError, ValueError, AttributeError, AssertionError) as e:
+        # A reply that is not the shape GitHub documents (a proxy's HTML page, a truncated body).
+        raise GitHubApiError(f"{where}: malformed reply ({type(e).__name__}: {e})", status=0) from e

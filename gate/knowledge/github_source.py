@@ -1,28 +1,22 @@
-"""Read erlang/otp's releases, tags and repository advisories from the GitHub REST API (PyGithub).
+"""Read erlang/otp's releases, tags and repository advisories from the GitHub REST API.
 
-PyGithub is imported lazily (it costs 0.2-0.3 s) and never leaves this module: each function returns
-plain JSON bytes of plain records, which the cache stores and `parse_*` turn into model types. Retries
-and timeouts are bounded, so a slow or failing API costs seconds, not minutes.
+The REST calls go through `gate.github.client` (the one PyGithub importer, imported lazily: it costs
+0.2-0.3 s); this module keeps the bytes the cache stores and the parsers that turn them into model
+types. Retries and timeouts are bounded, so a slow or failing API costs seconds, not minutes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gate.knowledge.fetch import FetchError
 from gate.model.otp import OtpVersion, Release
 
-if TYPE_CHECKING:
-    from github import Github
-
 DEFAULT_API_URL = "https://api.github.com"
 OTP_REPO = "erlang/otp"
-PER_PAGE = 100
 MAX_ITEMS = 1500  # erlang/otp has ~600 OTP release tags; the cap bounds a runaway pagination
 
 
@@ -38,113 +32,33 @@ class GithubOptions:
     max_items: int = MAX_ITEMS
 
 
-def _client(opts: GithubOptions) -> Github:
-    from github import Auth, Github
-    from urllib3.util.retry import Retry
+def _collect(opts: GithubOptions, what: str) -> bytes:
+    """Run one listing through the GitHub boundary and return its records as JSON bytes."""
+    from gate.github.client import GitHubApiError, ListingOptions, list_repo_records
 
-    # PyGithub's default retry waits out rate limits for minutes; a gate must fail fast and fall
-    # back instead, so retry only server errors, a bounded number of times, without sleeping.
-    retry = Retry(
-        total=opts.retries,
-        connect=0,
-        read=0,
-        status=opts.retries,
-        backoff_factor=0,
-        status_forcelist=(500, 502, 503, 504),
-        allowed_methods=frozenset({"GET"}),
-        raise_on_status=False,
-        respect_retry_after_header=False,
+    listing = ListingOptions(
+        opts.api_url, opts.token, opts.repo, opts.timeout, opts.retries, opts.max_items
     )
-    return Github(
-        base_url=opts.api_url.rstrip("/"),
-        auth=Auth.Token(opts.token) if opts.token else None,
-        timeout=max(1, round(opts.timeout)),
-        retry=retry,
-        per_page=PER_PAGE,
-        seconds_between_requests=None,
-        user_agent="otp-hardening-gate",
-        lazy=True,  # no `GET /repos/erlang/otp` round trip before the listing
-    )
-
-
-def _collect(
-    opts: GithubOptions,
-    what: str,
-    items: Callable[[Any], Iterable[Any]],
-    convert: Callable[[Any], Any],
-) -> bytes:
-    """Run one paginated listing and return its records as JSON; every failure -> FetchError."""
-    import github
-    import requests
-
-    where = f"{opts.api_url.rstrip('/')}/repos/{opts.repo}/{what}"
     try:
-        repo = _client(opts).get_repo(opts.repo)
-        records = [convert(x) for x in islice(items(repo), opts.max_items)]
-    except github.RateLimitExceededException as e:
-        raise FetchError(
-            f"{where}: GitHub rate limit reached",
-            hint="pass a token (the action's GITHUB_TOKEN, or --github-token) to get a higher limit",
-        ) from e
-    except github.GithubException as e:
-        raise FetchError(f"{where}: HTTP {e.status} {_message(e.data)}") from e
-    except requests.exceptions.RequestException as e:
-        # requests reports a read timeout under a retry policy as a ConnectionError.
-        if isinstance(e, requests.exceptions.Timeout) or "timed out" in str(e):
-            raise FetchError(f"{where}: timed out after {opts.timeout:g}s", network=True) from e
-        raise FetchError(f"{where}: unreachable ({type(e).__name__})", network=True) from e
-    except (KeyError, TypeError, ValueError, AttributeError, AssertionError) as e:
-        # A reply that is not the shape GitHub documents (a proxy's HTML page, a truncated body).
-        raise FetchError(f"{where}: malformed reply ({type(e).__name__}: {e})") from e
+        records = list_repo_records(listing, what)
+    except GitHubApiError as e:
+        raise FetchError(e.message, hint=e.hint, network=e.network) from e
     return json.dumps(records).encode()
-
-
-def _message(data: Any) -> str:
-    if isinstance(data, dict) and data.get("message"):
-        return str(data["message"])[:200]
-    return ""
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _str(value: object, field: str) -> str:
-    # PyGithub builds objects from any JSON it gets and leaves missing fields as None; a reply
-    # that lacks the field GitHub always sends is not the API we asked (an HTML error page).
-    if not isinstance(value, str):
-        raise ValueError(f"a record without a '{field}' string")
-    return value
 
 
 def fetch_releases(opts: GithubOptions) -> bytes:
     """`GET /repos/{repo}/releases`, as `[{"tag", "published_at", "prerelease", "draft"}]`."""
-    return _collect(
-        opts,
-        "releases",
-        lambda repo: repo.get_releases(),
-        lambda r: {
-            "tag": _str(r.tag_name, "tag_name"),
-            "published_at": _iso(r.published_at),
-            "prerelease": bool(r.prerelease),
-            "draft": bool(r.draft),
-        },
-    )
+    return _collect(opts, "releases")
 
 
 def fetch_tags(opts: GithubOptions) -> bytes:
     """`GET /repos/{repo}/tags`, as a list of tag names (tags carry no date)."""
-    return _collect(opts, "tags", lambda repo: repo.get_tags(), lambda t: _str(t.name, "name"))
+    return _collect(opts, "tags")
 
 
 def fetch_advisories(opts: GithubOptions) -> bytes:
     """`GET /repos/{repo}/security-advisories` (published ones), as GitHub's own JSON records."""
-    return _collect(
-        opts,
-        "security-advisories",
-        lambda repo: repo.get_repository_advisories(),
-        lambda a: dict(a.raw_data) if _str(a.ghsa_id, "ghsa_id") else {},
-    )
+    return _collect(opts, "security-advisories")
 
 
 # -- parsers (pure: bytes from the cache or the network -> model types) --------------------------
