@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -100,3 +103,48 @@ def test_image_without_otp(docker_engine: DockerEngine, tmp_path: Path) -> None:
     base = debian_base_image("bookworm", docker_engine)
     with pytest.raises(AcquireError, match=f"image {base}: no OTP runtime inside"):
         DockerImageSource(base, docker_host=docker_engine.host).acquire(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("dest", "flags", "layers"),
+    [
+        ("oci-archive", [], "gzip"),  # skopeo compresses OCI layers by default
+        ("oci-archive", ["--dest-compress-format", "zstd"], "zstd"),
+        ("docker-archive", [], "plain"),
+    ],
+    ids=["oci-gzip", "oci-zstd", "skopeo-docker-archive"],
+)
+def test_archives_written_by_skopeo(
+    docker_engine: DockerEngine,
+    bookworm_erlang_image: str,
+    tmp_path: Path,
+    dest: str,
+    flags: list[str],
+    layers: str,
+) -> None:
+    # Real tools' output, not only the archives these tests build by hand.
+    if not shutil.which("skopeo"):
+        pytest.skip("skopeo is not installed (apt-get install -y skopeo)")
+    out = tmp_path / "image.tar"
+    subprocess.run(
+        ["skopeo", "copy", "--src-daemon-host", docker_engine.host, *flags,
+         f"docker-daemon:{bookworm_erlang_image}", f"{dest}:{out}"],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    with tarfile.open(out) as t:
+        big = [m for m in t.getmembers() if m.isfile() and m.size > 1024 * 1024]
+        heads = {t.extractfile(m).read(4) for m in big}  # type: ignore[union-attr]
+    magic = {"gzip": b"\x1f\x8b", "zstd": b"\x28\xb5\x2f\xfd"}.get(layers)
+    # The layers really are in the expected compression, so each code path is exercised.
+    assert (
+        all(h.startswith(magic) for h in heads)
+        if magic
+        else not any(h.startswith((b"\x1f\x8b", b"\x28\xb5")) for h in heads)
+    )
+    source = ImageArchiveSource(out, ref=bookworm_erlang_image)
+    if layers == "zstd":
+        with pytest.raises(AcquireError, match="zstd-compressed"):
+            source.acquire(tmp_path / "w")
+        return
+    (tree,) = source.acquire(tmp_path / "w")
+    _check_debian_runtime(tree, bookworm_erlang_image, "25.2.3", "13.1.5", "debian-12")
