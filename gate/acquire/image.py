@@ -804,6 +804,30 @@ def _bytes_writer(
 # --- the sources -----------------------------------------------------------------------------
 
 
+def is_image_archive(path: Path, max_members: int = 100_000) -> bool:
+    """Does this tar look like a saved image (OCI layout or docker save) rather than a tarball?"""
+    try:
+        with path.open("rb") as f:
+            compressed = sniff(f.read(8)) != "plain"
+            f.seek(0)
+            # Headers only; a compressed archive is looked at only in its first members.
+            limit = 64 if compressed else max_members
+            reader = TarReader.open(f, str(path), Budget(ArchiveLimits(), str(path)))
+            manifest = layers = False
+            for n, (rel, _info) in enumerate(reader.members()):
+                if rel in ("oci-layout", "index.json"):
+                    return True
+                manifest = manifest or rel == "manifest.json"
+                layers = layers or rel.endswith(".tar")
+                if manifest and layers:
+                    return True
+                if n >= limit:
+                    break
+    except (OSError, AcquireError):
+        return False
+    return False
+
+
 def _spool_decompressed(path: Path, workdir: Path, limits: ArchiveLimits) -> Path:
     """A compressed image archive (`docker save | gzip`) unpacked to one plain tar on disk."""
     with path.open("rb") as f:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gate.acquire.archive import ArchiveLimits, extract_all
+from gate.acquire.image import ImageArchiveSource, is_image_archive
 from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError
 from gate.model.runtime import Origin
@@ -60,6 +61,9 @@ class TarballSource:
             raise AcquireError(
                 f"{self.path}: no such file", hint="pass the path of a .tar.gz, .tgz or .tar file"
             )
+        if is_image_archive(self.path):
+            # `docker save` output handed over as a tarball: read it as the image it is.
+            return ImageArchiveSource(self.path, limits=self.limits).acquire(workdir)
         dest = workdir / "tarball"
         n = 0
         while dest.exists():

@@ -89,3 +89,12 @@ def test_second_acquire_uses_a_fresh_folder(debian_otp: Path, tmp_path: Path) ->
     a = TarballSource(arc).acquire(tmp_path / "work")
     b = TarballSource(arc).acquire(tmp_path / "work")
     assert a[0].root != b[0].root
+
+
+def test_an_image_archive_given_as_a_tarball_is_read_as_an_image(tmp_path: Path) -> None:
+    from tests.acquire.test_image_formats import layer, legacy, release
+
+    arc = legacy(tmp_path / "app.tar", [layer(*release("app"))], ["app:1"])
+    (tree,) = TarballSource(arc).acquire(tmp_path / "w")
+    assert tree.display_root == "image:/app"
+    assert tree.origin.image == "app:1"
