@@ -165,7 +165,8 @@ class _Outer:
         data = self.open(info).read()
         try:
             return json.loads(data)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+            # RecursionError: hostile nesting ([[[[...]]]]) must be an error, not a crash.
             raise AcquireError(f"{self.label}: {what} {name!r} is not valid JSON: {e}") from e
 
 
@@ -219,6 +220,18 @@ def _blob(digest: Any, label: str) -> str:
     return f"blobs/{algo}/{hexd}"
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _oci_images(outer: _Outer, index: Any, depth: int, missing: list[str]) -> list[ImageManifest]:
     if depth > 4:
         raise AcquireError(f"{outer.label}: image indexes nested more than 4 deep")
@@ -228,7 +241,7 @@ def _oci_images(outer: _Outer, index: Any, depth: int, missing: list[str]) -> li
     for desc in index["manifests"]:
         if not isinstance(desc, dict):
             continue
-        annotations = desc.get("annotations") or {}
+        annotations = _dict(desc.get("annotations"))
         if annotations.get("vnd.docker.reference.type") == "attestation-manifest":
             continue  # build provenance, not a runnable image
         plat = Platform.from_json(desc.get("platform"))
@@ -240,6 +253,8 @@ def _oci_images(outer: _Outer, index: Any, depth: int, missing: list[str]) -> li
             missing.append(str(plat) if plat else blob)
             continue
         doc = outer.read_json(blob, "manifest")
+        if not isinstance(doc, dict):
+            raise AcquireError(f"{outer.label}: manifest {blob} is not a JSON object")
         media = desc.get("mediaType") or doc.get("mediaType")
         if media in _INDEX_TYPES or "manifests" in doc:
             found += _oci_images(outer, doc, depth + 1, missing)
@@ -260,7 +275,7 @@ def _oci_images(outer: _Outer, index: Any, depth: int, missing: list[str]) -> li
         found.append(
             ImageManifest(
                 layers=tuple(
-                    Layer(_blob(d.get("digest"), outer.label), d.get("mediaType"))
+                    Layer(_blob(d.get("digest"), outer.label), _str(d.get("mediaType")))
                     for d in layers
                     if isinstance(d, dict)
                 ),
@@ -286,9 +301,9 @@ def _legacy_images(outer: _Outer, manifest: Any) -> list[ImageManifest]:
             config = loaded if isinstance(loaded, dict) else {}
         found.append(
             ImageManifest(
-                layers=tuple(Layer(str(p)) for p in entry["Layers"]),
+                layers=tuple(Layer(p) for p in entry["Layers"] if isinstance(p, str)),
                 platform=Platform.from_json(config),
-                names=tuple(str(t) for t in entry.get("RepoTags") or ()),
+                names=tuple(t for t in _list(entry.get("RepoTags")) if isinstance(t, str)),
                 config=config,
             )
         )

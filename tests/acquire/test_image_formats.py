@@ -643,3 +643,47 @@ def test_huge_image_scans_in_bounded_memory(tmp_path: Path) -> None:
     roots, rss_mib = json.loads(proc.stdout)
     assert roots == ["image:/app"]
     assert rss_mib < 100
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["manifests", "layers", "Layers", "Config", "RepoTags", "config", "digest",
+                         "mediaType", "platform", "annotations", "os", "architecture", "x"]),
+        children, max_size=5,
+    ),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(doc=_JSON, which=st.sampled_from(["manifest.json", "index.json", "blob"]))
+def test_malformed_image_metadata_fails_cleanly(
+    tmp_path_factory: pytest.TempPathFactory, doc: object, which: str
+) -> None:
+    base = tmp_path_factory.mktemp("json")
+    data = json.dumps(doc).encode()
+    if which == "blob":
+        # A well-formed index pointing at a malformed manifest blob.
+        digest = "sha256:" + sha(data)
+        index = {
+            "manifests": [
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest}
+            ]
+        }
+        arc = outer_tar(
+            base / "x.tar",
+            {"index.json": json.dumps(index).encode(), f"blobs/sha256/{sha(data)}": data},
+        )
+    else:
+        arc = outer_tar(base / "x.tar", {which: data})
+    with pytest.raises(GateError):
+        ImageArchiveSource(arc).acquire(base / "w")
+
+
+def test_deeply_nested_json_is_refused(tmp_path: Path) -> None:
+    arc = outer_tar(tmp_path / "x.tar", {"manifest.json": b"[" * 100_000 + b"]" * 100_000})
+    with pytest.raises(AcquireError, match=r"'manifest\.json' is not valid JSON"):
+        ImageArchiveSource(arc).acquire(tmp_path / "w")
