@@ -687,3 +687,57 @@ def test_deeply_nested_json_is_refused(tmp_path: Path) -> None:
     arc = outer_tar(tmp_path / "x.tar", {"manifest.json": b"[" * 100_000 + b"]" * 100_000})
     with pytest.raises(AcquireError, match=r"'manifest\.json' is not valid JSON"):
         ImageArchiveSource(arc).acquire(tmp_path / "w")
+
+
+_PART = st.sampled_from(
+    ["a", "b", "erts-1", "bin", "beam.smp", "..", ".", ".wh.a", ".wh.erts-1", ".wh..wh..opq"]
+)
+_ENTRY = st.builds(
+    lambda parts, kind, target: (
+        "/".join(parts),
+        kind,
+        "/".join(target) if kind != "abs" else "/" + "/".join(target),
+    ),
+    st.lists(_PART, min_size=1, max_size=5),
+    st.sampled_from(["file", "dir", "link", "abs", "hard"]),
+    st.lists(_PART, min_size=0, max_size=4),
+)
+
+
+def _entry(name: str, kind: str, target: str) -> E:
+    if kind == "file":
+        return E(name, ELF)
+    if kind == "dir":
+        return E(name, dir=True)
+    if kind == "hard":
+        return E(name, hard=target or "x")
+    return E(name, link=target or ".")
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(layers=st.lists(st.lists(_ENTRY, max_size=12), min_size=1, max_size=4), seeded=st.booleans())
+def test_random_layers_never_escape_or_crash(
+    tmp_path_factory: pytest.TempPathFactory,
+    layers: list[list[tuple[str, str, str]]],
+    seeded: bool,
+) -> None:
+    base = tmp_path_factory.mktemp("layers")
+    built = [layer(*(_entry(*e) for e in entries)) for entries in layers]
+    if seeded:  # make sure some examples have a runtime to extract
+        built.insert(0, layer(*release("a"), *release("b/c")))
+    arc = legacy(base / "img.tar", built, ["x:1"])
+    try:
+        trees = ImageArchiveSource(arc).acquire(base / "w")
+    except GateError:
+        return
+    work = os.path.realpath(base / "w")
+    for tree in trees:
+        top = os.path.realpath(tree.root)
+        assert top.startswith(work + os.sep)
+        for dirpath, dirnames, filenames in os.walk(tree.root):
+            for name in dirnames + filenames:
+                real = os.path.realpath(os.path.join(dirpath, name))
+                # Links made for the scan stay inside their runtime's folder.
+                assert real == top or real.startswith(top + os.sep), (name, real)
