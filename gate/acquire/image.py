@@ -367,7 +367,7 @@ def _ref_matches(ref: str, names: Sequence[str]) -> bool:
 class _Node:
     """One path of the merged image tree; `kind` is d(ir), f(ile), l(ink), h(ardlink), o(ther)."""
 
-    __slots__ = ("children", "kind", "layer", "link", "mode", "offset", "size", "src")
+    __slots__ = ("children", "in_spool", "kind", "layer", "link", "mode", "offset", "size", "src")
 
     def __init__(
         self,
@@ -387,6 +387,7 @@ class _Node:
         # Where the bytes sit in the image archive when the layer is an uncompressed tar, so the
         # second pass reads them directly instead of re-reading the layer; -1 otherwise.
         self.offset = -1
+        self.in_spool = False  # `offset` is in pass 1's capture spool, not in the archive
         self.children: dict[str, _Node] | None = {} if kind == "d" else None
 
 
@@ -395,6 +396,9 @@ class ImageTree:
 
     def __init__(self) -> None:
         self.root = _Node("d")
+        # Package metadata read during pass 1 from compressed layers, keyed like `_Plan.key`, so
+        # pass 2 does not decompress a layer again only for them (a .list keeps its beam lines).
+        self.captured: dict[tuple[int, str], bytes] = {}
 
     # Lookup resolves symlinks as the kernel would inside a chroot: `..` at the root stays there.
     def resolve(self, path: str, follow_last: bool = True) -> tuple[str, _Node] | None:
@@ -513,9 +517,17 @@ def _open_layer(outer: _Outer, layer: Layer, n: int, total: int, budget: Budget)
     return TarReader.open(cast(BinaryIO, outer.open(info)), label, budget)
 
 
-def build_tree(outer: _Outer, image: ImageManifest, budget: Budget) -> ImageTree:
-    """Pass 1: apply every layer's headers, whiteouts and opaque folders, reading no content."""
+def build_tree(
+    outer: _Outer, image: ImageManifest, budget: Budget, spool: BinaryIO | None = None
+) -> ImageTree:
+    """Pass 1: apply every layer's headers, whiteouts and opaque folders.
+
+    No content is read from uncompressed layers. From compressed ones, package metadata is kept,
+    and (with a `spool`) files under a folder already seen to hold `erts-*` are copied to the
+    spool, so pass 2 need not decompress the layer a second time for them.
+    """
     tree = ImageTree()
+    erts_parents: set[str] = set()
     total = len(image.layers)
     for i, layer in enumerate(image.layers):
         reader = _open_layer(outer, layer, i, total, budget)
@@ -551,12 +563,26 @@ def build_tree(outer: _Outer, image: ImageManifest, budget: Budget) -> ImageTree
             if kind == "h":
                 link = normalize_member(info.linkname, reader.name)
             node = _Node(kind, i, rel, link, info.size, info.mode)
+            if "erts-" in rel:
+                parts = rel.split("/")
+                for k, part in enumerate(parts):
+                    if part.startswith("erts-"):
+                        erts_parents.add("/".join(parts[:k]))
             if kind == "f":
                 layer_files[rel] = node
                 if layer_start is not None:
                     node.offset = layer_start + info.offset_data
+                elif spool is not None and _under(rel, erts_parents):
+                    node.offset, node.in_spool = spool.tell(), True
+                    reader.copy_member(info, spool)
+                elif _is_metadata(rel) and info.size <= _CAPTURE_MAX:
+                    data = reader.read_member(info, _CAPTURE_MAX)
+                    if rel.endswith(".list"):
+                        data = b"\n".join(x for x in data.splitlines() if b"/beam.smp" in x)
+                    tree.captured[(i, rel)] = data
             elif kind == "h" and link in layer_files:
-                node.offset, node.size = layer_files[link].offset, layer_files[link].size
+                target = layer_files[link]
+                node.offset, node.size, node.in_spool = target.offset, target.size, target.in_spool
             entries.append((rel, node))
         # Whiteouts and opaque markers hide lower layers only, wherever they sit in this tar.
         for path in whiteouts:
@@ -566,6 +592,29 @@ def build_tree(outer: _Outer, image: ImageManifest, budget: Budget) -> ImageTree
         for rel, node in entries:
             tree.add(rel, node)
     return tree
+
+
+_CAPTURE_MAX = 8 * 1024 * 1024  # a dpkg status file is 1-3 MB; bigger ones are read in pass 2
+_METADATA = frozenset(
+    {"etc/os-release", "usr/lib/os-release", "var/lib/dpkg/status", "lib/apk/db/installed"}
+)
+
+
+def _under(rel: str, parents: set[str]) -> bool:
+    if not parents:
+        return False
+    if "" in parents:
+        return True
+    cut = rel.find("/")
+    while cut != -1:
+        if rel[:cut] in parents:
+            return True
+        cut = rel.find("/", cut + 1)
+    return False
+
+
+def _is_metadata(rel: str) -> bool:
+    return rel in _METADATA or (rel.startswith("var/lib/dpkg/info/") and rel.endswith(".list"))
 
 
 def _beams(tree: ImageTree, root: str) -> list[str]:
@@ -724,6 +773,7 @@ def _extract(
     dests: list[Path],
     beams: set[str],
     budget: Budget,
+    spool: BinaryIO | None = None,
 ) -> _Facts:
     facts = _Facts()
     for n, sub in plan.dirs:
@@ -746,12 +796,23 @@ def _extract(
             copy.chmod(first.stat().st_mode & 0o777)
 
     keys = set(plan.files) | set(plan.meta)
-    # Files of uncompressed layers: read where pass 1 found them, no second walk of the layer.
+    for key in sorted(k for k in plan.meta if k in tree.captured):
+        _parse_meta(plan.meta[key], tree.captured[key], tree, beams, facts)
+        if key not in plan.files:
+            keys.discard(key)
+
+    def _file(node: _Node) -> BinaryIO:
+        if node.in_spool:
+            assert spool is not None
+            return spool
+        return outer.f
+
+    # Files of uncompressed layers (or spooled in pass 1): read where pass 1 found them.
     for key in sorted(k for k in keys if plan.nodes[k].offset >= 0):
         node = plan.nodes[key]
 
         def write(root: Path, sub: str, node: _Node = node) -> Path:
-            src = Window(outer.f, node.offset, node.size)
+            src = Window(_file(node), node.offset, node.size)
             return write_range(
                 root, sub, cast(BinaryIO, src), node.size, node.mode, budget, node.src
             )
@@ -761,7 +822,7 @@ def _extract(
                 raise UnsafeArchiveError(
                     f"{outer.label}: {node.src!r} is too large ({node.size} bytes)"
                 )
-            return Window(outer.f, node.offset, node.size).read()
+            return Window(_file(node), node.offset, node.size).read()
 
         deliver(key, write, read)
         keys.discard(key)
@@ -881,9 +942,12 @@ class ImageArchiveSource:
         plain = _spool_decompressed(self.path, workdir, self.limits)
         budget = Budget(self.limits, label)
         outer = _Outer(plain, label, budget)
+        spool_path = workdir / f".{self.path.name}.capture"
+        spool = spool_path.open("w+b")
         try:
             image = select_image(outer, self.platform, self.ref)
-            tree = build_tree(outer, image, budget)
+            tree = build_tree(outer, image, budget, spool)
+            spool.flush()
             roots = find_runtimes(tree)
             name = self.ref or (image.names[0] if image.names else self.path.name)
             if not roots:
@@ -904,9 +968,13 @@ class ImageArchiveSource:
                 dests.append(d)
             beams = {root: _beams(tree, root) for root in roots}
             all_beams = {b for found in beams.values() for b in found}
-            facts = _extract(outer, image, tree, plan, dests, all_beams, Budget(self.limits, label))
+            facts = _extract(
+                outer, image, tree, plan, dests, all_beams, Budget(self.limits, label), spool
+            )
         finally:
             outer.close()
+            spool.close()
+            spool_path.unlink(missing_ok=True)
             if plain != self.path:
                 plain.unlink(missing_ok=True)
         return [
