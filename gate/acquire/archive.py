@@ -357,7 +357,7 @@ class TarReader:
             if seekable:
                 tar = tarfile.open(fileobj=stream, mode="r:")  # noqa: SIM115  (raw's owner closes)
             else:
-                tar = tarfile.open(fileobj=stream, mode="r|", bufsize=1024 * 1024)  # noqa: SIM115
+                tar = tarfile.open(fileobj=stream, mode="r|")  # noqa: SIM115
         except (tarfile.TarError, EOFError, OSError) as e:
             raise AcquireError(f"{name}: not a readable tar archive: {e}") from e
         return cls(tar, name, budget, _compressed=None if seekable else stream)
