@@ -129,11 +129,11 @@ class GitHubClient:
             per_page=100,
             seconds_between_requests=None,
             seconds_between_writes=seconds_between_writes or None,
-            lazy=True,
             user_agent="otp-hardening-gate",
+            lazy=True,  # no round trip to fetch the repository before the first real call
         )
         self.repository = repository
-        self._repo: Repository = self._gh.get_repo(repository, lazy=True)
+        self._repo: Repository = self._gh.get_repo(repository)
 
     def close(self) -> None:
         self._gh.close()
