@@ -345,7 +345,9 @@ def select_image(
         extra = f" (listed without their layers: {', '.join(missing)})" if missing else ""
         raise AcquireError(
             f"{outer.label}: no image for platform {want}; the archive has: {seen}{extra}",
-            hint="pick one with --platform, e.g. --platform linux/arm64",
+            hint=f"pick one of them with --platform, e.g. --platform {seen.split(', ')[0]}"
+            if images and seen != "none"
+            else "the archive lists no platform whose layers it holds",
         )
     if len(matching) > 1:
         names = "; ".join(", ".join(i.names) or "(untagged)" for i in matching)
@@ -1080,13 +1082,18 @@ class DockerImageSource:
         try:
             self._export_api(out)
         except OSError as e:
+            reason = f"cannot reach the Docker engine at {self.host}: {e.strerror or e}"
+            hint = (
+                "mount the engine's socket (-v /var/run/docker.sock:/var/run/docker.sock), set "
+                "DOCKER_HOST, or save the image and pass --image-archive FILE"
+            )
             if not shutil.which("docker"):
-                raise AcquireError(
-                    f"cannot reach the Docker engine at {self.host}: {e.strerror or e}",
-                    hint="mount the engine's socket (-v /var/run/docker.sock:/var/run/docker.sock) "
-                    "or save the image and pass --image-archive FILE",
-                ) from e
-            self._export_cli(out)
+                raise AcquireError(reason, hint=hint) from e
+            # The CLI may know the engine through a context the socket path does not.
+            try:
+                self._export_cli(out)
+            except AcquireError as cli:
+                raise AcquireError(f"{reason}; {cli.message}", hint=hint) from e
 
     def _export_api(self, out: Path) -> None:
         conn = _connection(self.host, self.timeout)
