@@ -470,7 +470,9 @@ def _scan_detailed(run: _Run, source: RuntimeSource) -> list[Result]:
             report = found.report
             if fallbacks:
                 report = dataclasses.replace(report, warnings=(*report.warnings, *fallbacks))
-            verdict = evaluate(report, run.config, run.today, index.releases())
+            verdict = evaluate(
+                report, run.config, run.today, index.releases(), found.details.advisories
+            )
             results.append((report, verdict, found.details))
     return results
 

@@ -26,7 +26,9 @@ DEFAULT_CONFIG_NAME = ".otp-gate.toml"
 VERSION_BEHIND = "otp-latest-patch"
 VERSION_UNSUPPORTED = "otp-supported-line"
 VERSION_UNKNOWN = "otp-version-unknown"
-VERSION_RULES = (VERSION_BEHIND, VERSION_UNSUPPORTED, VERSION_UNKNOWN)
+#: Security fixes the runtime misses (advisories that affect its shipped application versions).
+VERSION_ADVISORY = "otp-advisory"
+VERSION_RULES = (VERSION_BEHIND, VERSION_UNSUPPORTED, VERSION_UNKNOWN, VERSION_ADVISORY)
 
 
 class FailOn(StrEnum):

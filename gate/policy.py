@@ -6,10 +6,11 @@ output can say why the gate failed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 from gate.config import (
+    VERSION_ADVISORY,
     VERSION_BEHIND,
     VERSION_UNKNOWN,
     VERSION_UNSUPPORTED,
@@ -18,8 +19,9 @@ from gate.config import (
     VersionPolicy,
 )
 from gate.knowledge.grace import grace_message
+from gate.model.advisory import AdvisoryFinding, AdvisorySeverity, FindingStatus
 from gate.model.common import Severity, Status
-from gate.model.otp import Release
+from gate.model.otp import OtpVersion, Release
 from gate.model.report import ExitCode, Reason, Report, Verdict
 from gate.model.runtime import RuntimeKind
 
@@ -172,16 +174,76 @@ def _version_reasons(
             )
 
 
+def _version_key(text: str) -> tuple[int, OtpVersion | None, str]:
+    version = OtpVersion.try_parse(text)
+    return (0, version, "") if version is not None else (1, None, text)
+
+
+def _advisory_reasons(
+    report: Report, config: Config, advisories: Sequence[AdvisoryFinding]
+) -> Iterable[Reason]:
+    """One reason for every security fix the runtime misses, so `supported` still catches them.
+
+    Default severity: error when a critical or high advisory is missed, else warning; the rule id
+    `otp-advisory` takes a `[severity]` override like any check. Not judged with
+    `version-policy: off`, like the other version rules.
+    """
+    if report.runtime_kind == RuntimeKind.FILES or config.version_policy == VersionPolicy.OFF:
+        return
+    missed = [a for a in advisories if a.status == FindingStatus.AFFECTED]
+    if not missed:
+        return
+    worst = max(a.severity.rank for a in missed)
+    default = Severity.ERROR if worst >= AdvisorySeverity.HIGH.rank else Severity.WARNING
+    sev = _severity(config, VERSION_ADVISORY, default)
+    if sev == Severity.OFF:
+        return
+    missed.sort(key=lambda a: (-a.severity.rank, a.advisory_id))
+    counts = ", ".join(
+        f"{n} {level.value}"
+        for level in AdvisorySeverity
+        if (n := sum(1 for a in missed if a.severity == level))
+    )
+    shown = ", ".join(a.advisory_id for a in missed[:5]) + (
+        f" (+{len(missed) - 5} more)" if len(missed) > 5 else ""
+    )
+    # Version order, not text order: 25.3.2.21 comes after 25.3.2.3.
+    fixes = sorted({a.fixed_otp for a in missed if a.fixed_otp}, key=_version_key)
+    vs = report.version_status
+    if fixes:
+        fix = f"Upgrade to OTP {fixes[-1]} or newer on this line"
+    elif vs is not None and vs.supported_lines:
+        fix = f"Move to a supported OTP line ({', '.join(map(str, vs.supported_lines))})"
+    else:
+        fix = "Move to a supported OTP line"
+    if any(a.fixed_otp is None for a in missed) and fixes:
+        fix += "; some advisories have no fix on this line: move to a supported line"
+    yield Reason(
+        code="missed-security-fixes",
+        severity=sev,
+        message=f"the runtime misses {len(missed)} security fix"
+        f"{'es' if len(missed) != 1 else ''} ({counts}): {shown}",
+        check_id=VERSION_ADVISORY,
+        fix=fix + ".",
+    )
+
+
 def evaluate(
-    report: Report, config: Config, today: date, releases: Iterable[Release] = ()
+    report: Report,
+    config: Config,
+    today: date,
+    releases: Iterable[Release] = (),
+    advisories: Sequence[AdvisoryFinding] = (),
 ) -> Verdict:
     """Judge `report` under `config` on `today`; pure, so the same inputs give the same verdict.
 
     `releases` (with their dates) are needed only for `grace-days`; without them no grace applies.
+    `advisories` are the runtime's judged advisory findings (only `affected` ones count).
     """
     found: list[Reason] = [
         *_check_reasons(report, config),
         *_version_reasons(report, config, today, tuple(releases)),
+        *_advisory_reasons(report, config, advisories),
     ]
     found.extend(
         Reason(code="scan-warning", severity=Severity.WARNING, message=w) for w in report.warnings

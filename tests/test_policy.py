@@ -337,3 +337,48 @@ def test_a_waiver_only_moves_its_own_findings(
     assert with_waiver.exit_code <= plain.exit_code
     assert all(r.check_id == waived_check for r in with_waiver.waived)
     assert set(with_waiver.reasons) | set(with_waiver.waived) == set(plain.reasons)
+
+
+def _finding(
+    cve: str, severity: str, status: str = "affected", fixed_otp: str | None = "27.3.4.3"
+) -> object:
+    from gate.model.advisory import AdvisoryFinding, AdvisorySeverity, FindingStatus
+
+    return AdvisoryFinding(
+        advisory_id=cve,
+        status=FindingStatus(status),
+        severity=AdvisorySeverity(severity),
+        title=cve,
+        reason="test",
+        application="ssh",
+        installed_version="5.2.9",
+        fixed_version="5.2.11.3",
+        fixed_otp=fixed_otp,
+    )
+
+
+def test_missed_security_fixes_fail_even_under_supported() -> None:
+    from gate.config import VERSION_ADVISORY
+
+    report = runtime_report((file_report("erts-15.2.7.1/bin/beam.smp"),))
+    findings = (
+        _finding("CVE-2025-48040", "medium", fixed_otp="27.3.4.3"),
+        _finding("CVE-2025-32433", "critical", fixed_otp="27.3.4.10"),
+        _finding("CVE-2026-00001", "high", status="not-affected"),
+    )
+    soft = Config(version_policy=VersionPolicy.SUPPORTED)
+    verdict = evaluate(report, soft, TODAY, advisories=findings)  # type: ignore[arg-type]
+    assert verdict.exit_code == ExitCode.FAIL
+    (reason,) = [r for r in verdict.reasons if r.code == "missed-security-fixes"]
+    assert reason.severity == Severity.ERROR and reason.check_id == VERSION_ADVISORY
+    # Worst first, not-affected ones left out, the newest fix named in version order.
+    assert (
+        "2 security fixes (1 critical, 1 medium): CVE-2025-32433, CVE-2025-48040" in reason.message
+    )
+    assert reason.fix is not None and "27.3.4.10" in reason.fix
+    # Only medium ones: a warning; an override and version-policy off silence it.
+    medium = findings[:1]
+    warn = evaluate(report, soft, TODAY, advisories=medium)  # type: ignore[arg-type]
+    assert warn.exit_code == ExitCode.PASS and codes(warn) == ["missed-security-fixes"]
+    off = Config(version_policy=VersionPolicy.OFF)
+    assert "missed-security-fixes" not in codes(evaluate(report, off, TODAY, advisories=findings))  # type: ignore[arg-type]

@@ -68,7 +68,9 @@ class FakeServer:
 
         Later registrations win, so a test can override a default route.
         """
-        fn: Handler = (lambda _r, _m, _resp=handler: _resp) if isinstance(handler, Response) else handler
+        fn: Handler = (
+            (lambda _r, _m, _resp=handler: _resp) if isinstance(handler, Response) else handler
+        )
         with self._lock:
             self._routes.insert(0, (method.upper(), re.compile(pattern), fn))
 
