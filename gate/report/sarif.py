@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from gate import __version__ as gate_version
-from gate.config import VERSION_BEHIND, VERSION_UNKNOWN, VERSION_UNSUPPORTED
+from gate.config import VERSION_ADVISORY, VERSION_BEHIND, VERSION_UNKNOWN, VERSION_UNSUPPORTED
 from gate.model.common import Severity
 from gate.model.report import Reason, Report, Verdict
 from gate.model.route import DockerfileFix
@@ -58,6 +58,12 @@ _EXTRA_RULES: dict[str, tuple[str, Severity, str]] = {
         "The OTP version of the runtime can be identified",
         Severity.WARNING,
         "Keep releases/<major>/OTP_VERSION, or the erts-<vsn>/ and lib/<app>-<vsn>/ folders.",
+    ),
+    VERSION_ADVISORY: (
+        "The runtime carries every published security fix for the applications it ships",
+        Severity.ERROR,
+        "Upgrade to the OTP patch that fixes the listed advisories (or move to a supported line "
+        "when this line has no fix).",
     ),
     "inspect-error": (
         "Every ELF file of the runtime can be read and checked",
