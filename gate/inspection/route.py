@@ -18,7 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gate.knowledge.dockerfile_fix import parse_instructions, suggest_dockerfile_fix
+from gate.knowledge.dockerfile_fix import (
+    FLAG_VARIABLES,
+    parse_instructions,
+    suggest_dockerfile_fix,
+)
 from gate.knowledge.remediation import (
     DISABLE_HARDENING_OPTION,
     cet_expected,
@@ -429,17 +433,7 @@ def _image_route(
 # --- the project's Dockerfiles -----------------------------------------------------------------
 
 _SKIP_DIRS = frozenset({".git", "node_modules", "_build", "deps", ".work", "vendor", ".elixir_ls"})
-_FLAG_VARS = frozenset(
-    {
-        "CFLAGS",
-        "CPPFLAGS",
-        "CXXFLAGS",
-        "LDFLAGS",
-        "DED_LD",
-        "DED_LDFLAGS",
-        "DED_LD_FLAG_RUNTIME_LIBRARY_PATH",
-    }
-)
+_FLAG_VARS = frozenset(FLAG_VARIABLES)
 _CONFIGURE_RE = re.compile(r"(?:^|[\s;&|(])(\./configure|\./otp_build\s+configure)\b")
 _OTP_MARK_RE = re.compile(r"otp|erlang", re.IGNORECASE)
 _SHELL_OPS = frozenset({"&&", "||", ";", "|", "&", ")", "(", "\\"})

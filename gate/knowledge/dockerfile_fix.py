@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from gate.knowledge.remediation import DISABLE_HARDENING_OPTION, dockerfile_env
 from gate.model.route import DockerfileBuild, DockerfileFix, FlagSet
 
-_FLAG_NAMES = (
+#: The build variables OTP's configure and make read for hardening (HOWTO/INSTALL.md); a Dockerfile
+#: that sets any of them is already steering the build.
+FLAG_VARIABLES = (
     "CFLAGS",
     "CPPFLAGS",
     "CXXFLAGS",
@@ -26,7 +28,7 @@ _FLAG_NAMES = (
 )
 # `CFLAGS="..." LDFLAGS=... ./configure`: assignments that apply to that one command only.
 _SCOPED_RE = re.compile(
-    r"(?:\b(?:" + "|".join(_FLAG_NAMES) + r")=(?:\"[^\"]*\"|'[^']*'|[^\s\"']\S*)\s+)+"
+    r"(?:\b(?:" + "|".join(FLAG_VARIABLES) + r")=(?:\"[^\"]*\"|'[^']*'|[^\s\"']\S*)\s+)+"
     r"(?=(?:\./configure|\./otp_build\s+configure)\b)"
 )
 _DISABLE_RE = re.compile(r"[ \t]+" + re.escape(DISABLE_HARDENING_OPTION) + r"(?=\s|$)")
