@@ -148,3 +148,45 @@ def test_archives_written_by_skopeo(
         return
     (tree,) = source.acquire(tmp_path / "w")
     _check_debian_runtime(tree, bookworm_erlang_image, "25.2.3", "13.1.5", "debian-12")
+
+
+def test_real_whiteouts_opaque_folders_and_several_runtimes(
+    docker_engine: DockerEngine, bookworm_erlang_image: str, tmp_path: Path
+) -> None:
+    # Layers written by the engine itself: `rm` makes `.wh.` files; removing and re-creating a
+    # folder in one step makes an opaque folder (overlay2); copies make more runtimes.
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        f"FROM {bookworm_erlang_image}\n"
+        "RUN mkdir -p /app/rel/releases/0.1.0 && cp -a /usr/lib/erlang/erts-13.1.5 /app/rel/"
+        " && echo '13.1.5 0.1.0' > /app/rel/releases/start_erl.data\n"
+        "RUN mkdir -p /opt/otp && cp -a /usr/lib/erlang/erts-13.1.5 /opt/otp/\n"
+        "RUN rm /usr/lib/erlang/erts-13.1.5/bin/epmd\n"
+        "RUN rm -rf /opt/otp && mkdir -p /opt/otp/other && echo hi > /opt/otp/other/file\n"
+    )
+    tag = "local/otp-gate-layers:1"
+    docker_engine.docker("build", "--network", "none", "-t", tag, str(ctx))
+    saved = tmp_path / "layers.tar"
+    docker_engine.docker("save", "-o", str(saved), tag)
+    markers = set()
+    with tarfile.open(saved) as outer:
+        for m in outer.getmembers():
+            if m.name.endswith("layer.tar"):
+                with tarfile.open(fileobj=outer.extractfile(m)) as lt:  # type: ignore[arg-type]
+                    markers |= {n.rsplit("/", 1)[-1] for n in lt.getnames() if "/.wh." in n}
+    assert ".wh.epmd" in markers
+    if docker_engine.storage_driver == "overlay2":
+        assert ".wh..wh..opq" in markers
+
+    trees = {t.origin.path_in_image: t for t in ImageArchiveSource(saved).acquire(tmp_path / "w")}
+    assert sorted(trees) == ["/app/rel", "/usr/lib/erlang"]
+    otp = trees["/usr/lib/erlang"]
+    assert not (otp.root / "erts-13.1.5/bin/epmd").exists()
+    assert not (otp.root / "bin/epmd").exists()  # its link now dangles: not extracted
+    assert otp.origin.package == "erlang-base"
+    rel = trees["/app/rel"]
+    assert rel.origin.package is None  # a copy no package owns
+    runtime = load_runtime(rel)
+    assert runtime.erts_versions == ("13.1.5",)
+    assert runtime.start_erl_data is not None and runtime.start_erl_data.strip() == "13.1.5 0.1.0"
