@@ -382,7 +382,9 @@ class _Node:
     ) -> None:
         self.kind = kind
         self.layer = layer
-        self.src = src  # the member's path inside its layer (where pass 2 finds its bytes)
+        # The member's path inside its layer (where pass 2 finds its bytes); "" once inserted at
+        # that same path in the tree, which is nearly always, to keep big indexes small.
+        self.src = src
         self.link = link
         self.size = size
         self.mode = mode
@@ -401,6 +403,7 @@ class ImageTree:
         # Package metadata read during pass 1 from compressed layers, keyed like `_Plan.key`, so
         # pass 2 does not decompress a layer again only for them (a .list keeps its beam lines).
         self.captured: dict[tuple[int, str], bytes] = {}
+        self._last: tuple[str, _Node, str] | None = None  # (member's folder, its node, its path)
 
     # Lookup resolves symlinks as the kernel would inside a chroot: `..` at the root stays there.
     def resolve(self, path: str, follow_last: bool = True) -> tuple[str, _Node] | None:
@@ -463,24 +466,36 @@ class ImageTree:
         return cur, "/".join(done), name
 
     def add(self, rel: str, node: _Node) -> None:
-        got = self._parent_for_insert(rel)
-        if got is None:
-            return
-        parent, _, name = got
+        parent_rel, _, name = rel.rpartition("/")
+        # Members of a folder come one after another in a layer: remember the last folder.
+        cached = self._last
+        if cached is not None and cached[0] == parent_rel:
+            parent, parent_path = cached[1], cached[2]
+        else:
+            got = self._parent_for_insert(rel)
+            if got is None:
+                return
+            parent, parent_path, name = got
+            self._last = (parent_rel, parent, parent_path)
         assert parent.children is not None
         old = parent.children.get(name)
         if node.kind == "d" and old is not None and old.kind == "d":
             old.mode = node.mode  # merging folders keeps what lower layers put inside
             return
+        # No need to forget the remembered folder here: what is replaced is a child of it.
+        if node.src == (f"{parent_path}/{name}" if parent_path else name):
+            node.src = ""
         parent.children[name] = node
 
     def remove(self, rel: str) -> None:
+        self._last = None
         parent_path, _, name = rel.rpartition("/")
         found = self.resolve(parent_path) if parent_path else ("", self.root)
         if found is not None and found[1].children is not None:
             found[1].children.pop(name, None)
 
     def clear(self, rel: str) -> None:
+        self._last = None
         found = self.resolve(rel, follow_last=False) if rel else ("", self.root)
         if found is not None and found[1].children is not None:
             found[1].children.clear()
@@ -657,12 +672,13 @@ class _Plan:
     links: list[tuple[int, str, str]] = field(default_factory=list)  # (runtime, link, target)
     skipped: dict[int, list[str]] = field(default_factory=dict)
 
-    def want(self, node: _Node, dest: tuple[int, str]) -> None:
+    def want(self, node: _Node, path: str, dest: tuple[int, str]) -> None:
         # A hard link's bytes are those of the member it names, earlier in the same layer.
-        self.files.setdefault(self.key(node), []).append(dest)
+        self.files.setdefault(self.key(node, path), []).append(dest)
 
-    def key(self, node: _Node) -> tuple[int, str]:
-        key = (node.layer, node.link if node.kind == "h" else node.src)
+    def key(self, node: _Node, path: str) -> tuple[int, str]:
+        """Where pass 2 finds the bytes of `node`, found in the final tree at `path`."""
+        key = (node.layer, node.link if node.kind == "h" else (node.src or path))
         self.nodes.setdefault(key, node)
         return key
 
@@ -675,7 +691,7 @@ def _plan(tree: ImageTree, roots: list[str]) -> _Plan:
             if node.kind == "d":
                 plan.dirs.append((n, sub))
             elif node.kind in ("f", "h"):
-                plan.want(node, (n, sub))
+                plan.want(node, path, (n, sub))
             elif node.kind == "l":
                 target = tree.resolve(path)
                 if target is None:
@@ -684,7 +700,7 @@ def _plan(tree: ImageTree, roots: list[str]) -> _Plan:
                     plan.links.append((n, sub, target[0][len(root) :].lstrip("/")))
                 elif target[1].kind in ("f", "h"):
                     # Outside the runtime: the runtime loads that file, so scan its bytes here.
-                    plan.want(target[1], (n, sub))
+                    plan.want(target[1], target[0], (n, sub))
                 else:
                     plan.skipped.setdefault(n, []).append(f"{sub} (link outside {root or '/'})")
             else:
@@ -697,12 +713,13 @@ def _plan(tree: ImageTree, roots: list[str]) -> _Plan:
     ):
         got = tree.resolve(meta)
         if got is not None and got[1].kind in ("f", "h"):
-            plan.meta.setdefault(plan.key(got[1]), name)
+            plan.meta.setdefault(plan.key(got[1], got[0]), name)
     info = tree.resolve("var/lib/dpkg/info")
     if info is not None and info[1].children:
         for name, node in info[1].children.items():
             if name.endswith(".list") and node.kind in ("f", "h"):
-                plan.meta.setdefault(plan.key(node), "list:" + name[: -len(".list")])
+                key = plan.key(node, f"{info[0]}/{name}")
+                plan.meta.setdefault(key, "list:" + name[: -len(".list")])
     return plan
 
 
@@ -813,16 +830,14 @@ def _extract(
     for key in sorted(k for k in keys if plan.nodes[k].offset >= 0):
         node = plan.nodes[key]
 
-        def write(root: Path, sub: str, node: _Node = node) -> Path:
+        def write(root: Path, sub: str, node: _Node = node, member: str = key[1]) -> Path:
             src = Window(_file(node), node.offset, node.size)
-            return write_range(
-                root, sub, cast(BinaryIO, src), node.size, node.mode, budget, node.src
-            )
+            return write_range(root, sub, cast(BinaryIO, src), node.size, node.mode, budget, member)
 
-        def read(node: _Node = node) -> bytes:
+        def read(node: _Node = node, member: str = key[1]) -> bytes:
             if node.size > budget.limits.max_metadata_bytes:
                 raise UnsafeArchiveError(
-                    f"{outer.label}: {node.src!r} is too large ({node.size} bytes)"
+                    f"{outer.label}: {member!r} is too large ({node.size} bytes)"
                 )
             return Window(_file(node), node.offset, node.size).read()
 
