@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError
+from gate.knowledge.packages import deb822_paragraphs, distro_name, parse_os_release
 from gate.model.runtime import Origin
 
 BASE_PACKAGE = "erlang-base"
@@ -35,22 +36,7 @@ class Candidate:
 
 def parse_stanzas(text: str) -> list[dict[str, str]]:
     """Parse deb822 paragraphs (`apt-cache show` output); continuation lines are joined."""
-    stanzas: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    key = None
-    for line in text.splitlines():
-        if not line.strip():
-            if current:
-                stanzas.append(current)
-            current, key = {}, None
-        elif line[0] in " \t" and key is not None:
-            current[key] += "\n" + line.strip()
-        elif ":" in line:
-            key, _, value = line.partition(":")
-            current[key] = value.strip()
-    if current:
-        stanzas.append(current)
-    return stanzas
+    return deb822_paragraphs(text)
 
 
 def candidate_of(stanza: Mapping[str, str]) -> Candidate | None:
@@ -78,31 +64,11 @@ def select_packages(base: Candidate, candidates: Sequence[Candidate]) -> tuple[C
 
 
 def read_os_release(path: Path) -> dict[str, str]:
-    """Parse /etc/os-release (shell-style `KEY=value`, values possibly quoted)."""
+    """Parse /etc/os-release (shell-style `KEY=value`, values possibly quoted); {} when unreadable."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        return parse_os_release(path.read_text(encoding="utf-8", errors="replace"))
     except OSError:
         return {}
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, raw = line.partition("=")
-        if not sep or not key.strip() or key.lstrip().startswith("#"):
-            continue
-        try:
-            parts = shlex.split(raw)
-        except ValueError:
-            parts = [raw.strip().strip("\"'")]
-        values[key.strip()] = parts[0] if parts else ""
-    return values
-
-
-def distro_name(os_release: Mapping[str, str]) -> str | None:
-    """`debian-12`, `ubuntu-24.04`, or `debian-trixie` when there is no VERSION_ID (testing/sid)."""
-    ident = os_release.get("ID")
-    if not ident:
-        return None
-    version = os_release.get("VERSION_ID") or os_release.get("VERSION_CODENAME")
-    return f"{ident}-{version}" if version else ident
 
 
 class DistroSource:

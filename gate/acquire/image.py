@@ -37,6 +37,12 @@ from gate.acquire.archive import (
 )
 from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError, UnsafeArchiveError, UsageError
+from gate.knowledge.packages import (
+    deb822_paragraphs,
+    distro_name,
+    parse_apk_installed,
+    parse_os_release,
+)
 from gate.model.runtime import Origin
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -734,16 +740,11 @@ class _Facts:
 def _parse_meta(kind: str, data: bytes, tree: ImageTree, beams: set[str], facts: _Facts) -> None:
     text = data.decode("utf-8", errors="replace")
     if kind == "dpkg-status":
-        for stanza in text.split("\n\n"):
-            fields = dict(
-                (k.strip(), v.strip())
-                for k, sep, v in (line.partition(":") for line in stanza.splitlines())
-                if sep and not k.startswith((" ", "\t"))
-            )
-            if "Package" in fields:
-                facts.dpkg[fields["Package"].split(":")[0]] = (
-                    fields.get("Version", ""),
-                    fields.get("Status", ""),
+        for para in deb822_paragraphs(text):
+            if "Package" in para:
+                facts.dpkg[para["Package"].split(":")[0]] = (
+                    para.get("Version", ""),
+                    para.get("Status", ""),
                 )
     elif kind.startswith("list:"):
         pkg = kind[5:].split(":")[0]
@@ -753,35 +754,14 @@ def _parse_meta(kind: str, data: bytes, tree: ImageTree, beams: set[str], facts:
                 if got is not None and got[0] in beams:
                     facts.owners[got[0]] = pkg
     elif kind == "apk-installed":
-        for stanza in text.split("\n\n"):
-            pkg = version = folder = ""
-            for line in stanza.splitlines():
-                key, _, value = line.partition(":")
-                if key == "P":
-                    pkg = value
-                elif key == "V":
-                    version = value
-                elif key == "F":
-                    folder = value
-                elif key == "R" and value == "beam.smp":
-                    got = tree.resolve(f"{folder}/{value}")
+        for apk in parse_apk_installed(text):
+            for path in apk.files:
+                if path.rpartition("/")[2] == "beam.smp":
+                    got = tree.resolve(path)
                     if got is not None and got[0] in beams:
-                        facts.apk[got[0]] = (pkg, version)
+                        facts.apk[got[0]] = (apk.name, apk.version)
     elif kind == "os-release" and not facts.os_release:
-        for line in text.splitlines():
-            key, sep, value = line.partition("=")
-            if sep:
-                facts.os_release[key.strip()] = value.strip().strip("\"'")
-
-
-def _distro(os_release: dict[str, str]) -> str | None:
-    ident = os_release.get("ID")
-    if not ident:
-        return None
-    version = os_release.get("VERSION_ID") or os_release.get("VERSION_CODENAME")
-    if ident == "alpine" and version:
-        version = ".".join(version.split(".")[:2])
-    return f"{ident}-{version}" if version else ident
+        facts.os_release = parse_os_release(text)
 
 
 def _extract(
@@ -1020,7 +1000,7 @@ class ImageArchiveSource:
                 package, version = facts.apk[beam]
             if package:
                 break
-        distro = _distro(facts.os_release)
+        distro = distro_name(facts.os_release)
         plat = f" ({image.platform})" if image.platform else ""
         text = f"image {name}{plat}, {in_image}"
         if package:

@@ -13,7 +13,7 @@ import io
 import os
 import re
 import shlex
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from gate.knowledge.dockerfile_fix import (
     parse_instructions,
     suggest_dockerfile_fix,
 )
+from gate.knowledge.packages import deb822_paragraphs, parse_apk_installed, parse_os_release
 from gate.knowledge.remediation import (
     DISABLE_HARDENING_OPTION,
     cet_expected,
@@ -190,24 +191,6 @@ class Package:
     source: str  # "var/lib/dpkg/status", "lib/apk/db/installed", ...
 
 
-def _deb822_paragraphs(text: str) -> Iterator[dict[str, str]]:
-    para: dict[str, str] = {}
-    key = None
-    for line in text.splitlines():
-        if not line.strip():
-            if para:
-                yield para
-            para, key = {}, None
-        elif line[0] in " \t" and key:
-            para[key] += "\n" + line.strip()
-        elif ":" in line:
-            key, _, value = line.partition(":")
-            key = key.strip()
-            para[key] = value.strip()
-    if para:
-        yield para
-
-
 # dpkg states in which the package's files are on disk (dpkg(1), "Package states"); `dpkg --unpack`
 # leaves "unpacked", image builds that skip configuration leave "half-configured".
 _FILES_PRESENT = frozenset(
@@ -230,7 +213,7 @@ def dpkg_packages(system_root: Path) -> dict[str, Package]:
             if text is not None:
                 texts.append((rel, text))
     for rel, text in texts:
-        for para in _deb822_paragraphs(text):
+        for para in deb822_paragraphs(text):
             name, version = para.get("Package"), para.get("Version")
             state = para.get("Status", "install ok installed").split()
             if name and version and state and state[-1] in _FILES_PRESENT:
@@ -265,37 +248,20 @@ def _dpkg_lists(system_root: Path, package: str) -> bool:
 def apk_packages(system_root: Path) -> dict[str, tuple[Package, tuple[str, ...]]]:
     """Installed apk packages with their directories (`F:` lines) from `lib/apk/db/installed`."""
     text = _read_text(system_root, "lib/apk/db/installed")
-    found: dict[str, tuple[Package, tuple[str, ...]]] = {}
     if text is None:
-        return found
-    for block in text.split("\n\n"):
-        name = version = None
-        dirs: list[str] = []
-        for line in block.splitlines():
-            tag, _, value = line.partition(":")
-            if tag == "P":
-                name = value
-            elif tag == "V":
-                version = value
-            elif tag == "F":
-                dirs.append(value)
-        if name and version:
-            found[name] = (Package(name, version, "lib/apk/db/installed"), tuple(dirs))
-    return found
+        return {}
+    return {
+        p.name: (Package(p.name, p.version, "lib/apk/db/installed"), p.dirs)
+        for p in parse_apk_installed(text)
+    }
 
 
 def os_release(system_root: Path) -> dict[str, str]:
     """`etc/os-release` (or `usr/lib/os-release`) as a mapping, quotes removed."""
     for rel in ("etc/os-release", "usr/lib/os-release"):
         text = _read_text(system_root, rel)
-        if text is None:
-            continue
-        out: dict[str, str] = {}
-        for line in text.splitlines():
-            key, sep, value = line.partition("=")
-            if sep and key.strip() and not key.startswith("#"):
-                out[key.strip()] = value.strip().strip("\"'")
-        return out
+        if text is not None:
+            return parse_os_release(text)
     return {}
 
 

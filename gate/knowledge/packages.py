@@ -1,0 +1,94 @@
+"""Pure parsers of distro package metadata: deb822 stanzas, os-release, the apk database.
+
+One place for the text formats that the distro source, the image reader and route detection all
+read (from the host, from an image layer, from an unpacked tree); callers do the I/O.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+def deb822_paragraphs(text: str) -> list[dict[str, str]]:
+    """Paragraphs of a deb822 file (`dpkg/status`, `apt-cache show`); continuation lines joined."""
+    paragraphs: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    key: str | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                paragraphs.append(current)
+            current, key = {}, None
+        elif line[0] in " \t":
+            if key is not None:
+                current[key] += "\n" + line.strip()
+        elif ":" in line:
+            key, _, value = line.partition(":")
+            key = key.strip()
+            current[key] = value.strip()
+    if current:
+        paragraphs.append(current)
+    return paragraphs
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """`/etc/os-release` (shell-style `KEY=value`, values possibly quoted) as a mapping."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, raw = line.partition("=")
+        if not sep or not key.strip() or key.lstrip().startswith("#"):
+            continue
+        try:
+            parts = shlex.split(raw)
+        except ValueError:
+            parts = [raw.strip().strip("\"'")]
+        values[key.strip()] = parts[0] if parts else ""
+    return values
+
+
+def distro_name(os_release: Mapping[str, str]) -> str | None:
+    """`debian-12`, `ubuntu-24.04`, `alpine-3.20`, or `debian-trixie` when there is no VERSION_ID."""
+    ident = os_release.get("ID")
+    if not ident:
+        return None
+    version = os_release.get("VERSION_ID") or os_release.get("VERSION_CODENAME")
+    if ident == "alpine" and version:
+        # Alpine's VERSION_ID is the point release (3.20.3); its branch is what users name.
+        version = ".".join(version.split(".")[:2])
+    return f"{ident}-{version}" if version else ident
+
+
+@dataclass(frozen=True)
+class ApkPackage:
+    """One package of Alpine's `lib/apk/db/installed`: its folders (`F:`) and files (`R:`)."""
+
+    name: str
+    version: str
+    dirs: tuple[str, ...]
+    files: tuple[str, ...]  # paths relative to the root: "<F: folder>/<R: file>"
+
+
+def parse_apk_installed(text: str) -> list[ApkPackage]:
+    """Packages of an apk database (blank-line separated blocks of `X:value` lines)."""
+    found: list[ApkPackage] = []
+    for block in text.split("\n\n"):
+        name = version = ""
+        folder = ""
+        dirs: list[str] = []
+        files: list[str] = []
+        for line in block.splitlines():
+            tag, _, value = line.partition(":")
+            if tag == "P":
+                name = value
+            elif tag == "V":
+                version = value
+            elif tag == "F":
+                folder = value
+                dirs.append(value)
+            elif tag == "R":
+                files.append(f"{folder}/{value}" if folder else value)
+        if name and version:
+            found.append(ApkPackage(name, version, tuple(dirs), tuple(files)))
+    return found
