@@ -290,7 +290,9 @@ def test_build_fetches_from_the_mirror_and_points_at_the_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A source tarball whose configure fails at once: the CLI reaches the builder through
-    # --source-mirror and reports the failure with the build log, exit code 2.
+    # --source-mirror, verifies the tarball against the release's SHA256.txt, and reports the
+    # failure with the build log, exit code 2.
+    import hashlib
     import io
     import tarfile
 
@@ -308,13 +310,20 @@ def test_build_fetches_from_the_mirror_and_points_at_the_log(
         info = tarfile.TarInfo("otp_src_27.3.4/OTP_VERSION")
         info.size = 7
         tar.addfile(info, io.BytesIO(b"27.3.4\n"))
+    digest = hashlib.sha256(buf.getvalue()).hexdigest()
     with FakeServer() as srv:
         srv.route("GET", "/OTP-27.3.4/otp_src_27.3.4.tar.gz", Response(200, buf.getvalue()))
+        srv.route(
+            "GET", "/OTP-27.3.4/SHA256.txt", Response(200, f"{digest}  otp_src_27.3.4.tar.gz\n")
+        )
         code = main(
             ["build", "--otp-version", "27.3.4", "--source-mirror", srv.url, "--offline"],
             {**ENV, "OTP_GATE_CACHE": str(tmp_path / "cache")},
         )
-        assert [r.path for r in srv.requests] == ["/OTP-27.3.4/otp_src_27.3.4.tar.gz"]
+        assert [r.path for r in srv.requests] == [
+            "/OTP-27.3.4/SHA256.txt",
+            "/OTP-27.3.4/otp_src_27.3.4.tar.gz",
+        ]
     err = capsys.readouterr().err
     assert code == 2, err
     assert "build.log" in err and str(tmp_path / "cache") in err
