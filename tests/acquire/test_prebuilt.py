@@ -21,7 +21,9 @@ from gate.acquire.prebuilt import (
 from gate.errors import AcquireError, UnsafeArchiveError, UsageError
 from tests.support.fake_http import FakeServer, Response
 
-REAL_BUILDS_TXT = Path("/work/shared/data/otp/builds.hex.pm_amd64_ubuntu-26.04_builds.txt.FIXTURE")
+# The real builds.txt snapshot bundled with the package (copied from shared/data/otp/), so the
+# test stands alone in a clone without ../shared.
+REAL_BUILDS_TXT = Path(__file__).resolve().parents[2] / "gate" / "knowledge" / "data" / "builds.txt"
 VERSION = "25.2.3"
 GIT_SHA = "0123456789abcdef0123456789abcdef01234567"
 BASE = "/builds/otp/amd64/ubuntu-24.04"
