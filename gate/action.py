@@ -49,6 +49,7 @@ class Source(StrEnum):
     IMAGE = "image"
     IMAGE_ARCHIVE = "image-archive"
     PREBUILT = "prebuilt"
+    BUILD = "build"
 
 
 class Backports(StrEnum):
@@ -75,12 +76,15 @@ _FALSE = ("false", "False", "FALSE")
 class Inputs:
     """Every action input, parsed and validated once (names as in `action.yml`)."""
 
-    path: str = "."
+    path: str = ""  # empty: decided by `source: auto` (see `cli_arguments`)
     image: str = ""
     image_archive: str = ""
     platform: str = ""
     otp_version: str = ""
     source: Source = Source.AUTO
+    cflags: str = ""  # source: build only
+    ldflags: str = ""
+    configure_args: str = ""
     fail_on: FailOn | None = None  # None: the config file's value, else `error`
     version_policy: VersionPolicy | None = None
     grace_days: int | None = None
@@ -133,12 +137,15 @@ def parse_inputs(environ: Mapping[str, str]) -> Inputs:
             )
         grace_days = int(grace)
     inputs = Inputs(
-        path=get_input(environ, "path") or ".",
+        path=get_input(environ, "path"),
         image=get_input(environ, "image"),
         image_archive=get_input(environ, "image-archive"),
         platform=get_input(environ, "platform"),
         otp_version=get_input(environ, "otp-version"),
         source=_choice(environ, "source", Source, Source.AUTO) or Source.AUTO,
+        cflags=get_input(environ, "cflags"),
+        ldflags=get_input(environ, "ldflags"),
+        configure_args=get_input(environ, "configure-args"),
         fail_on=_choice(environ, "fail-on", FailOn, None),
         version_policy=_choice(environ, "version-policy", VersionPolicy, None),
         grace_days=grace_days,
@@ -162,6 +169,7 @@ def _check_combination(i: Inputs) -> None:
     given = [
         n
         for n, v in (
+            ("path", i.path),
             ("image", i.image),
             ("image-archive", i.image_archive),
             ("otp-version", i.otp_version),
@@ -170,15 +178,30 @@ def _check_combination(i: Inputs) -> None:
     ]
     if len(given) > 1:
         raise UsageError(f"inputs {' and '.join(given)}: give only one runtime to scan")
+    # `otp-version` may be left empty for prebuilt/build: it then defaults to the exact version the
+    # repository pins (found when the workspace is known, in `cli_arguments`).
     need = {
         Source.IMAGE: ("image", i.image),
         Source.IMAGE_ARCHIVE: ("image-archive", i.image_archive),
-        Source.PREBUILT: ("otp-version", i.otp_version),
     }
     if i.source in need and not need[i.source][1]:
         raise UsageError(f"input {need[i.source][0]} is required when source is {i.source.value}")
-    if i.source in (Source.PATH, Source.DISTRO) and given:
-        raise UsageError(f"input source is {i.source.value}, so input {given[0]} cannot be used")
+    others = [n for n in given if n != "path"]
+    if i.source in (Source.PATH, Source.DISTRO) and others:
+        raise UsageError(f"input source is {i.source.value}, so input {others[0]} cannot be used")
+    if i.source == Source.BUILD and (i.image or i.image_archive):
+        raise UsageError("input source is build, so inputs image and image-archive cannot be used")
+    build_only = [
+        n
+        for n, v in (
+            ("cflags", i.cflags),
+            ("ldflags", i.ldflags),
+            ("configure-args", i.configure_args),
+        )
+        if v
+    ]
+    if build_only and i.source != Source.BUILD:
+        raise UsageError(f"input {build_only[0]} only applies with source: build")
     if i.platform and not (i.image or i.image_archive):
         raise UsageError("input platform only applies with input image or image-archive")
     if any(c in i.path for c in "\0\n\r"):
@@ -261,22 +284,49 @@ def read_context(environ: Mapping[str, str]) -> Context:
 
 
 # -- the engine ------------------------------------------------------------------------------
+def pinned_version(workspace: Path) -> Pin | None:
+    """The exact OTP version the repository pins (the first exact pin found), if any."""
+    from gate.inspection.pins import find_pins
+
+    pins = find_pins(workspace) if workspace.is_dir() else ()
+    return next((p for p in pins if p.exact and p.version is not None), None)
+
+
+def _otp_version(inputs: Inputs, ctx: Context, source: Source) -> str:
+    if inputs.otp_version:
+        return inputs.otp_version
+    pin = pinned_version(ctx.workspace)
+    if pin is None:
+        raise UsageError(
+            f"input otp-version is required when source is {source.value}: the repository pins no "
+            "exact OTP version (.tool-versions, mise.toml, Dockerfile FROM, setup-beam otp-version)"
+        )
+    return pin.version_text
+
+
 def cli_arguments(inputs: Inputs, ctx: Context) -> list[str]:
-    """The `otp-gate scan` arguments that express these inputs: one engine for both front ends."""
-    argv = ["scan"]
+    """The `otp-gate scan`/`build` arguments that express these inputs: one engine for both front ends.
+
+    `source: auto` takes, in order: `path`, `image`, `image-archive`, `otp-version`; with none of
+    them, the prebuilt OTP of the version the repository pins exactly (what setup-beam, mise and
+    the buildpack install from builds.hex.pm), else the workspace itself.
+    """
     source = inputs.source
     if source == Source.AUTO:
         source = (
-            Source.IMAGE
+            Source.PATH
+            if inputs.path
+            else Source.IMAGE
             if inputs.image
             else Source.IMAGE_ARCHIVE
             if inputs.image_archive
             else Source.PREBUILT
-            if inputs.otp_version
+            if inputs.otp_version or pinned_version(ctx.workspace) is not None
             else Source.PATH
         )
+    argv = ["build" if source == Source.BUILD else "scan"]
     if source == Source.PATH:
-        argv.append(str(_in_workspace(inputs.path, ctx.workspace)))
+        argv.append(str(_in_workspace(inputs.path or ".", ctx.workspace)))
     elif source == Source.DISTRO:
         argv.append("--distro")
     elif source == Source.IMAGE:
@@ -284,7 +334,16 @@ def cli_arguments(inputs: Inputs, ctx: Context) -> list[str]:
     elif source == Source.IMAGE_ARCHIVE:
         argv += ["--image-archive", str(_in_workspace(inputs.image_archive, ctx.workspace))]
     elif source == Source.PREBUILT:
-        argv += ["--otp-version", inputs.otp_version]
+        argv += ["--otp-version", _otp_version(inputs, ctx, source)]
+    elif source == Source.BUILD:
+        argv += ["--otp-version", _otp_version(inputs, ctx, source)]
+        for flag, value in (
+            ("--cflags", inputs.cflags),
+            ("--ldflags", inputs.ldflags),
+            ("--configure-args", inputs.configure_args),
+        ):
+            if value:
+                argv += [flag, value]
     if inputs.platform:
         argv += ["--platform", inputs.platform]
     config = _in_workspace(inputs.config_file, ctx.workspace)

@@ -431,12 +431,16 @@ def _scan_trees(run: _Run, source: RuntimeSource) -> list[tuple[Report, Verdict]
 
 
 def run_scan(argv: Sequence[str], environ: Mapping[str, str]) -> list[Result]:
-    """Acquire, scan and evaluate as `otp-gate scan ARGV...` does; return every runtime's
+    """Acquire, scan and evaluate as `otp-gate scan|build ARGV...` does; return every runtime's
     `(report, verdict, details)` instead of printing (the action's entry into the engine)."""
     args = build_parser().parse_args(list(argv))
-    if args.command != "scan":
-        raise UsageError(f"run_scan runs 'scan', not {args.command!r}")
-    return _scan_detailed(_settings(args, environ), _scan_source(args, environ))
+    if args.command == "scan":
+        source = _scan_source(args, environ)
+    elif args.command == "build":
+        source = _build_source(args, environ)
+    else:
+        raise UsageError(f"run_scan runs 'scan' or 'build', not {args.command!r}")
+    return _scan_detailed(_settings(args, environ), source)
 
 
 def _workspace(cwd: Path) -> Path | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gate.inspection.pins import Pin
+from gate.inspection.pins import Pin, PinKind
 from gate.model.common import Severity
 from gate.model.report import Reason, Report, Verdict
 from gate.report.commands import command
@@ -119,6 +119,26 @@ def build(report: Report, verdict: Verdict, pins: Sequence[Pin] = ()) -> list[An
     return sorted(out, key=lambda a: (order[a.level], a.rank))
 
 
+def floating_pins(pins: Sequence[Pin]) -> list[Annotation]:
+    """A notice on each pin that floats (`erlang 27`, setup-beam `otp-version: '27'`): CI installs
+    the newest matching patch when it runs, so such a pin is reported as floating, never as behind
+    (issue 5); `rebar.config`'s `minimum_otp_vsn` is a floor, not a pin, and is left out."""
+    return [
+        Annotation(
+            "notice",
+            "otp-gate: floating OTP pin",
+            f"OTP pin '{pin.version_text}' floats: CI installs the newest matching patch at run "
+            "time, so it is not judged as behind. Pin an exact version (e.g. 27.3.4.3) to make "
+            "builds reproducible and let the gate compare it.",
+            pin.path,
+            pin.line,
+            _CODE_RANK.get("floating-pin", 8),
+        )
+        for pin in pins
+        if not pin.exact and pin.kind != PinKind.REBAR_MINIMUM
+    ]
+
+
 def choose(
     annotations: Sequence[Annotation], limit: int = RUNNER_LIMIT, where: str = "the job summary"
 ) -> list[Annotation]:
@@ -156,6 +176,7 @@ def render_all(
     """Like `render` for several runtimes (an image can hold more than one): the runner's limit is
     per step, so the choice is made once over all of them."""
     everything = [a for report, verdict in results for a in build(report, verdict, pins)]
+    everything += floating_pins(pins)  # once per step, not per runtime
     order = {"error": 0, "warning": 1, "notice": 2}
     everything.sort(key=lambda a: (order[a.level], a.rank))
     return [a.render() for a in choose(everything, where=where)]

@@ -104,3 +104,31 @@ def test_the_limit_holds_across_several_runtimes() -> None:
     lines = render_all([(report, verdict), (report, verdict)])
     assert len(lines) == RUNNER_LIMIT
     assert lines[-1].endswith("5 more error findings: see the job summary.")
+
+
+def test_floating_pins_get_one_notice_each_and_are_never_blamed() -> None:
+    from gate.inspection.pins import parse_tool_versions, parse_workflow
+    from gate.model.common import Severity
+    from gate.model.report import ExitCode, Reason, Verdict
+    from gate.report.annotations import render_all
+
+    pins = [
+        *parse_tool_versions("erlang 25\n", ".tool-versions"),
+        *parse_workflow(
+            "jobs:\n  t:\n    steps:\n      - uses: erlef/setup-beam@v1\n        with:\n"
+            "          otp-version: '25.2.3'\n",
+            ".github/workflows/ci.yml",
+        )[0],
+    ]
+    assert [p.exact for p in pins] == [False, True]
+    report = make_report()
+    behind = Reason("version-behind", Severity.ERROR, "OTP 25.2.3 is 3 patches behind 25.3.2.21")
+    lines = render_all([(report, Verdict(ExitCode.FAIL, (behind,)))] * 2, pins)
+    notices = [line for line in lines if line.startswith("::notice")]
+    # One notice for the floating pin although two runtimes were scanned; the exact pin carries
+    # the error, the floating one does not.
+    assert len(notices) == 1 and "file=.tool-versions,line=1" in notices[0]
+    assert "floats" in notices[0]
+    errors = [line for line in lines if line.startswith("::error")]
+    assert errors and all(".tool-versions" not in line for line in errors)
+    assert any("file=.github/workflows/ci.yml" in line for line in errors)

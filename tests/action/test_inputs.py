@@ -86,11 +86,63 @@ def test_grace_days_must_be_a_small_whole_number(value: str) -> None:
         parse_inputs({"INPUT_GRACE-DAYS": value})
 
 
-def test_required_inputs_are_checked_here_not_by_the_runner() -> None:
+def test_required_inputs_are_checked_here_not_by_the_runner(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="input image is required when source is image"):
         parse_inputs({"INPUT_SOURCE": "image"})
-    with pytest.raises(UsageError, match="input otp-version is required when source is prebuilt"):
-        parse_inputs({"INPUT_SOURCE": "prebuilt"})
+    # otp-version defaults to the exact version the repository pins; with no pin it is required.
+    ctx = read_context({"GITHUB_WORKSPACE": str(tmp_path)})
+    for source in ("prebuilt", "build"):
+        with pytest.raises(
+            UsageError, match=f"input otp-version is required when source is {source}"
+        ):
+            cli_arguments(parse_inputs({"INPUT_SOURCE": source}), ctx)
+    with pytest.raises(UsageError, match="input cflags only applies with source: build"):
+        parse_inputs({"INPUT_CFLAGS": "-O2"})
+    with pytest.raises(UsageError, match="path and image"):
+        parse_inputs({"INPUT_PATH": "rel", "INPUT_IMAGE": "erlang:27"})
+
+
+def test_otp_version_defaults_to_the_exact_pin(tmp_path: Path) -> None:
+    ctx = read_context({"GITHUB_WORKSPACE": str(tmp_path)})
+    # No input and no pin: the workspace itself is scanned.
+    assert cli_arguments(parse_inputs({}), ctx)[:2] == ["scan", str(tmp_path / ".")]
+    # A floating pin is not a version to fetch; an exact one is.
+    (tmp_path / ".tool-versions").write_text("elixir 1.17.3-otp-27\nerlang 27\n")
+    assert cli_arguments(parse_inputs({}), ctx)[:2] == ["scan", str(tmp_path / ".")]
+    (tmp_path / ".tool-versions").write_text("elixir 1.17.3-otp-27\nerlang 27.3.4\n")
+    assert cli_arguments(parse_inputs({}), ctx)[:3] == ["scan", "--otp-version", "27.3.4"]
+    assert cli_arguments(parse_inputs({"INPUT_SOURCE": "prebuilt"}), ctx)[1:3] == [
+        "--otp-version",
+        "27.3.4",
+    ]
+    # source: build runs `otp-gate build` with the pinned version and the given flags.
+    build = cli_arguments(
+        parse_inputs(
+            {
+                "INPUT_SOURCE": "build",
+                "INPUT_CFLAGS": "-O2 -g -fstack-protector-strong",
+                "INPUT_LDFLAGS": "-Wl,-z,relro,-z,now",
+                "INPUT_CONFIGURE-ARGS": "--without-wx",
+            }
+        ),
+        ctx,
+    )
+    assert build[:9] == [
+        "build",
+        "--otp-version",
+        "27.3.4",
+        "--cflags",
+        "-O2 -g -fstack-protector-strong",
+        "--ldflags",
+        "-Wl,-z,relro,-z,now",
+        "--configure-args",
+        "--without-wx",
+    ]
+    # An explicit path still wins over the pin.
+    assert cli_arguments(parse_inputs({"INPUT_PATH": "rel"}), ctx)[:2] == [
+        "scan",
+        str(tmp_path / "rel"),
+    ]
 
 
 def test_exclusive_runtime_inputs() -> None:
