@@ -100,6 +100,7 @@ def _explain(
         route = detect_route(
             runtime.root,
             origin=runtime.origin,
+            image=runtime.origin.image_metadata,
             workspace=options.workspace,
             otp_version=identity.version,
             build_flags=beam_facts.build_flags if beam_facts else None,

@@ -40,6 +40,7 @@ from gate.errors import AcquireError, UnsafeArchiveError, UsageError
 from gate.knowledge.packages import (
     deb822_paragraphs,
     distro_name,
+    image_metadata_from_config,
     parse_apk_installed,
     parse_os_release,
 )
@@ -1019,6 +1020,7 @@ class ImageArchiveSource:
                 distro=distro,
                 image=name,
                 path_in_image=in_image,
+                image_metadata=image_metadata_from_config(image.config, name),
             ),
         )
 

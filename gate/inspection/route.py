@@ -16,14 +16,17 @@ import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from gate.knowledge.dockerfile_fix import (
     FLAG_VARIABLES,
     parse_instructions,
     suggest_dockerfile_fix,
 )
-from gate.knowledge.packages import deb822_paragraphs, parse_apk_installed, parse_os_release
+from gate.knowledge.packages import (
+    deb822_paragraphs,
+    parse_apk_installed,
+    parse_os_release,
+)
 from gate.knowledge.remediation import (
     DISABLE_HARDENING_OPTION,
     cet_expected,
@@ -316,21 +319,6 @@ def _ubuntu_release(dist: str | None, osr: Mapping[str, str]) -> str | None:
 
 
 # --- image metadata ----------------------------------------------------------------------------
-
-
-def image_metadata_from_config(
-    config: Mapping[str, Any], reference: str | None = None
-) -> ImageMetadata:
-    """Plain values from an OCI/Docker image config JSON (or `docker inspect` output)."""
-    inner = config.get("config") or config.get("Config") or {}
-    env_list = inner.get("Env") or []
-    env = tuple((k, v) for k, _, v in (str(e).partition("=") for e in env_list if "=" in str(e)))
-    labels_map = inner.get("Labels") or {}
-    labels = tuple(sorted((str(k), str(v)) for k, v in labels_map.items()))
-    history = tuple(
-        str(h.get("created_by", "")) for h in (config.get("history") or []) if isinstance(h, dict)
-    )
-    return ImageMetadata(reference=reference, env=env, labels=labels, history=history)
 
 
 def _image_repository(reference: str) -> tuple[str, str]:

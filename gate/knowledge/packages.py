@@ -1,7 +1,8 @@
-"""Pure parsers of distro package metadata: deb822 stanzas, os-release, the apk database.
+"""Pure parsers of distro and image metadata: deb822 stanzas, os-release, the apk database, and
+an image's config JSON.
 
-One place for the text formats that the distro source, the image reader and route detection all
-read (from the host, from an image layer, from an unpacked tree); callers do the I/O.
+One place for the formats that the distro source, the image reader and route detection all read
+(from the host, from an image layer, from an unpacked tree); callers do the I/O.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from gate.model.route import ImageMetadata
 
 
 def deb822_paragraphs(text: str) -> list[dict[str, str]]:
@@ -92,3 +96,18 @@ def parse_apk_installed(text: str) -> list[ApkPackage]:
         if name and version:
             found.append(ApkPackage(name, version, tuple(dirs), tuple(files)))
     return found
+
+
+def image_metadata_from_config(
+    config: Mapping[str, Any], reference: str | None = None
+) -> ImageMetadata:
+    """Plain values from an OCI/Docker image config JSON (or `docker inspect` output)."""
+    inner = config.get("config") or config.get("Config") or {}
+    env_list = inner.get("Env") or []
+    env = tuple((k, v) for k, _, v in (str(e).partition("=") for e in env_list if "=" in str(e)))
+    labels_map = inner.get("Labels") or {}
+    labels = tuple(sorted((str(k), str(v)) for k, v in labels_map.items()))
+    history = tuple(
+        str(h.get("created_by", "")) for h in (config.get("history") or []) if isinstance(h, dict)
+    )
+    return ImageMetadata(reference=reference, env=env, labels=labels, history=history)

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from gate.model.otp import AppVersion
+from gate.model.route import ImageMetadata
 
 
 class Role(StrEnum):
@@ -38,6 +39,8 @@ class Origin:
     distro: str | None = None  # e.g. "debian-12", "alpine-3.20"
     image: str | None = None  # image reference, when scanned from an image
     path_in_image: str | None = None
+    # The image's config (ENV, labels, layer history): evidence of how the runtime was built.
+    image_metadata: ImageMetadata | None = None
 
 
 @dataclass(frozen=True)

@@ -807,3 +807,48 @@ def test_whiteout_then_same_folder_again(tmp_path: Path) -> None:
     arc = legacy(tmp_path / "img3.tar", [l1, l2, l3], ["x"])
     (tree,) = ImageArchiveSource(arc).acquire(tmp_path / "w3")
     assert files_under(tree.root) == {"erts-3/bin/beam.smp", "lib/myapp-0.1.0/priv/again.so"}
+
+
+def test_image_config_reaches_route_detection(tmp_path: Path) -> None:
+    # The image's ENV, labels and layer history travel with the runtime (Origin.image_metadata),
+    # so the build route can name the official erlang image's plain ./configure (issue 6).
+    from gate.inspection.route import detect_route
+    from gate.model.route import BuildRoute
+
+    data = layer(*release("usr/local/lib/erlang", "erts-15.2.7"))
+    cfg = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Env": ["PATH=/usr/local/bin", "OTP_VERSION=27.3.4.1"], "Labels": {}},
+            "history": [
+                {"created_by": "ENV OTP_VERSION=27.3.4.1"},
+                {
+                    "created_by": 'RUN set -xe && OTP_DOWNLOAD_SHA256="abc" && ./configure '
+                    "&& make -j$(nproc) && make install"
+                },
+            ],
+        }
+    ).encode()
+    arc = outer_tar(
+        tmp_path / "img.tar",
+        {
+            "l1/layer.tar": data,
+            f"{sha(cfg)}.json": cfg,
+            "manifest.json": json.dumps(
+                [
+                    {
+                        "Config": f"{sha(cfg)}.json",
+                        "RepoTags": ["myapp:pr"],
+                        "Layers": ["l1/layer.tar"],
+                    }
+                ]
+            ).encode(),
+        },
+    )
+    (tree,) = ImageArchiveSource(arc).acquire(tmp_path / "w")
+    meta = tree.origin.image_metadata
+    assert meta is not None and meta.env_value("OTP_VERSION") == "27.3.4.1"
+    assert any("OTP_DOWNLOAD_SHA256" in h for h in meta.history)
+    route = detect_route(tree.root, origin=tree.origin, image=meta)
+    assert route.route == BuildRoute.OFFICIAL_ERLANG_IMAGE

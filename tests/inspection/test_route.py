@@ -19,11 +19,11 @@ from gate.inspection.route import (
     explanation_lines,
     find_dockerfile_build,
     hardening_defaults_disabled,
-    image_metadata_from_config,
     parse_instructions,
     render_recorded_flags,
     upstream_version,
 )
+from gate.knowledge.packages import image_metadata_from_config
 from gate.model.elf import RecordedBuildFlags
 from gate.model.otp import OtpVersion
 from gate.model.report import FileReport
