@@ -14,14 +14,40 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 # Every arch-specific binary package of Debian's `erlang` source; ten of them ship ELF files.
-DEBIAN_OTP_PACKAGES = (
-    "erlang-asn1 erlang-base erlang-common-test erlang-crypto erlang-debugger erlang-dev "
-    "erlang-dialyzer erlang-diameter erlang-edoc erlang-eldap erlang-erl-docgen erlang-et "
-    "erlang-eunit erlang-ftp erlang-inets erlang-megaco erlang-mnesia erlang-observer erlang-odbc "
-    "erlang-os-mon erlang-parsetools erlang-public-key erlang-reltool erlang-runtime-tools "
-    "erlang-snmp erlang-ssh erlang-ssl erlang-syntax-tools erlang-tftp erlang-tools erlang-wx "
-    "erlang-xmerl"
-).split()
+DEBIAN_OTP_PACKAGES = [
+    "erlang-asn1",
+    "erlang-base",
+    "erlang-common-test",
+    "erlang-crypto",
+    "erlang-debugger",
+    "erlang-dev",
+    "erlang-dialyzer",
+    "erlang-diameter",
+    "erlang-edoc",
+    "erlang-eldap",
+    "erlang-erl-docgen",
+    "erlang-et",
+    "erlang-eunit",
+    "erlang-ftp",
+    "erlang-inets",
+    "erlang-megaco",
+    "erlang-mnesia",
+    "erlang-observer",
+    "erlang-odbc",
+    "erlang-os-mon",
+    "erlang-parsetools",
+    "erlang-public-key",
+    "erlang-reltool",
+    "erlang-runtime-tools",
+    "erlang-snmp",
+    "erlang-ssh",
+    "erlang-ssl",
+    "erlang-syntax-tools",
+    "erlang-tftp",
+    "erlang-tools",
+    "erlang-wx",
+    "erlang-xmerl",
+]
 
 
 def cache_dir() -> Path:
