@@ -33,6 +33,7 @@ from gate.model.advisory import BackportPolicy
 from gate.model.report import ExitCode, Report, Verdict
 
 if TYPE_CHECKING:
+    from gate.acquire.build import BuildProgress
     from gate.acquire.interface import RuntimeSource
     from gate.knowledge.interface import ReleaseIndex
     from gate.knowledge.live import LiveOptions
@@ -317,9 +318,24 @@ def _scan_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runtim
     )
 
 
+def _log_group_progress(event: BuildProgress) -> None:
+    """Build progress as GitHub log groups (one per step, closed with its elapsed time), so a
+    minutes-long build reads as `configure`, `make`, `install` in the job log."""
+    from gate.report.commands import command
+
+    if event.status == "start":
+        title = f"otp-gate build: {event.step}" + (f" ({event.detail})" if event.detail else "")
+        print(command("group", title), flush=True)
+    elif event.status == "cached":
+        print(command("notice", f"otp-gate build: served from the cache ({event.detail})"))
+    else:
+        print(f"{event.step} {event.status} in {event.elapsed:.1f} s", flush=True)
+        print(command("endgroup", ""), flush=True)
+
+
 def _build_source(args: argparse.Namespace, environ: Mapping[str, str]) -> RuntimeSource:
     try:
-        from gate.acquire.build import EEF_CFLAGS, EEF_LDFLAGS, SourceBuild
+        from gate.acquire.build import EEF_CFLAGS, EEF_LDFLAGS, SourceBuild, plain_progress
     except ImportError as e:  # the build route ships separately (issue 4)
         raise UsageError(f"'{PROG} build' is not available in this installation ({e})") from e
     extra: dict[str, str] = {}
@@ -345,6 +361,7 @@ def _build_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runti
         mirror=args.source_mirror,
         # A build takes minutes: it is cached by version and flags (`$OTP_GATE_CACHE`).
         cache_dir=Path(environ["OTP_GATE_CACHE"]) if environ.get("OTP_GATE_CACHE") else None,
+        progress=_log_group_progress if environ.get("GITHUB_ACTIONS") == "true" else plain_progress,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -286,44 +287,64 @@ def test_scan_directory_with_hostile_names(
     assert "weak\\x1b[2J\\x0averdict: PASS (exit 0)" in out
 
 
-def test_build_fetches_from_the_mirror_and_points_at_the_log(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # A source tarball whose configure fails at once: the CLI reaches the builder through
-    # --source-mirror, verifies the tarball against the release's SHA256.txt, and reports the
-    # failure with the build log, exit code 2.
-    import hashlib
+def _failing_source_tarball() -> bytes:
+    """An OTP source tarball whose configure fails at once."""
     import io
     import tarfile
-
-    from tests.support.fake_http import FakeServer, Response
 
     script = b"#!/bin/sh\necho 'configure: error: this is a test tarball' >&2\nexit 1\n"
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        info = tarfile.TarInfo("otp_src_27.3.4/configure")
-        info.size, info.mode = len(script), 0o755
-        tar.addfile(info, io.BytesIO(script))
-        info = tarfile.TarInfo("otp_src_27.3.4/otp_build")
-        info.size, info.mode = len(script), 0o755
-        tar.addfile(info, io.BytesIO(script))
+        for name in ("configure", "otp_build"):
+            info = tarfile.TarInfo(f"otp_src_27.3.4/{name}")
+            info.size, info.mode = len(script), 0o755
+            tar.addfile(info, io.BytesIO(script))
         info = tarfile.TarInfo("otp_src_27.3.4/OTP_VERSION")
         info.size = 7
         tar.addfile(info, io.BytesIO(b"27.3.4\n"))
-    digest = hashlib.sha256(buf.getvalue()).hexdigest()
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("in_actions", [False, True])
+def test_build_fetches_from_the_mirror_and_points_at_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], in_actions: bool
+) -> None:
+    # The CLI reaches the builder through --source-mirror, verifies the tarball against the
+    # release's SHA256.txt, and reports the failing configure with the build log, exit code 2.
+    # In GitHub Actions each step is a log group closed with its elapsed time.
+    import hashlib
+
+    from tests.support.fake_http import FakeServer, Response
+
+    tarball = _failing_source_tarball()
+    digest = hashlib.sha256(tarball).hexdigest()
+    env = {**ENV, "OTP_GATE_CACHE": str(tmp_path / "cache")}
+    if in_actions:
+        env["GITHUB_ACTIONS"] = "true"
     with FakeServer() as srv:
-        srv.route("GET", "/OTP-27.3.4/otp_src_27.3.4.tar.gz", Response(200, buf.getvalue()))
+        srv.route("GET", "/OTP-27.3.4/otp_src_27.3.4.tar.gz", Response(200, tarball))
         srv.route(
             "GET", "/OTP-27.3.4/SHA256.txt", Response(200, f"{digest}  otp_src_27.3.4.tar.gz\n")
         )
         code = main(
-            ["build", "--otp-version", "27.3.4", "--source-mirror", srv.url, "--offline"],
-            {**ENV, "OTP_GATE_CACHE": str(tmp_path / "cache")},
+            ["build", "--otp-version", "27.3.4", "--source-mirror", srv.url, "--offline"], env
         )
         assert [r.path for r in srv.requests] == [
             "/OTP-27.3.4/SHA256.txt",
             "/OTP-27.3.4/otp_src_27.3.4.tar.gz",
         ]
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert code == 2, err
     assert "build.log" in err and str(tmp_path / "cache") in err
+    groups = [line for line in captured.out.splitlines() if line.startswith("::group::")]
+    if in_actions:
+        assert [g.split("::")[2].split(" (")[0] for g in groups] == [
+            "otp-gate build: download",
+            "otp-gate build: unpack",
+            "otp-gate build: configure",
+        ]
+        assert captured.out.count("::endgroup::") == 3
+        assert re.search(r"^configure failed in \d+\.\d s$", captured.out, re.M)
+    else:
+        assert groups == [] and "[otp-gate build] configure" in err
