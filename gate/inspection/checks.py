@@ -92,7 +92,7 @@ def _stack_protector(f: ElfFacts) -> Outcome:
         )
     if f.canary_frames:
         return Status.FAIL, (
-            f"no __stack_chk_fail import, yet {f.canary_frames} stack frames of {FRAME_MIN}+ bytes "
+            f"no __stack_chk_fail import, yet {f.canary_frames} stack frame{'s' if f.canary_frames != 1 else ''} of {FRAME_MIN}+ bytes "
             "(arrays or buffers -fstack-protector-strong would guard)"
         )
     return Status.UNKNOWN, (
