@@ -27,6 +27,16 @@ OTP_INSTALL = "https://github.com/erlang/otp/blob/master/HOWTO/INSTALL.md"
 OTP_PR_9441 = "https://github.com/erlang/otp/pull/9441"
 DEBIAN_BUG = "https://bugs.debian.org/1124853"
 
+#: Routes where the team runs OTP's configure itself, so configure arguments are theirs to change.
+_CONFIGURE_ROUTES = frozenset(
+    {
+        BuildRoute.KERL_ASDF,
+        BuildRoute.DOCKERFILE_SOURCE_BUILD,
+        BuildRoute.SOURCE_BUILD,
+        BuildRoute.UNKNOWN,
+    }
+)
+
 # Checks a compiler flag fixes, checks a linker flag fixes. rwx, textrel and rpath are not caused by
 # a missing flag of the tested set: their generic `fix` in gate.inspection.checks applies.
 COMPILE_CHECKS = frozenset({"stack-protector", "fortify", "stack-clash", "cet", "bti"})
@@ -470,7 +480,8 @@ def remediate(
     """The changes that fix the failing checks, most direct first, for this route and version.
 
     `role_set` holds the roles of the files that fail. Checks the tested flag set does not govern
-    (rwx, textrel, rpath) get no remediation here: their generic `fix` applies. A `cet` failure
+    (rwx, textrel, rpath) get their generic `fix`, except OTP's own crypto RUNPATH, which a
+    configure argument removes. A `cet` failure
     where `cet_expected` is false only gets advice (policy downgrades it).
     """
     failing = tuple(dict.fromkeys(failing_check_ids))
@@ -539,6 +550,24 @@ def remediate(
     project_ids = tuple(c for c in failing if c in FLAG_CHECKS)
     if project_ids and Role.PROJECT_NIF in role_set:
         out.append(_project_nif(project_ids))
+
+    if "rpath" in failing and Role.OTP_NIF in role_set and route in _CONFIGURE_ROUTES:
+        # Found by the slow proof build (docs/build.md): OTP's default --with-ssl-rpath=yes bakes
+        # some 40 guessed OpenSSL folders (/usr/local/openssl/lib, /opt/homebrew/...) into
+        # crypto.so's RUNPATH, whatever CFLAGS/LDFLAGS say. Debian's package passes =no.
+        out.append(
+            Remediation(
+                kind=RemediationKind.ADVICE,
+                check_ids=("rpath",),
+                title="Configure OTP with --with-ssl-rpath=no",
+                where="the ./configure arguments (kerl: KERL_CONFIGURE_OPTIONS is fine for this one)",
+                snippet="./configure --with-ssl-rpath=no ...",
+                note="OTP's default (--with-ssl-rpath=yes) writes a RUNPATH of guessed OpenSSL "
+                "folders into crypto.so; any of them that an attacker can write to would supply "
+                "libcrypto. With =no, crypto.so finds OpenSSL through the system's library path.",
+                links=(OTP_INSTALL,),
+            )
+        )
 
     if "cet" in failing:
         note = CET_ADVICE

@@ -266,10 +266,18 @@ def test_project_nifs_get_their_own_advice() -> None:
 
 
 def test_checks_outside_the_flag_set_get_no_route_remediation() -> None:
-    assert (
-        remediate(["rwx", "textrel", "rpath"], BuildRoute.SOURCE_BUILD, V27, NIF_AND_ERTS, "x86_64")
-        == ()
-    )
+    assert remediate(["rwx", "textrel"], BuildRoute.SOURCE_BUILD, V27, NIF_AND_ERTS, "x86_64") == ()
+
+
+def test_crypto_runpath_gets_the_configure_argument_where_configure_is_yours() -> None:
+    # The slow proof build found it: OTP's default --with-ssl-rpath=yes puts guessed OpenSSL
+    # folders into crypto.so's RUNPATH (docs/build.md).
+    (rem,) = remediate(["rpath"], BuildRoute.SOURCE_BUILD, V27, NIF_AND_ERTS, "x86_64")
+    assert rem.check_ids == ("rpath",) and "--with-ssl-rpath=no" in rem.title
+    assert remediate(["rpath"], BuildRoute.KERL_ASDF, V27, {Role.OTP_NIF}, "x86_64")
+    # Not where the team cannot run configure, nor for the project's own NIFs.
+    assert remediate(["rpath"], BuildRoute.DEBIAN_PACKAGE, V25, NIF_AND_ERTS, "x86_64") == ()
+    assert remediate(["rpath"], BuildRoute.SOURCE_BUILD, V27, {Role.PROJECT_NIF}, "x86_64") == ()
 
 
 def test_cet_is_a_finding_only_where_the_toolchain_marks_everything() -> None:
