@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -189,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--configure-args", metavar="ARGS", default="", help="extra ./configure arguments"
     )
     build.add_argument("--source-mirror", metavar="URL", help="mirror of the GitHub release assets")
+    build.add_argument(
+        "--sha256",
+        metavar="HEX",
+        help="expected sha256 of the source tarball (default: the release's SHA256.txt)",
+    )
     _common(build)
     return parser
 
@@ -348,6 +354,8 @@ def _build_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runti
         configure_args = tuple(shlex.split(args.configure_args))
     except ValueError as e:
         raise UsageError(f"--configure-args: {e}") from None
+    if args.sha256 and not re.fullmatch(r"[0-9a-fA-F]{64}", args.sha256):
+        raise UsageError(f"--sha256 {args.sha256!r}: expected 64 hexadecimal digits")
     if args.no_flags and (args.cflags or args.ldflags or args.cppflags):
         raise UsageError("--no-flags cannot be combined with --cflags/--ldflags/--cppflags")
     none = args.no_flags
@@ -359,6 +367,7 @@ def _build_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runti
         configure_args=configure_args,
         extra_env=extra,
         mirror=args.source_mirror,
+        sha256=args.sha256.lower() if args.sha256 else None,
         # A build takes minutes: it is cached by version and flags (`$OTP_GATE_CACHE`).
         cache_dir=Path(environ["OTP_GATE_CACHE"]) if environ.get("OTP_GATE_CACHE") else None,
         progress=_log_group_progress if environ.get("GITHUB_ACTIONS") == "true" else plain_progress,

@@ -348,3 +348,28 @@ def test_build_fetches_from_the_mirror_and_points_at_the_log(
         assert re.search(r"^configure failed in \d+\.\d s$", captured.out, re.M)
     else:
         assert groups == [] and "[otp-gate build] configure" in err
+
+
+def test_build_with_a_given_sha256_skips_sha256_txt_and_refuses_a_mismatch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hashlib
+
+    from tests.support.fake_http import FakeServer, Response
+
+    tarball = _failing_source_tarball()
+    env = {**ENV, "OTP_GATE_CACHE": str(tmp_path / "cache")}
+    argv = ["build", "--otp-version", "27.3.4", "--offline"]
+    with FakeServer() as srv:
+        srv.route("GET", "/OTP-27.3.4/otp_src_27.3.4.tar.gz", Response(200, tarball))
+        right = hashlib.sha256(tarball).hexdigest().upper()
+        assert main([*argv, "--source-mirror", srv.url, "--sha256", right], env) == 2
+        assert [r.path for r in srv.requests] == ["/OTP-27.3.4/otp_src_27.3.4.tar.gz"]
+        assert "configure" in capsys.readouterr().err  # it got as far as building
+        wrong = "0" * 64
+        env["OTP_GATE_CACHE"] = str(tmp_path / "cache2")
+        assert main([*argv, "--source-mirror", srv.url, "--sha256", wrong], env) == 2
+        err = capsys.readouterr().err
+        assert wrong in err and "otp_src_27.3.4.tar.gz" in err
+    assert main([*argv, "--sha256", "abc"], env) == 2
+    assert "--sha256 'abc': expected 64 hexadecimal digits" in capsys.readouterr().err
