@@ -1,7 +1,7 @@
 """Write to the runner's files: the job summary (`GITHUB_STEP_SUMMARY`) and step outputs (`GITHUB_OUTPUT`).
 
-Record framing comes from `github-action-utils` (a random heredoc delimiter that the value cannot
-contain), so an output value with newlines cannot forge a second output.
+Record framing comes from `gate.report.commands` (github-action-utils' random heredoc delimiter that
+the value cannot contain), so an output value with newlines cannot forge a second output.
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from github_action_utils._files import _build_file_input
-
 from gate.errors import ReportError
+from gate.report.commands import file_command_record
 
 #: GitHub rejects a step summary over 1 MiB; stay under it with room for the note we add.
 SUMMARY_LIMIT_BYTES = 1024 * 1024 - 4096
@@ -31,36 +30,29 @@ def fit_bytes(text: str, limit: int, note: str = _CUT_NOTE) -> str:
     return cut + note
 
 
-def write_summary(markdown: str, environ: Mapping[str, str]) -> bool:
-    """Append `markdown` to the job summary; False when the runner gave no summary file."""
-    target = environ.get("GITHUB_STEP_SUMMARY")
+def _append(variable: str, data: bytes, what: str, environ: Mapping[str, str]) -> bool:
+    """Append to the runner file named by `variable`; False when the runner gave none."""
+    target = environ.get(variable)
     if not target:
         return False
-    data = (fit_bytes(markdown, SUMMARY_LIMIT_BYTES) + "\n").encode("utf-8")
     try:
         with open(target, "ab") as f:
             f.write(data)
     except OSError as e:
-        raise ReportError(
-            f"GITHUB_STEP_SUMMARY {target}: cannot write the job summary: {e.strerror or e}"
-        ) from e
+        raise ReportError(f"{variable} {target}: cannot write {what}: {e.strerror or e}") from e
     return True
+
+
+def write_summary(markdown: str, environ: Mapping[str, str]) -> bool:
+    """Append `markdown` to the job summary; False when the runner gave no summary file."""
+    data = (fit_bytes(markdown, SUMMARY_LIMIT_BYTES) + "\n").encode("utf-8")
+    return _append("GITHUB_STEP_SUMMARY", data, "the job summary", environ)
 
 
 def write_outputs(outputs: Mapping[str, str], environ: Mapping[str, str]) -> bool:
     """Append each step output to `GITHUB_OUTPUT`; False when there is no output file."""
-    target = environ.get("GITHUB_OUTPUT")
-    if not target:
-        return False
-    record = b"".join(_build_file_input(name, value) for name, value in outputs.items())
-    try:
-        with open(target, "ab") as f:
-            f.write(record)
-    except OSError as e:
-        raise ReportError(
-            f"GITHUB_OUTPUT {target}: cannot write the step outputs: {e.strerror or e}"
-        ) from e
-    return True
+    record = b"".join(file_command_record(name, value) for name, value in outputs.items())
+    return _append("GITHUB_OUTPUT", record, "the step outputs", environ)
 
 
 def write_report_file(path: Path, text: str) -> Path:

@@ -1,4 +1,5 @@
-"""The one place that formats GitHub workflow commands (`::error file=..::msg`) and escapes them.
+"""The one place that formats GitHub workflow commands (`::error file=..::msg`) and file-command
+records (`GITHUB_OUTPUT`), and escapes them: the only importer of `github-action-utils`.
 
 Escaping is delegated to the pinned `github-action-utils` helpers (`%` first, then CR and LF in the
 message; also `:` and `,` in properties), so a file name from a scanned tree can never end a
@@ -12,6 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 
+from github_action_utils._files import _build_file_input
 from github_action_utils._serialization import escape_data, escape_property
 
 #: Commands this project emits; anything else is a programming error, not user input.
@@ -66,3 +68,9 @@ def stop_commands(text: str, token: str | None = None) -> str:
         token = new_token()
     body = text[:-1] if text.endswith("\n") else text
     return f"::stop-commands::{token}\n{body}\n::{token}::"
+
+
+def file_command_record(name: str, value: str) -> bytes:
+    """One `GITHUB_OUTPUT`/`GITHUB_ENV` record, `name<<delimiter` framed with a random delimiter
+    that the value does not contain, so a value with newlines cannot forge a second record."""
+    return _build_file_input(name, value)
