@@ -146,3 +146,8 @@ def test_only_elf_py_imports_pyelftools() -> None:
 
 def test_only_the_github_client_imports_pygithub() -> None:
     assert _third_party_importers("github") <= {"gate/github/client.py"}
+
+
+def test_only_the_commands_module_imports_github_action_utils() -> None:
+    # The brief: github-action-utils (pinned) behind one small module of ours.
+    assert _third_party_importers("github_action_utils") == {"gate/report/commands.py"}
