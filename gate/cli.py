@@ -31,13 +31,13 @@ from gate.config import (
 )
 from gate.errors import GateError, ReportError, UsageError
 from gate.model.advisory import BackportPolicy
-from gate.model.report import ExitCode, Report, Verdict
+from gate.model.report import ExitCode
 
 if TYPE_CHECKING:
     from gate.acquire.build import BuildProgress
     from gate.acquire.interface import RuntimeSource
     from gate.knowledge.interface import ReleaseIndex
-    from gate.knowledge.live import LiveOptions
+    from gate.knowledge.live import LiveOptions, SourceStatus
     from gate.model.advisory import Advisory
     from gate.report import Format, Result
 
@@ -415,17 +415,21 @@ def release_index(
         from gate.knowledge.snapshot import load_snapshot
 
         return load_snapshot(), ()
-    from gate.knowledge.live import FAILED, load_index
+    from gate.knowledge.live import load_index
 
     index = load_index(
         today=today,
         options=live_options(offline, environ, max_age_days),
         environ=environ,
     )
-    fallbacks = tuple(
-        s.describe(today) for s in index.sources if s.origin == FAILED or s.error is not None
-    )
-    return index, fallbacks
+    return index, _fallbacks(index.sources, today)
+
+
+def _fallbacks(sources: Sequence[SourceStatus], today: date) -> tuple[str, ...]:
+    """One warning per live source that failed or fell back to an older copy."""
+    from gate.knowledge.live import FAILED
+
+    return tuple(s.describe(today) for s in sources if s.origin == FAILED or s.error is not None)
 
 
 def _load_advisories(
@@ -436,7 +440,7 @@ def _load_advisories(
         from gate.knowledge.advisories import load_bundled_advisories
 
         return load_bundled_advisories(), ()
-    from gate.knowledge.live import FAILED, load_advisories
+    from gate.knowledge.live import load_advisories
     from gate.knowledge.releases import supported_lines
 
     found = load_advisories(
@@ -445,15 +449,7 @@ def _load_advisories(
         lines=supported_lines(index.releases()),
         environ=run.environ,
     )
-    fallbacks = tuple(
-        s.describe(run.today) for s in found.sources if s.origin == FAILED or s.error is not None
-    )
-    return found.advisories, fallbacks
-
-
-def _scan_trees(run: _Run, source: RuntimeSource) -> list[tuple[Report, Verdict]]:
-    """(report, verdict) per runtime; kept for callers written before `Details` existed."""
-    return [(r[0], r[1]) for r in _scan_detailed(run, source)]
+    return found.advisories, _fallbacks(found.sources, run.today)
 
 
 def run_scan(argv: Sequence[str], environ: Mapping[str, str]) -> list[Result]:
