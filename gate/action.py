@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from gate.config import DEFAULT_CONFIG_NAME, FailOn, VersionPolicy, parse_choice
 from gate.errors import GateError, UsageError
-from gate.model.report import ExitCode, Report, Verdict
+from gate.model.report import ExitCode
 
 if TYPE_CHECKING:
     from gate.github.client import GitHubApiError, GitHubClient
@@ -369,22 +369,16 @@ def _in_workspace(path: str, workspace: Path) -> Path:
     return p if p.is_absolute() else workspace / p
 
 
-#: What the engine returns per runtime: `(report, verdict)` or `(report, verdict, details)`.
+#: What the engine returns per runtime: `(report, verdict)`.
 Results = list["Result"]
-
-
-def _pairs(results: Results) -> list[tuple[Report, Verdict]]:
-    return [(r[0], r[1]) for r in results]
 
 
 def _markdown(results: Results, max_chars: int) -> str:
     """The one Markdown rendering (summary, comment, check run), each runtime's share of `max_chars`."""
-    from gate.report import details_of, markdown
+    from gate.report import markdown
 
     share = max_chars // max(1, len(results))
-    return "\n\n---\n\n".join(
-        markdown.render(r[0], r[1], max_chars=share, details=details_of(r)) for r in results
-    )
+    return "\n\n---\n\n".join(markdown.render(r[0], r[1], max_chars=share) for r in results)
 
 
 def run_engine(argv: Sequence[str], environ: Mapping[str, str]) -> Results:
@@ -526,7 +520,7 @@ def _check_run(
 
     if not inputs.check_run or not ctx.head_sha:
         return
-    notes = [a for r, v in _pairs(results) for a in build_annotations(r, v, pins)]
+    notes = [a for r, v in results for a in build_annotations(r, v, pins)]
     summary = _markdown(results, 60_000)
     try:
         run = publish_check_run(
@@ -552,7 +546,7 @@ def _drift(
     if not inputs.drift_issue or not ctx.is_scheduled:
         return
     try:
-        outcome = sync(client(), [r for r, _ in _pairs(results)], pins, ctx.run_url)
+        outcome = sync(client(), [r for r, _ in results], pins, ctx.run_url)
     except GitHubApiError as e:
         _permission_warning(log, e, "update the drift tracking issue", "issues", ctx)
         return
@@ -569,7 +563,7 @@ def _outputs(results: Results, json_path: str, sarif_path: str, result: str) -> 
     version = report.otp.version if report else None
     if version is None and vs is not None:
         version = vs.version
-    findings = sum(1 for _, v in _pairs(results) for r in v.reasons if r.severity.rank >= 2)
+    findings = sum(1 for _, v in results for r in v.reasons if r.severity.rank >= 2)
     return {
         "result": result,
         "otp-version": str(version) if version else "",
@@ -665,7 +659,7 @@ def _report(
     from gate.report import sarif as sarif_mod
     from gate.report.annotations import render_all as render_annotations
 
-    code = max((v.exit_code for _, v in _pairs(results)), default=ExitCode.ERROR)
+    code = max((v.exit_code for _, v in results), default=ExitCode.ERROR)
     passed = code == ExitCode.PASS
 
     # 1. The job summary, first: it is the one report that is always there.
@@ -696,7 +690,7 @@ def _report(
 
     # 3. Annotations (escaped, at most 10 per type), then the report itself, in a stop-commands block
     #    because it quotes file names and strings from the scanned binaries.
-    for line in render_annotations(_pairs(results), pins):
+    for line in render_annotations(results, pins):
         log.line(line)
     log.untrusted_block(render_many(Format(inputs.format.value), results))
 

@@ -454,7 +454,7 @@ def _load_advisories(
 
 def run_scan(argv: Sequence[str], environ: Mapping[str, str]) -> list[Result]:
     """Acquire, scan and evaluate as `otp-gate scan|build ARGV...` does; return every runtime's
-    `(report, verdict, details)` instead of printing (the action's entry into the engine)."""
+    `(report, verdict)` instead of printing (the action's entry into the engine)."""
     args = build_parser().parse_args(list(argv))
     if args.command == "scan":
         source = _scan_source(args, environ)
@@ -492,14 +492,11 @@ def _scan_detailed(run: _Run, source: RuntimeSource) -> list[Result]:
         if not trees:
             raise AcquireError("no OTP runtime found in the given input")
         for tree in trees:
-            found = scan_runtime(tree, index, run.today, options)
-            report = found.report
+            report = scan_runtime(tree, index, run.today, options)
             if fallbacks:
                 report = dataclasses.replace(report, warnings=(*report.warnings, *fallbacks))
-            verdict = evaluate(
-                report, run.config, run.today, index.releases(), found.details.advisories
-            )
-            results.append((report, verdict, found.details))
+            verdict = evaluate(report, run.config, run.today, index.releases())
+            results.append((report, verdict))
     return results
 
 

@@ -6,7 +6,7 @@ output can say why the gate failed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import date
 
 from gate.config import (
@@ -19,7 +19,7 @@ from gate.config import (
     VersionPolicy,
 )
 from gate.knowledge.grace import grace_message
-from gate.model.advisory import AdvisoryFinding, AdvisorySeverity, FindingStatus
+from gate.model.advisory import AdvisorySeverity, FindingStatus
 from gate.model.common import Severity, Status
 from gate.model.otp import OtpVersion, Release
 from gate.model.report import ExitCode, Reason, Report, Verdict
@@ -179,9 +179,7 @@ def _version_key(text: str) -> tuple[int, OtpVersion | None, str]:
     return (0, version, "") if version is not None else (1, None, text)
 
 
-def _advisory_reasons(
-    report: Report, config: Config, advisories: Sequence[AdvisoryFinding]
-) -> Iterable[Reason]:
+def _advisory_reasons(report: Report, config: Config) -> Iterable[Reason]:
     """One reason for every security fix the runtime misses, so `supported` still catches them.
 
     Default severity: error when a critical or high advisory is missed, else warning; the rule id
@@ -190,7 +188,7 @@ def _advisory_reasons(
     """
     if report.runtime_kind == RuntimeKind.FILES or config.version_policy == VersionPolicy.OFF:
         return
-    missed = [a for a in advisories if a.status == FindingStatus.AFFECTED]
+    missed = [a for a in report.details.advisories if a.status == FindingStatus.AFFECTED]
     if not missed:
         return
     worst = max(a.severity.rank for a in missed)
@@ -233,17 +231,16 @@ def evaluate(
     config: Config,
     today: date,
     releases: Iterable[Release] = (),
-    advisories: Sequence[AdvisoryFinding] = (),
 ) -> Verdict:
     """Judge `report` under `config` on `today`; pure, so the same inputs give the same verdict.
 
     `releases` (with their dates) are needed only for `grace-days`; without them no grace applies.
-    `advisories` are the runtime's judged advisory findings (only `affected` ones count).
+    Missed security fixes are read from `report.details.advisories` (only `affected` ones count).
     """
     found: list[Reason] = [
         *_check_reasons(report, config),
         *_version_reasons(report, config, today, tuple(releases)),
-        *_advisory_reasons(report, config, advisories),
+        *_advisory_reasons(report, config),
     ]
     found.extend(
         Reason(code="scan-warning", severity=Severity.WARNING, message=w) for w in report.warnings

@@ -1,7 +1,7 @@
 """Compose inspection for one acquired runtime (or loose ELF files) into a `Report`.
 
 acquire -> `load_runtime` -> `read_facts` per ELF file -> `evaluate_checks` -> `identify` ->
-`version_status`; beside the report, `Details`: the build route and its fixes (`detect_route`,
+`version_status`; in `Report.details`: the build route and its fixes (`detect_route`,
 `explain`) and the advisories the runtime misses (`missed_fixes`, distro backports). A file that
 cannot be read becomes a `FileReport` with `error` set and the scan goes on (the policy fails
 closed on it). Inspection modules are imported inside the functions that need them so that
@@ -22,10 +22,9 @@ from gate.knowledge.interface import ReleaseIndex
 from gate.model.advisory import Advisory, BackportPolicy
 from gate.model.elf import ElfFacts
 from gate.model.otp import OtpIdentity, VersionStatus
-from gate.model.report import FileReport, Report
+from gate.model.report import Details, FileReport, Report
 from gate.model.route import Explanation
 from gate.model.runtime import Origin, Role, Runtime, RuntimeFile, RuntimeKind
-from gate.report import Details
 
 
 @dataclass(frozen=True)
@@ -37,14 +36,6 @@ class ScanOptions:
     workspace: Path | None = None  # the project checkout, whose Dockerfile may build OTP
     advisories: tuple[Advisory, ...] | None = None  # judge these against the runtime (issue 5)
     backports: BackportPolicy = BackportPolicy.IGNORE  # trust a distro changelog's CVE fixes?
-
-
-@dataclass(frozen=True)
-class ScanResult:
-    """A runtime's report and the details renderers show beside it."""
-
-    report: Report
-    details: Details
 
 
 def _emulator_first(files: Sequence[RuntimeFile]) -> RuntimeFile | None:
@@ -83,7 +74,7 @@ def scan(
     options: ScanOptions = ScanOptions(),  # frozen, so one shared default is safe
 ) -> Report:
     """Inspect every ELF file of `tree` and identify its OTP version; never executes a file."""
-    return scan_runtime(tree, index, today, options).report
+    return scan_runtime(tree, index, today, options)
 
 
 def _explain(
@@ -147,8 +138,9 @@ def scan_runtime(
     index: ReleaseIndex,
     today: date,
     options: ScanOptions = ScanOptions(),  # frozen, so one shared default is safe
-) -> ScanResult:
-    """`scan`, plus the details beside the report: build route, fixes, missed security fixes."""
+) -> Report:
+    """Inspect the runtime and judge its version, with the build route, its fixes and the missed
+    security fixes in `Report.details`."""
     from gate.inspection.runtime import load_runtime
 
     runtime = load_runtime(tree)
@@ -188,7 +180,7 @@ def scan_runtime(
         if problem:
             warnings.append(problem)
 
-    report = Report(
+    return Report(
         target=runtime.display_root,
         runtime_kind=runtime.kind,
         origin=runtime.origin,
@@ -196,8 +188,8 @@ def scan_runtime(
         otp=identity,
         version_status=status,
         warnings=tuple(warnings),
+        details=details,
     )
-    return ScanResult(report, details)
 
 
 def scan_files(paths: Sequence[Path]) -> Report:

@@ -219,10 +219,10 @@ def test_project_dockerfile_gets_the_findings_and_a_fix(
 def test_run_scan_returns_reports_verdicts_and_details(debian_otp: Path) -> None:
     from gate.cli import run_scan
 
-    ((report, verdict, details),) = run_scan(["scan", str(debian_otp), "--offline"], ENV)
+    ((report, verdict),) = run_scan(["scan", str(debian_otp), "--offline"], ENV)
     assert report.otp.version is not None and str(report.otp.version) == "25.2.3"
     assert verdict.exit_code == 1
-    assert details.explanation is not None and details.advisory_summary
+    assert report.details.explanation is not None and report.details.advisory_summary
 
 
 def _legacy_image_archive(debian_otp: Path, dest: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import pytest
@@ -359,15 +360,20 @@ def _finding(
 
 def test_missed_security_fixes_fail_even_under_supported() -> None:
     from gate.config import VERSION_ADVISORY
+    from gate.model.report import Details
 
-    report = runtime_report((file_report("erts-15.2.7.1/bin/beam.smp"),))
+    base = runtime_report((file_report("erts-15.2.7.1/bin/beam.smp"),))
+
+    def with_findings(found: tuple[object, ...]) -> object:
+        return dataclasses.replace(base, details=Details(advisories=found))  # type: ignore[arg-type]
+
     findings = (
         _finding("CVE-2025-48040", "medium", fixed_otp="27.3.4.3"),
         _finding("CVE-2025-32433", "critical", fixed_otp="27.3.4.10"),
         _finding("CVE-2026-00001", "high", status="not-affected"),
     )
     soft = Config(version_policy=VersionPolicy.SUPPORTED)
-    verdict = evaluate(report, soft, TODAY, advisories=findings)  # type: ignore[arg-type]
+    verdict = evaluate(with_findings(findings), soft, TODAY)  # type: ignore[arg-type]
     assert verdict.exit_code == ExitCode.FAIL
     (reason,) = [r for r in verdict.reasons if r.code == "missed-security-fixes"]
     assert reason.severity == Severity.ERROR and reason.check_id == VERSION_ADVISORY
@@ -378,7 +384,7 @@ def test_missed_security_fixes_fail_even_under_supported() -> None:
     assert reason.fix is not None and "27.3.4.10" in reason.fix
     # Only medium ones: a warning; an override and version-policy off silence it.
     medium = findings[:1]
-    warn = evaluate(report, soft, TODAY, advisories=medium)  # type: ignore[arg-type]
+    warn = evaluate(with_findings(medium), soft, TODAY)  # type: ignore[arg-type]
     assert warn.exit_code == ExitCode.PASS and codes(warn) == ["missed-security-fixes"]
     off = Config(version_policy=VersionPolicy.OFF)
-    assert "missed-security-fixes" not in codes(evaluate(report, off, TODAY, advisories=findings))  # type: ignore[arg-type]
+    assert "missed-security-fixes" not in codes(evaluate(with_findings(findings), off, TODAY))  # type: ignore[arg-type]

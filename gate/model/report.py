@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from gate.model.advisory import AdvisoryFinding
 from gate.model.common import Severity, Status
 from gate.model.elf import ElfKind, RecordedBuildFlags
 from gate.model.otp import OtpIdentity, VersionStatus
+from gate.model.route import Explanation
 from gate.model.runtime import Origin, Role, RuntimeKind
 
 SCHEMA_VERSION = 1
@@ -47,6 +49,20 @@ class FileReport:
 
 
 @dataclass(frozen=True)
+class Details:
+    """Why and what it costs: the build route with its fixes, and the missed security fixes.
+
+    `explanation` (issue 6): build route, known cause, recorded flags, remediations for the route.
+    `advisories` (issue 5): advisories judged against the shipped application versions.
+    """
+
+    explanation: Explanation | None = None
+    advisories: tuple[AdvisoryFinding, ...] = ()
+    advisory_summary: str | None = None
+    advisory_notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything a scan found, before any policy is applied."""
 
@@ -57,6 +73,7 @@ class Report:
     otp: OtpIdentity
     version_status: VersionStatus | None
     warnings: tuple[str, ...] = ()  # e.g. stale data, unreadable files
+    details: Details = Details()  # frozen, so one shared default is safe
     schema: int = SCHEMA_VERSION
 
 

@@ -11,35 +11,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from gate.model.advisory import AdvisoryFinding
 from gate.model.common import Severity, Status
 from gate.model.report import Reason, Report, Verdict
-from gate.model.route import Explanation
 from gate.model.runtime import RuntimeKind
 
-
-@dataclass(frozen=True)
-class Details:
-    """What a runtime scan adds beside the report: why and how to fix, and missed security fixes.
-
-    `explanation` (issue 6): build route, known cause, recorded flags, remediations for the route.
-    `advisories` (issue 5): advisories judged against the shipped application versions.
-    """
-
-    explanation: Explanation | None = None
-    advisories: tuple[AdvisoryFinding, ...] = ()
-    advisory_summary: str | None = None
-    advisory_notes: tuple[str, ...] = ()
-
-
-NO_DETAILS = Details()
-
 #: One runtime's result as every renderer takes it.
-Result = tuple[Report, Verdict] | tuple[Report, Verdict, Details]
-
-
-def details_of(result: Result) -> Details:
-    return result[2] if len(result) == 3 else NO_DETAILS
+Result = tuple[Report, Verdict]
 
 
 class Format(StrEnum):
@@ -59,19 +36,17 @@ def render(fmt: Format, report: Report, verdict: Verdict) -> str:
 def render_many(fmt: Format, results: Sequence[Result], *, sarif_uri_base: str = "") -> str:
     """Render the reports of every runtime found (an image can hold several) as one document.
 
-    Each result is `(report, verdict)` or `(report, verdict, details)`. `sarif_uri_base`: the
+    Each result is `(report, verdict)`. `sarif_uri_base`: the
     scanned root relative to the repository, so SARIF locations resolve.
     """
     if fmt == Format.TEXT:
         from gate.report import text
 
-        return "\n".join(text.render(r[0], r[1], details_of(r)) for r in results)
+        return "\n".join(text.render(r[0], r[1]) for r in results)
     if fmt == Format.MARKDOWN:
         from gate.report import markdown
 
-        return "\n\n---\n\n".join(
-            markdown.render(r[0], r[1], details=details_of(r)) for r in results
-        )
+        return "\n\n---\n\n".join(markdown.render(r[0], r[1]) for r in results)
     if fmt == Format.JSON:
         from gate.report import json_report
 

@@ -14,7 +14,7 @@ from gate.model.advisory import AdvisoryFinding
 from gate.model.otp import OtpIdentity, VersionStatus
 from gate.model.report import SCHEMA_VERSION, ExitCode, FileReport, Reason, Report, Verdict
 from gate.model.route import Explanation
-from gate.report import NO_DETAILS, Details, Result, details_of
+from gate.report import Result
 
 
 def _reason(r: Reason) -> dict[str, Any]:
@@ -168,9 +168,10 @@ def _advisory(f: AdvisoryFinding) -> dict[str, Any]:
     }
 
 
-def document(report: Report, verdict: Verdict, details: Details = NO_DETAILS) -> dict[str, Any]:
+def document(report: Report, verdict: Verdict) -> dict[str, Any]:
     """The report as plain JSON-ready data (also what the action's outputs are computed from)."""
     o = report.origin
+    details = report.details
     advisories = None
     if details.advisory_summary is not None:
         advisories = {
@@ -212,14 +213,14 @@ def render_many(results: Sequence[Result]) -> str:
     """One runtime: its document. Several (an image with two OTPs): `runtimes[]` and one verdict."""
     if len(results) == 1:
         r = results[0]
-        doc = document(r[0], r[1], details_of(r))
+        doc = document(r[0], r[1])
     else:
         verdicts = [r[1] for r in results]
         worst = max((v.exit_code for v in verdicts), default=ExitCode.PASS)
         doc = {
             "schema": SCHEMA_VERSION,
             "tool": {"name": "otp-gate", "version": gate_version},
-            "runtimes": [document(r[0], r[1], details_of(r)) for r in results],
+            "runtimes": [document(r[0], r[1]) for r in results],
             "verdict": {
                 "result": "pass" if worst == ExitCode.PASS else "fail",
                 "exit_code": int(worst),

@@ -9,11 +9,9 @@ binaries) is escaped so it cannot open links, mention people or break the table.
 from __future__ import annotations
 
 from gate.model.advisory import FindingStatus
-from gate.model.report import Report, Verdict
+from gate.model.report import Details, Report, Verdict
 from gate.model.route import BuildRoute
 from gate.report import (
-    NO_DETAILS,
-    Details,
     cell_level,
     check_ids,
     finding_levels,
@@ -210,11 +208,10 @@ def render(
     *,
     max_chars: int | None = None,
     cut_note: str = DEFAULT_CUT_NOTE,
-    details: Details = NO_DETAILS,
 ) -> str:
     """Markdown for one runtime, at most `max_chars` characters when given."""
     head = _header(report, verdict)
-    fixes = [*_fixes(verdict), *_details(details)]
+    fixes = [*_fixes(verdict), *_details(report.details)]
     table_head, rows = _table(report, verdict)
     tail = _legend()
     full = "\n".join([*head, *fixes, *table_head, *rows, *tail]) + "\n"

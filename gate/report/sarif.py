@@ -22,7 +22,7 @@ from gate.model.common import Severity
 from gate.model.report import Reason, Report, Verdict
 from gate.model.route import DockerfileFix
 from gate.model.runtime import Role
-from gate.report import Result, details_of
+from gate.report import Result
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -267,7 +267,7 @@ def render_many(
     out: list[dict[str, Any]] = []
     for item in results:
         report, verdict = item[0], item[1]
-        exp = details_of(item).explanation
+        exp = item[0].details.explanation
         pin = hardening_pin
         if pin is None and exp is not None and exp.route.dockerfile is not None:
             # The project's Dockerfile builds this OTP: that RUN line is where the fix goes.

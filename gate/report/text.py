@@ -7,11 +7,9 @@ the cursor, clear the screen or forge a line of output.
 from __future__ import annotations
 
 from gate.model.advisory import FindingStatus
-from gate.model.report import Report, Verdict
+from gate.model.report import Details, Report, Verdict
 from gate.report import (
-    NO_DETAILS,
     SHORT_LABELS,
-    Details,
     cell_level,
     check_ids,
     finding_levels,
@@ -107,7 +105,7 @@ def _details(details: Details) -> list[str]:
     return out
 
 
-def render(report: Report, verdict: Verdict, details: Details = NO_DETAILS) -> str:
+def render(report: Report, verdict: Verdict) -> str:
     """The human-readable report for one runtime (or the files of `otp-gate elf`)."""
     out: list[str] = [f"otp-gate: {origin_line(report)}"]
     vline = version_line(report)
@@ -145,5 +143,5 @@ def render(report: Report, verdict: Verdict, details: Details = NO_DETAILS) -> s
             out.extend(f"           {line}" for line in fix_lines[1:])
     if verdict.waived:
         out.append(f"  waived: {len(verdict.waived)} finding(s) accepted by the config file")
-    out.extend(_details(details))
+    out.extend(_details(report.details))
     return "\n".join(out) + "\n"

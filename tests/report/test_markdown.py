@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date
 
@@ -107,6 +108,7 @@ def test_code_fences_cannot_be_closed_by_their_content() -> None:
 
 
 def test_a_cut_never_leaves_a_code_block_open() -> None:
+    from gate.model.report import Details
     from gate.model.route import (
         BuildRoute,
         Confidence,
@@ -115,7 +117,6 @@ def test_a_cut_never_leaves_a_code_block_open() -> None:
         RemediationKind,
         RouteFinding,
     )
-    from gate.report import Details
 
     snippet = "\n".join(f'export VAR{n}="-O2 -g -fstack-protector-strong"' for n in range(200))
     route = RouteFinding(BuildRoute.KERL_ASDF, Confidence.HIGH, (), None, None, "not recorded")
@@ -130,8 +131,9 @@ def test_a_cut_never_leaves_a_code_block_open() -> None:
         cet_expected=False,
     )
     report, verdict = sample()
+    report = dataclasses.replace(report, details=Details(explanation=exp))
     for limit in (1_500, 3_000, 6_000):
-        text = render(report, verdict, max_chars=limit, details=Details(explanation=exp))
+        text = render(report, verdict, max_chars=limit)
         assert len(text) <= limit
         fences = [line.strip() for line in text.splitlines() if line.strip().startswith("```")]
         assert len(fences) % 2 == 0, (limit, fences)
