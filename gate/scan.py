@@ -141,6 +141,7 @@ def scan_runtime(
 ) -> Report:
     """Inspect the runtime and judge its version, with the build route, its fixes and the missed
     security fixes in `Report.details`."""
+    from gate.inspection.checks import judge_fortify_across_build
     from gate.inspection.runtime import load_runtime
 
     runtime = load_runtime(tree)
@@ -151,6 +152,8 @@ def scan_runtime(
         files.append(file_report)
         if facts is not None:
             facts_by_path[f.path] = facts
+    # Fortify is judged per build, not only per file (a fortified build can leave a file plain).
+    files = list(judge_fortify_across_build(files))
 
     identity = OtpIdentity(version=None, source="none")
     status = None

@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from gate.model.common import Severity, Status
 from gate.model.elf import CANARY_FRAME_BYTES, ElfFacts, ElfKind, Libc
-from gate.model.report import CheckResult
+from gate.model.report import CheckResult, FileReport
+from gate.model.runtime import Role
 
 Outcome = tuple[Status, str]
 
@@ -319,6 +320,45 @@ def check_by_id(check_id: str) -> Check:
 def evaluate_checks(facts: ElfFacts) -> tuple[CheckResult, ...]:
     """Every registered check on one file, in registry order."""
     return tuple(c.evaluate(facts) for c in CHECKS)
+
+
+#: Files one OTP build compiles with the same CFLAGS/CPPFLAGS: erts, and OTP's own NIFs, drivers
+#: and port programs (configure builds DED_CFLAGS from "$CFLAGS $CPPFLAGS"). A project's NIFs are
+#: built by rebar3/mix with their own flags and are never judged by their neighbours.
+OTP_BUILD_ROLES = frozenset(
+    {Role.EMULATOR, Role.ERTS_EXECUTABLE, Role.OTP_NIF, Role.OTP_PORT_PROGRAM}
+)
+
+
+def judge_fortify_across_build(files: Sequence[FileReport]) -> tuple[FileReport, ...]:
+    """Turn `fortify` fail into unknown on OTP files whose build is shown to be fortified.
+
+    `_FORTIFY_SOURCE` is a preprocessor macro for a whole build, and it leaves a call plain when
+    the compiler cannot size its buffer. So a file with fortifiable imports and no `__*_chk` is
+    either unfortified or fortified with nothing gcc could size; its imports cannot tell which
+    (the slow proof build found three such files: docs/build.md). When other files of the same
+    OTP build do import `__*_chk`, the macro was set, and `fail` would be a false finding.
+    """
+    fortified = [
+        f.path
+        for f in files
+        if f.role in OTP_BUILD_ROLES and (c := f.check("fortify")) and c.status == Status.PASS
+    ]
+    if not fortified:
+        return tuple(files)
+    note = (
+        f"; but {len(fortified)} other file{'s' if len(fortified) != 1 else ''} of this OTP build "
+        f"import __*_chk functions (e.g. {fortified[0]}), so it was built with _FORTIFY_SOURCE and "
+        "the compiler could size none of these calls"
+    )
+    out: list[FileReport] = []
+    for f in files:
+        c = f.check("fortify")
+        if f.role in OTP_BUILD_ROLES and c is not None and c.status == Status.FAIL:
+            judged = CheckResult(c.id, Status.UNKNOWN, c.evidence + note)
+            f = replace(f, checks=tuple(judged if x.id == c.id else x for x in f.checks))
+        out.append(f)
+    return tuple(out)
 
 
 def markdown_table() -> str:

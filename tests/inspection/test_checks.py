@@ -218,3 +218,33 @@ def test_docs_table_matches_registry() -> None:
     begin, end = "<!-- checks-table:begin -->\n", "<!-- checks-table:end -->"
     table = text[text.index(begin) + len(begin) : text.index(end)]
     assert table == markdown_table(), "regenerate with: python -m gate.inspection.checks > table"
+
+
+def test_fortify_is_judged_across_one_otp_build() -> None:
+    # A fortified build leaves a file plain when gcc can size none of its calls (the slow proof
+    # build: asn1rt_nif.so, crypto.so, cpu_sup); its neighbours show the macro was set.
+    from gate.inspection.checks import judge_fortify_across_build
+    from gate.model.report import CheckResult, FileReport
+    from gate.model.runtime import Role
+
+    def file(path: str, role: Role, status: Status) -> FileReport:
+        return FileReport(
+            path, role, ElfKind.SHARED_OBJECT, "x86_64",
+            (CheckResult("fortify", status, "0/3 fortifiable functions checked"),),
+        )  # fmt: skip
+
+    beam = file("erts/bin/beam.smp", Role.EMULATOR, Status.PASS)
+    crypto = file("lib/crypto/priv/lib/crypto.so", Role.OTP_NIF, Status.FAIL)
+    mine = file("lib/myapp/priv/native.so", Role.PROJECT_NIF, Status.FAIL)
+    judged = {f.path: f.check("fortify") for f in judge_fortify_across_build([beam, crypto, mine])}
+    got = judged["lib/crypto/priv/lib/crypto.so"]
+    assert got is not None and got.status == Status.UNKNOWN
+    assert "erts/bin/beam.smp" in got.evidence and got.evidence.startswith("0/3")
+    # The project's own NIF is built by rebar3/mix with its own flags: still a failure.
+    assert judged["lib/myapp/priv/native.so"].status == Status.FAIL  # type: ignore[union-attr]
+    # A build with no fortified file at all (Debian's) keeps every failure.
+    unfortified = [file("erts/bin/beam.smp", Role.EMULATOR, Status.FAIL), crypto]
+    assert [f.check("fortify").status for f in judge_fortify_across_build(unfortified)] == [  # type: ignore[union-attr]
+        Status.FAIL,
+        Status.FAIL,
+    ]
