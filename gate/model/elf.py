@@ -1,4 +1,4 @@
-"""Plain facts about one ELF file, produced by `gate.inspection.elf` (the only pyelftools user).
+"""Plain facts about one ELF file, produced by `gate.inspection.elf` (the one ELF reader).
 
 Checks read these facts, so most check tests need no binary at all.
 """
