@@ -8,19 +8,22 @@ depending on pyelftools: see `_decode_header` for why.
 
 from __future__ import annotations
 
+import array
 import mmap
 import os
 import re
 import stat
 import struct
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from gate.errors import ElfError
+from gate.inspection import elf_code
+from gate.inspection.elf_code import CodeEvidence, find_all
 from gate.model.elf import (
-    CANARY_FRAME_BYTES,
     ElfFacts,
     ElfKind,
     GnuProperties,
@@ -83,33 +86,25 @@ FORTIFIABLE = frozenset(
 _INTERESTING_IMPORTS = frozenset(n.encode() for n in (*FORTIFIABLE, *STACK_CHK))
 _CHK_NAME = re.compile(r"__(\w+)_chk")
 
-# Machine code evidence (see docs/checks.md).
-FRAME_MIN = CANARY_FRAME_BYTES
-# Patterns are anchored on their rarer bytes (a leading 0x48 REX prefix makes `re` crawl).
-_X86_SUB_SP8 = re.compile(rb"\x83\xec[\x40-\x7f]")  # sub $imm8,%esp/%rsp (64..127)
-# sub $imm32,%esp/%rsp with 128 <= imm32 < 8 MiB (smaller values use the imm8 form)
-_X86_SUB_SP32 = re.compile(rb"\x81\xec(?:[\x80-\xff].|.[\x01-\xff])[\x00-\x7f]\x00", re.DOTALL)
-_X86_ADD_SP_M128 = b"\x83\xc4\x80"  # add $-128,%rsp: gcc's spelling of a 128-byte frame
-# mov %fs:0x28,%reg (x86-64) and mov %gs:0x14,%reg (i386): the canary load of a protected function.
-_X86_64_CANARY = re.compile(
-    rb"\x64[\x48\x4c]\x8b[\x04\x0c\x14\x1c\x24\x2c\x34\x3c]\x25\x28\x00\x00\x00"
-)
-_I386_CANARY = re.compile(
-    rb"\x65\xa1\x14\x00\x00\x00|\x65\x8b[\x0d\x15\x1d\x25\x2d\x35\x3d]\x14\x00\x00\x00"
-)
-# -fstack-clash-protection: `sub $0x1000,%rsp` directly followed by `orq $0x0,(%rsp)` (or its
-# disp8/disp32 form), the page probe gcc emits for big frames and in alloca loops.
-_X86_PROBE_SUB = b"\x81\xec\x00\x10\x00\x00"
-_X86_PROBE_OR = re.compile(rb"\x83(?:\x0c\x24|\x4c\x24.|\x8c\x24....)\x00", re.DOTALL)
-# AArch64 (4-byte aligned words): `sub sp, sp, #imm`, `stp x29, x30, [sp, #-N]!`, and the probe
-# pair `sub sp, sp, #1, lsl #12; str xzr, [sp, #1024]`.
-_A64_SUB_SP = re.compile(rb"\xff..\xd1", re.DOTALL)
-_A64_STP_FP = re.compile(rb"\xfd[\x7b\xfb].\xa9", re.DOTALL)
-_A64_PROBE = b"\xff\x07\x40\xd1\xff\x03\x02\xf9"
-
 _BANNER = re.compile(rb"Erlang/OTP (\d+)(?:%s)? \[erts-(\d+(?:\.\d+)*)\]")
 _EMU_VERSION = re.compile(rb"emulator version (\d+(?:\.\d+)+)")
 MAX_STRING = 65536
+# Sane caps on what a file may claim (issue 14: a sparse file of a few KB on disk can claim 4 GiB
+# tables). The largest of 2,600 system ELF files here has 171k dynamic symbols, a 7.5 MB string
+# table and 74 sections: a count or size past a cap is a corrupt or hostile file (ElfError), and
+# what is scanned for evidence stops at a cap (facts say how much was scanned).
+MAX_SECTIONS = 1 << 20
+MAX_DYNAMIC = 1 << 16  # PT_DYNAMIC entries before DT_NULL (real files have < 100)
+MAX_SYMBOLS = 1 << 22  # symbols read per file, all tables together
+MAX_STRTAB = 64 << 20  # bytes of one symbol string table
+MAX_GNU_BUCKETS = 1 << 22
+MAX_CHAIN = 1 << 16  # entries of one DT_GNU_HASH chain (real chains have a handful)
+MAX_NOTES = 4096  # notes read per file
+MAX_NOTE_DESC = 65536  # bytes of one note's description read
+MAX_CODE_SCAN = 64 << 20  # bytes of executable code scanned per file
+MAX_DATA_SCAN = 64 << 20  # bytes of read-only data searched for version strings per file
+MAX_RELA_SCAN = 64 << 20  # bytes of DT_RELA searched for one relocation
+MAX_RWX_LISTED = 8  # W+X segments named in the evidence
 
 
 def _open_regular(path: Path) -> BinaryIO:
@@ -254,6 +249,7 @@ class _Symbols:
     defined: dict[str, tuple[int, int]]  # wanted name -> (value, size)
     chk_defined: set[str]
     read: bool
+    budget: int = MAX_SYMBOLS  # symbols still allowed for this file
 
 
 @dataclass(frozen=True)
@@ -269,6 +265,7 @@ class _Reader:
         self.path, self.data, self.size, self.h = path, data, size, h
         self.e = "<" if h.little else ">"
         self.ptr = 8 if h.bits == 64 else 4
+        self.notes_left = MAX_NOTES
 
     # -- bounded reading -------------------------------------------------------------------
     def fail(self, problem: str) -> ElfError:
@@ -280,9 +277,11 @@ class _Reader:
         return offset, offset + length
 
     def unpack_table(
-        self, fmt: str, offset: int, count: int, entsize: int, what: str
+        self, fmt: str, offset: int, count: int, entsize: int, what: str, limit: int
     ) -> Iterator[tuple[int, ...]]:
         st = struct.Struct(self.e + fmt)
+        if count > limit:
+            raise self.fail(f"corrupt ELF file ({what}: {count} entries, over the cap of {limit})")
         if count and entsize < st.size:
             raise self.fail(f"corrupt ELF file ({what} entry size {entsize} is too small)")
         start, end = self.span(offset, count * entsize, what)
@@ -302,22 +301,38 @@ class _Reader:
         if h.phoff == 0 or h.phnum == 0:
             return []
         if h.bits == 64:
-            rows = self.unpack_table("IIQQQQQQ", h.phoff, h.phnum, h.phentsize, "program headers")
+            rows = self.unpack_table(
+                "IIQQQQQQ", h.phoff, h.phnum, h.phentsize, "program headers", 0xFFFF
+            )
             return [_Seg(t, fl, off, va, fs, ms, al) for t, fl, off, va, _pa, fs, ms, al in rows]
-        rows = self.unpack_table("IIIIIIII", h.phoff, h.phnum, h.phentsize, "program headers")
+        rows = self.unpack_table(
+            "IIIIIIII", h.phoff, h.phnum, h.phentsize, "program headers", 0xFFFF
+        )
         return [_Seg(t, fl, off, va, fs, ms, al) for t, off, va, _pa, fs, ms, fl, al in rows]
 
-    def sections(self) -> list[_Sec]:
+    def symbol_tables(self, *, with_symtab: bool) -> list[tuple[_Sec, _Sec]]:
+        """The symbol tables (`.dynsym`, and `.symtab` when asked) with their string tables."""
         h = self.h
         if h.shoff == 0:
             return []
         fmt = "IIQQQQIIQQ" if h.bits == 64 else "IIIIIIIIII"
         count = h.shnum
         if count == 0:  # extended numbering: the real count is section 0's sh_size
-            first = next(iter(self.unpack_table(fmt, h.shoff, 1, h.shentsize, "section headers")))
-            count = first[5]
-        rows = self.unpack_table(fmt, h.shoff, count, h.shentsize, "section headers")
-        return [_Sec(r[1], r[4], r[5], r[6], r[9]) for r in rows]
+            first = self.unpack_table(fmt, h.shoff, 1, h.shentsize, "section headers", 1)
+            count = next(iter(first))[5]
+        rows = self.unpack_table(fmt, h.shoff, count, h.shentsize, "section headers", MAX_SECTIONS)
+        wanted = (SHT_DYNSYM, SHT_SYMTAB) if with_symtab else (SHT_DYNSYM,)
+        tables = [_Sec(r[1], r[4], r[5], r[6], r[9]) for r in rows if r[1] in wanted]
+        out: list[tuple[_Sec, _Sec]] = []
+        for sec in tables:
+            if not 0 <= sec.link < count:
+                raise self.fail("corrupt ELF file (symbol table links to a missing string table)")
+            link = self.unpack_table(
+                fmt, h.shoff + sec.link * h.shentsize, 1, h.shentsize, "section headers", 1
+            )
+            r = next(iter(link))
+            out.append((sec, _Sec(r[1], r[4], r[5], r[6], r[9])))
+        return out
 
     def vaddr_to_offset(self, loads: list[_Seg], vaddr: int) -> int | None:
         for s in loads:
@@ -337,24 +352,24 @@ class _Reader:
             interp = self.cstring(interp_seg.offset, interp_seg.filesz).decode("utf-8", "replace")
         stacks = [s for s in segs if s.type == PT_GNU_STACK]
         gnu_stack = bool(stacks[-1].flags & PF_X) if stacks else None
-        rwx = tuple(
-            f"PT_LOAD at 0x{s.vaddr:x} (RWX, {s.memsz} bytes)"
-            for s in loads
-            if s.flags & PF_W and s.flags & PF_X
-        )
+        rwx_loads = [s for s in loads if s.flags & PF_W and s.flags & PF_X]
+        rwx = tuple(f"PT_LOAD at 0x{s.vaddr:x} (RWX, {s.memsz} bytes)" for s in rwx_loads)
+        if len(rwx) > MAX_RWX_LISTED:
+            rwx = (*rwx[:MAX_RWX_LISTED], f"and {len(rwx) - MAX_RWX_LISTED} more RWX PT_LOAD")
         dyn = self.dynamic(next((s for s in segs if s.type == PT_DYNAMIC), None), loads)
         needed = tuple(self.dyn_strings(dyn, DT_NEEDED, loads))
         flags = _last(dyn, DT_FLAGS)
         flags_1 = _last(dyn, DT_FLAGS_1)
         pie_flag = bool(flags_1 & DF_1_PIE)
         kind = _kind(h.elf_type, interp is not None, pie_flag)
+        if kind == ElfKind.OTHER:
+            self.check_other(segs)
 
-        sections = self.sections()
         # Static binaries carry their libc: only then is the full symbol table worth reading.
         want_symtab = kind in (ElfKind.STATIC_EXECUTABLE, ElfKind.STATIC_PIE) or (
             kind == ElfKind.SHARED_OBJECT and not needed and interp is None
         )
-        syms = self.symbols(sections, dyn, loads, with_symtab=want_symtab)
+        syms = self.symbols(self.symbol_tables(with_symtab=want_symtab), dyn, loads)
         if (
             kind == ElfKind.SHARED_OBJECT
             and h.elf_type == "ET_DYN"
@@ -367,7 +382,8 @@ class _Reader:
         notes = self.notes(segs)
         libc = _libc(interp, needed, notes.abi_tag, syms)
         code = [s for s in loads if s.flags & PF_X]
-        frames, canary_loads, probes, code_bytes = self.scan_code(code)
+        # Small frames matter only to a file that does not import __stack_chk_fail.
+        code_facts = self.scan_code(code, small_frames=not syms.imports & set(STACK_CHK))
         build_flags: RecordedBuildFlags | None = None
         strings: tuple[str, ...] = ()
         if any(n in syms.defined for n in BUILD_FLAG_SYMBOLS):
@@ -398,14 +414,16 @@ class _Reader:
             fortified_imports=tuple(fortified),
             fortifiable_imports=tuple(sorted(n for n in imports if n in FORTIFIABLE)),
             fortified_defined=tuple(sorted(syms.chk_defined)),
-            canary_frames=frames,
-            canary_loads=canary_loads,
-            stack_clash_probes=probes,
+            canary_frames=code_facts.frames,
+            canary_loads=code_facts.canary_loads,
+            stack_clash_probes=code_facts.probes,
+            address_taken_frames=code_facts.address_taken,
             gnu_property=notes.properties,
             build_flags=build_flags,
             embedded_strings=strings,
             symbols_read=syms.read,
-            code_bytes=code_bytes,
+            code_bytes=code_facts.scanned,
+            code_scan_complete=code_facts.complete,
         )
 
     def dynamic(self, seg: _Seg | None, loads: list[_Seg]) -> list[tuple[int, int]]:
@@ -413,14 +431,35 @@ class _Reader:
             return []
         entsize = 16 if self.h.bits == 64 else 8
         fmt = "qQ" if self.h.bits == 64 else "iI"
-        out = []
+        count = seg.filesz // entsize
+        out: list[tuple[int, int]] = []
+        # Read up to DT_NULL, never more than MAX_DYNAMIC entries (the segment may span the file).
         for tag, val in self.unpack_table(
-            fmt, seg.offset, seg.filesz // entsize, entsize, "PT_DYNAMIC"
+            fmt, seg.offset, min(count, MAX_DYNAMIC), entsize, "PT_DYNAMIC", MAX_DYNAMIC
         ):
             if tag == DT_NULL:
-                break
+                return out
             out.append((tag, val))
+        if count > MAX_DYNAMIC:
+            raise self.fail(f"corrupt ELF file (PT_DYNAMIC: no DT_NULL in {MAX_DYNAMIC} entries)")
         return out
+
+    def check_other(self, segs: list[_Seg]) -> None:
+        """An object or core file has every check n/a: refuse one that looks like a program.
+
+        A relocatable object has no program headers, and a core dump has neither an interpreter,
+        a dynamic section nor section headers; a file that claims either type yet has them is
+        a mangled program the gate cannot judge (issue 14: never a pass with every check n/a).
+        """
+        h = self.h
+        linked = [s for s in segs if s.type in (PT_INTERP, PT_DYNAMIC)]
+        if h.elf_type == "ET_REL" and segs:
+            raise self.fail("corrupt ELF file (ET_REL with program headers: cannot judge)")
+        if h.elf_type == "ET_CORE" and (linked or h.shnum or h.shoff):
+            raise self.fail(
+                "corrupt ELF file (ET_CORE with an interpreter, dynamic section or section "
+                "headers: cannot judge)"
+            )
 
     def dyn_strings(self, dyn: list[tuple[int, int]], tag: int, loads: list[_Seg]) -> Iterator[str]:
         values = [v for t, v in dyn if t == tag]
@@ -437,21 +476,10 @@ class _Reader:
                 yield text
 
     def symbols(
-        self,
-        sections: list[_Sec],
-        dyn: list[tuple[int, int]],
-        loads: list[_Seg],
-        *,
-        with_symtab: bool,
+        self, tables: list[tuple[_Sec, _Sec]], dyn: list[tuple[int, int]], loads: list[_Seg]
     ) -> _Symbols:
         out = _Symbols(set(), {}, set(), read=False)
-        tables = [
-            s for s in sections if s.type == SHT_DYNSYM or (with_symtab and s.type == SHT_SYMTAB)
-        ]
-        for sec in tables:
-            if not 0 <= sec.link < len(sections):
-                raise self.fail("corrupt ELF file (symbol table links to a missing string table)")
-            strsec = sections[sec.link]
+        for sec, strsec in tables:
             self.read_symbols(
                 sec.offset,
                 sec.size,
@@ -488,17 +516,28 @@ class _Reader:
         symbol table of a static binary), the `__*_chk` functions it defines."""
         if entsize == 0:
             raise self.fail("corrupt ELF file (symbol table entry size 0)")
+        if strsize > MAX_STRTAB:
+            raise self.fail(
+                f"corrupt ELF file (a string table of {strsize} bytes, over the cap of {MAX_STRTAB})"
+            )
         s0, s1 = self.span(stroff, strsize, "string table")
         strtab = self.data[s0:s1]
         # Name every symbol only where it matters: imports, and the few defined names we look for
         # (found by their string-table offsets; linkers share string tails, hence every match).
         wanted: dict[int, str] = {}
         for name in WANTED_DEFINED:
-            for pos in _find_all(strtab, name.encode() + b"\0", 0, len(strtab)):
+            for pos in find_all(strtab, name.encode() + b"\0", 0, len(strtab)):
                 wanted[pos] = name
         is64 = self.h.bits == 64
+        count = size // entsize
+        out.budget -= count  # every table of the file shares one cap
         rows = self.unpack_table(
-            "IBBHQQ" if is64 else "IIIBBH", offset, size // entsize, entsize, "symbol table"
+            "IBBHQQ" if is64 else "IIIBBH",
+            offset,
+            count,
+            entsize,
+            "symbol tables",
+            count + min(0, out.budget),
         )
         undefined: list[int] = []
         defined: list[int] = []
@@ -538,18 +577,23 @@ class _Reader:
         nbuckets, symoffset, bloom_size, _shift = struct.unpack_from(
             self.e + "IIII", self.data, gnu
         )
+        if nbuckets > MAX_GNU_BUCKETS:
+            raise self.fail(
+                f"corrupt ELF file (DT_GNU_HASH: {nbuckets} buckets, over the cap of {MAX_GNU_BUCKETS})"
+            )
         buckets = gnu + 16 + bloom_size * self.ptr
-        b0, _ = self.span(buckets, nbuckets * 4, "DT_GNU_HASH buckets")
-        top = max(struct.unpack_from(f"{self.e}{nbuckets}I", self.data, b0), default=0)
+        b0, b1 = self.span(buckets, nbuckets * 4, "DT_GNU_HASH buckets")
+        top = max(array_of_words(self.data[b0:b1], self.h.little), default=0)
         if top < symoffset:
             return int(symoffset)
         chain = buckets + nbuckets * 4
-        index = top
-        while True:
+        for index in range(top, top + MAX_CHAIN):
             c0, _ = self.span(chain + (index - symoffset) * 4, 4, "DT_GNU_HASH chain")
             if struct.unpack_from(self.e + "I", self.data, c0)[0] & 1:
                 return index + 1
-            index += 1
+        raise self.fail(
+            f"corrupt ELF file (DT_GNU_HASH: a chain without end in {MAX_CHAIN} entries)"
+        )
 
     def notes(self, segs: list[_Seg]) -> _Notes:
         props: GnuProperties | None = None
@@ -568,6 +612,8 @@ class _Reader:
         return _Notes(props, abi)
 
     def iter_notes(self, seg: _Seg) -> Iterator[tuple[int, bytes, bytes]]:
+        """The notes of one segment; MAX_NOTES per file in all (a segment of holes would
+        otherwise yield a 12-byte empty note for every 12 bytes of the file)."""
         start, end = self.span(seg.offset, seg.filesz, "PT_NOTE")
         # Notes in an 8-aligned segment (GNU property notes of 64-bit files) pad to 8, others to 4,
         # as glibc's loader reads them (ELF_NOTE_DESC_OFFSET / ELF_NOTE_NEXT_OFFSET).
@@ -579,8 +625,11 @@ class _Reader:
             desc_end = desc_start + descsz
             if desc_end > end:
                 return
-            name = self.data[pos + 12 : pos + 12 + namesz].rstrip(b"\0")
-            yield ntype, name, self.data[desc_start:desc_end]
+            self.notes_left -= 1
+            if self.notes_left < 0:
+                return
+            name = self.data[pos + 12 : pos + 12 + min(namesz, 64)].rstrip(b"\0")
+            yield ntype, name, self.data[desc_start : min(desc_end, desc_start + MAX_NOTE_DESC)]
             pos = pos + _up(desc_end - pos, align)
 
     def properties(self, desc: bytes, prev: GnuProperties | None) -> GnuProperties:
@@ -612,64 +661,16 @@ class _Reader:
             ibt=ibt, shstk=shstk, bti=bti, pac=pac, x86_feature_1=x86, aarch64_feature_1=a64
         )
 
-    def scan_code(self, code: list[_Seg]) -> tuple[int, int, int, int]:
-        """Count large stack frames, canary loads and stack-clash probes in executable segments."""
-        frames = loads = probes = total = 0
-        machine = self.h.machine
-        for seg in code:
-            start, end = self.span(seg.offset, seg.filesz, "executable segment")
-            total += end - start
-            if machine in ("x86_64", "i386"):
-                f, lo, pr = self.x86_scan(start, end, rex=machine == "x86_64")
-                frames, loads, probes = frames + f, loads + lo, probes + pr
-            elif machine == "aarch64" and self.h.little:
-                frames += self.a64_frames(start, end)
-                probes += self.a64_probes(start, end)
-        return frames, loads, probes, total
-
-    def x86_scan(self, start: int, end: int, *, rex: bool) -> tuple[int, int, int]:
-        data = self.data
-        # In 64-bit code every %rsp adjustment carries a REX.W prefix (0x48): require it.
-        ok = (lambda pos: data[pos - 1] == 0x48) if rex else (lambda pos: True)
-        frames = sum(1 for m in _X86_SUB_SP8.finditer(data, start, end) if ok(m.start()))
-        frames += sum(1 for m in _X86_SUB_SP32.finditer(data, start, end) if ok(m.start()))
-        frames += sum(1 for pos in _find_all(data, _X86_ADD_SP_M128, start, end) if ok(pos))
-        canary = _X86_64_CANARY if rex else _I386_CANARY
-        loads = len(canary.findall(data, start, end))
-        probes = 0
-        for pos in _find_all(data, _X86_PROBE_SUB, start, end):
-            after = pos + len(_X86_PROBE_SUB) + (1 if rex else 0)
-            if (
-                ok(pos)
-                and (not rex or data[after - 1] == 0x48)
-                and _X86_PROBE_OR.match(data, after)
-            ):
-                probes += 1
-        return frames, loads, probes
-
-    def a64_frames(self, start: int, end: int) -> int:
-        count = 0
-        for m in _A64_SUB_SP.finditer(self.data, start, end):
-            if (m.start() - start) % 4:
-                continue
-            word = int.from_bytes(m.group(), "little")
-            # sub sp, sp, #imm12 (no shift): sf=1 op=1 S=0 100010 sh=0, Rn=Rd=sp
-            if word & 0xFFC003FF == 0xD10003FF and (word >> 10) & 0xFFF >= FRAME_MIN:
-                count += 1
-        for m in _A64_STP_FP.finditer(self.data, start, end):
-            if (m.start() - start) % 4:
-                continue
-            word = int.from_bytes(m.group(), "little")
-            # stp x29, x30, [sp, #-N]! (64-bit pre-index); imm7 is scaled by 8
-            if word & 0xFFC07FFF == 0xA9807BFD:
-                imm7 = (word >> 15) & 0x7F
-                if imm7 & 0x40 and (0x80 - imm7) * 8 >= FRAME_MIN + 16:
-                    count += 1
-        return count
-
-    def a64_probes(self, start: int, end: int) -> int:
-        return sum(
-            1 for pos in _find_all(self.data, _A64_PROBE, start, end) if (pos - start) % 4 == 0
+    def scan_code(self, code: list[_Seg], *, small_frames: bool) -> CodeEvidence:
+        """Machine-code evidence from the executable segments, at most MAX_CODE_SCAN bytes."""
+        regions = [self.span(s.offset, s.filesz, "executable segment") for s in code]
+        return elf_code.scan(
+            self.data,
+            self.h.machine,
+            self.h.little,
+            regions,
+            budget=MAX_CODE_SCAN,
+            small_frames=small_frames,
         )
 
     def build_flags(
@@ -709,6 +710,7 @@ class _Reader:
         if rtype is None or rela is None or self.ptr != 8:
             return None
         start, end = self.span(rela, _last(dyn, DT_RELASZ), "DT_RELA")
+        end = min(end, start + MAX_RELA_SCAN)
         # Search the raw table for (r_offset=slot, r_info=RELATIVE) instead of parsing every entry.
         needle = struct.pack(self.e + "QQ", slot, rtype)
         pos = self.data.find(needle, start, end)
@@ -722,12 +724,15 @@ class _Reader:
         """Version strings in read-only data: the start-up banner and the emulator version."""
         found: list[str] = []
         data = [s for s in loads if not s.flags & PF_X]
+        budget = MAX_DATA_SCAN
         # Anchor on a rare literal with `find`; a regex over megabytes is far slower.
         for anchor, pattern in ((b"[erts-", _BANNER), (b"emulator version ", _EMU_VERSION)):
             for seg in data:
                 start, end = self.span(seg.offset, seg.filesz, "PT_LOAD")
+                end = min(end, start + max(0, budget))
+                budget -= end - start
                 match = None
-                for pos in _find_all(self.data, anchor, start, end):
+                for pos in find_all(self.data, anchor, start, end):
                     window = self.data[max(start, pos - 32) : min(end, pos + 64)]
                     match = pattern.search(window)
                     if match:
@@ -744,19 +749,20 @@ class _Reader:
         return tuple(found)
 
 
+def array_of_words(raw: bytes, little: bool) -> array.array[int]:
+    """32-bit words of `raw` in the file's byte order (one C-level pass, no tuple of ints)."""
+    words = array.array("I", raw)
+    if little != (sys.byteorder == "little"):
+        words.byteswap()
+    return words
+
+
 def _names(strtab: bytes, offsets: list[int]) -> Iterator[bytes]:
     find, size = strtab.find, len(strtab)
     for off in offsets:
         if off < size:
             end = find(b"\0", off)
             yield strtab[off : end if end >= 0 else size]
-
-
-def _find_all(data: mmap.mmap | bytes, needle: bytes, start: int, end: int) -> Iterator[int]:
-    pos = data.find(needle, start, end)
-    while pos >= 0:
-        yield pos
-        pos = data.find(needle, pos + 1, end)
 
 
 def _up(n: int, align: int) -> int:

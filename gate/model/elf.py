@@ -88,4 +88,9 @@ class ElfFacts:
         str, ...
     ] = ()  # version strings in beam ("Erlang/OTP 25", "erts-13.1.5")
     symbols_read: bool = True  # False: no dynamic or static symbol table was found
-    code_bytes: int = 0  # size of the executable PT_LOAD segments that were scanned
+    code_bytes: int = 0  # bytes of executable PT_LOAD segments scanned (capped per file)
+    # Small frames (< CANARY_FRAME_BYTES) that put a stack address in a register: an array or an
+    # address-taken local, what -fstack-protector-strong guards. Counted only without a
+    # __stack_chk_fail import.
+    address_taken_frames: int = 0
+    code_scan_complete: bool = True  # False: the per-file cap left code unscanned

@@ -1,0 +1,221 @@
+"""Machine-code evidence for the ELF reader: stack frames, canary loads and stack-clash probes.
+
+Pure functions over bytes (a memory map and byte ranges of its executable segments); the caller
+caps how much code is scanned per file (a hostile segment can span gigabytes of holes).
+See docs/checks.md, "How facts are read", for what each pattern stands for.
+"""
+
+from __future__ import annotations
+
+import mmap
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from gate.model.elf import CANARY_FRAME_BYTES
+
+FRAME_MIN = CANARY_FRAME_BYTES
+# Patterns are anchored on their rarer bytes (a leading 0x48 REX prefix makes `re` crawl).
+_X86_SUB_SP8 = re.compile(rb"\x83\xec[\x40-\x7f]")  # sub $imm8,%esp/%rsp (64..127)
+# sub $imm32,%esp/%rsp with 128 <= imm32 < 8 MiB (smaller values use the imm8 form)
+_X86_SUB_SP32 = re.compile(rb"\x81\xec(?:[\x80-\xff].|.[\x01-\xff])[\x00-\x7f]\x00", re.DOTALL)
+_X86_ADD_SP_M128 = b"\x83\xc4\x80"  # add $-128,%rsp: gcc's spelling of a 128-byte frame
+# mov %fs:0x28,%reg (x86-64) and mov %gs:0x14,%reg (i386): the canary load of a protected function.
+_X86_64_CANARY = re.compile(
+    rb"\x64[\x48\x4c]\x8b[\x04\x0c\x14\x1c\x24\x2c\x34\x3c]\x25\x28\x00\x00\x00"
+)
+_I386_CANARY = re.compile(
+    rb"\x65\xa1\x14\x00\x00\x00|\x65\x8b[\x0d\x15\x1d\x25\x2d\x35\x3d]\x14\x00\x00\x00"
+)
+# -fstack-clash-protection: `sub $0x1000,%rsp` directly followed by `orq $0x0,(%rsp)` (or its
+# disp8/disp32 form), the page probe gcc emits for big frames and in alloca loops.
+_X86_PROBE_SUB = b"\x81\xec\x00\x10\x00\x00"
+_X86_PROBE_OR = re.compile(rb"\x83(?:\x0c\x24|\x4c\x24.|\x8c\x24....)\x00", re.DOTALL)
+
+# A small frame whose address escapes: what -fstack-protector-strong guards (an array or an
+# address-taken local), for frames below FRAME_MIN. A frame of 16 to 127 bytes (`sub $imm8,%rsp`;
+# 8 is only call alignment, as in crti's `_init`) followed within ADDR_WINDOW bytes by an
+# instruction that puts a stack address into a register: `mov %rsp,%reg` (not %rbp),
+# `lea disp8(%rsp),%reg` with disp inside the frame, or `lea -disp8(%rbp),%reg`.
+ADDR_WINDOW = 96
+_X86_SMALL_FRAME = re.compile(rb"\x83\xec([\x10-\x7f])")
+_X86_STACK_ADDR = re.compile(
+    rb"\x89([\xe0-\xe3\xe6\xe7])"  # mov %esp/%rsp,%reg (89 /r, reg field = sp)
+    rb"|\x8d[\x44\x4c\x54\x5c\x64\x6c\x74\x7c]\x24(.)"  # lea disp8(%esp/%rsp),%reg
+    rb"|\x8d\x04\x24"  # lea (%rsp),%rax
+    rb"|\x8d[\x45\x4d\x55\x5d\x65\x6d\x75\x7d]([\x80-\xff])",  # lea -disp8(%ebp/%rbp),%reg
+    re.DOTALL,
+)
+
+# AArch64 (4-byte aligned words): `sub sp, sp, #imm`, `stp x29, x30, [sp, #-N]!`, and the probe
+# pair `sub sp, sp, #1, lsl #12; str xzr, [sp, #1024]`.
+_A64_SUB_SP = re.compile(rb"\xff..\xd1", re.DOTALL)
+_A64_STP_FP = re.compile(rb"\xfd[\x7b\xfb].\xa9", re.DOTALL)
+_A64_PROBE = b"\xff\x07\x40\xd1\xff\x03\x02\xf9"
+# `add xN, sp, #imm` / `add xN, x29, #imm` (N not sp or x29): a stack address in a register.
+_A64_ADD_SP = re.compile(rb"[\xe0-\xff\xa0-\xbf]..\x91", re.DOTALL)
+
+Buffer = mmap.mmap | bytes
+
+
+@dataclass(frozen=True)
+class CodeEvidence:
+    """What the scanned code shows; counts are lower bounds when `complete` is False."""
+
+    frames: int = 0  # frames of FRAME_MIN+ bytes
+    canary_loads: int = 0
+    probes: int = 0
+    address_taken: int = 0  # small frames whose address is put in a register
+    scanned: int = 0  # bytes scanned
+    complete: bool = True  # False: the per-file cap cut the scan short
+
+    def __add__(self, other: CodeEvidence) -> CodeEvidence:
+        return CodeEvidence(
+            self.frames + other.frames,
+            self.canary_loads + other.canary_loads,
+            self.probes + other.probes,
+            self.address_taken + other.address_taken,
+            self.scanned + other.scanned,
+            self.complete and other.complete,
+        )
+
+
+def scan(
+    data: Buffer,
+    machine: str,
+    little: bool,
+    regions: Sequence[tuple[int, int]],
+    *,
+    budget: int,
+    small_frames: bool,
+) -> CodeEvidence:
+    """Scan byte ranges of executable code, at most `budget` bytes in all.
+
+    `small_frames` also looks for address-taken small frames (only worth it when the file does
+    not import `__stack_chk_fail`).
+    """
+    total = CodeEvidence()
+    for start, end in regions:
+        if budget <= 0:
+            return total + CodeEvidence(complete=False)
+        cut = min(end, start + budget)
+        budget -= cut - start
+        one = _scan_one(data, machine, little, start, cut, small_frames=small_frames)
+        total = total + one + CodeEvidence(scanned=cut - start, complete=cut == end)
+    return total
+
+
+def _scan_one(
+    data: Buffer, machine: str, little: bool, start: int, end: int, *, small_frames: bool
+) -> CodeEvidence:
+    if machine in ("x86_64", "i386"):
+        rex = machine == "x86_64"
+        f, lo, pr = _x86(data, start, end, rex=rex)
+        small = _x86_small_frames(data, start, end, rex=rex) if small_frames else 0
+        return CodeEvidence(frames=f, canary_loads=lo, probes=pr, address_taken=small)
+    if machine == "aarch64" and little:
+        small = _a64_small_frames(data, start, end) if small_frames else 0
+        return CodeEvidence(
+            frames=_a64_frames(data, start, end),
+            probes=_a64_probes(data, start, end),
+            address_taken=small,
+        )
+    return CodeEvidence()
+
+
+def _rex_ok(data: Buffer, rex: bool) -> Callable[[int], bool]:
+    # In 64-bit code every %rsp adjustment carries a REX.W prefix (0x48): require it.
+    return (lambda pos: data[pos - 1] == 0x48) if rex else (lambda pos: True)
+
+
+def _x86(data: Buffer, start: int, end: int, *, rex: bool) -> tuple[int, int, int]:
+    ok = _rex_ok(data, rex)
+    frames = sum(1 for m in _X86_SUB_SP8.finditer(data, start, end) if ok(m.start()))
+    frames += sum(1 for m in _X86_SUB_SP32.finditer(data, start, end) if ok(m.start()))
+    frames += sum(1 for pos in find_all(data, _X86_ADD_SP_M128, start, end) if ok(pos))
+    canary = _X86_64_CANARY if rex else _I386_CANARY
+    loads = len(canary.findall(data, start, end))
+    probes = 0
+    for pos in find_all(data, _X86_PROBE_SUB, start, end):
+        after = pos + len(_X86_PROBE_SUB) + (1 if rex else 0)
+        if ok(pos) and (not rex or data[after - 1] == 0x48) and _X86_PROBE_OR.match(data, after):
+            probes += 1
+    return frames, loads, probes
+
+
+def _x86_small_frames(data: Buffer, start: int, end: int, *, rex: bool) -> int:
+    ok = _rex_ok(data, rex)
+    count = 0
+    for m in _X86_SMALL_FRAME.finditer(data, start, end):
+        if not ok(m.start()):
+            continue
+        frame = m.group(1)[0]
+        if _x86_stack_address(data, m.end(), min(end, m.end() + ADDR_WINDOW), frame, rex=rex):
+            count += 1
+    return count
+
+
+def _x86_stack_address(data: Buffer, start: int, end: int, frame: int, *, rex: bool) -> bool:
+    for m in _X86_STACK_ADDR.finditer(data, start, end):
+        # 64-bit pointer arithmetic carries REX.W (0x48, or 0x49/0x4c for r8-r15).
+        if rex and data[m.start() - 1] not in (0x48, 0x49, 0x4C):
+            continue
+        if m.group(2) is not None and m.group(2)[0] >= frame:
+            continue  # above this frame: the caller's stack arguments
+        return True
+    return False
+
+
+def _a64_words(pattern: re.Pattern[bytes], data: Buffer, start: int, end: int) -> Iterator[int]:
+    for m in pattern.finditer(data, start, end):
+        if (m.start() - start) % 4 == 0:
+            yield int.from_bytes(m.group(), "little")
+
+
+def _a64_frames(data: Buffer, start: int, end: int) -> int:
+    count = 0
+    for word in _a64_words(_A64_SUB_SP, data, start, end):
+        # sub sp, sp, #imm12 (no shift): sf=1 op=1 S=0 100010 sh=0, Rn=Rd=sp
+        if word & 0xFFC003FF == 0xD10003FF and (word >> 10) & 0xFFF >= FRAME_MIN:
+            count += 1
+    for word in _a64_words(_A64_STP_FP, data, start, end):
+        # stp x29, x30, [sp, #-N]! (64-bit pre-index); imm7 is scaled by 8
+        if word & 0xFFC07FFF == 0xA9807BFD:
+            imm7 = (word >> 15) & 0x7F
+            if imm7 & 0x40 and (0x80 - imm7) * 8 >= FRAME_MIN + 16:
+                count += 1
+    return count
+
+
+def _a64_small_frames(data: Buffer, start: int, end: int) -> int:
+    """`stp x29, x30, [sp, #-N]!` followed within ADDR_WINDOW bytes by `add xN, sp|x29, #imm`."""
+    count = 0
+    for m in _A64_STP_FP.finditer(data, start, end):
+        pos = m.start()
+        word = int.from_bytes(m.group(), "little")
+        if (pos - start) % 4 or word & 0xFFC07FFF != 0xA9807BFD:
+            continue
+        window_end = min(end, pos + 4 + ADDR_WINDOW)
+        if any(_a64_is_stack_add(w) for w in _a64_words(_A64_ADD_SP, data, pos + 4, window_end)):
+            count += 1
+    return count
+
+
+def _a64_is_stack_add(word: int) -> bool:
+    # add Xd, Xn, #imm12 (64-bit, no shift): 1001000100 imm12 Rn Rd
+    if word & 0xFFC00000 != 0x91000000:
+        return False
+    rn, rd = (word >> 5) & 31, word & 31
+    return rn in (29, 31) and rd not in (29, 31)
+
+
+def _a64_probes(data: Buffer, start: int, end: int) -> int:
+    return sum(1 for pos in find_all(data, _A64_PROBE, start, end) if (pos - start) % 4 == 0)
+
+
+def find_all(data: Buffer, needle: bytes, start: int, end: int) -> Iterator[int]:
+    """Every offset of `needle` in data[start:end] (overlapping matches included)."""
+    pos = data.find(needle, start, end)
+    while pos >= 0:
+        yield pos
+        pos = data.find(needle, pos + 1, end)
