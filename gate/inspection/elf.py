@@ -3,18 +3,16 @@
 It reads the header, the tables and the contents a check needs with `struct` from a memory map,
 bounds-checking every offset, count and size against the file (a hostile file must raise
 `ElfError`, never allocate or walk past what it holds). It owns these few hundred lines instead of
-depending on pyelftools: see `_decode_header` for why.
+depending on pyelftools: see `gate.inspection.elf_format.decode_header` for why.
 """
 
 from __future__ import annotations
 
-import array
 import mmap
 import os
 import re
 import stat
 import struct
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,47 @@ from typing import BinaryIO
 from gate.errors import ElfError
 from gate.inspection import elf_code
 from gate.inspection.elf_code import CodeEvidence, find_all
+from gate.inspection.elf_format import (
+    DF_1_PIE,
+    DT_FLAGS,
+    DT_FLAGS_1,
+    DT_GNU_HASH,
+    DT_HASH,
+    DT_NEEDED,
+    DT_NULL,
+    DT_RELA,
+    DT_RELASZ,
+    DT_RPATH,
+    DT_RUNPATH,
+    DT_STRSZ,
+    DT_STRTAB,
+    DT_SYMTAB,
+    NT_GNU_ABI_TAG,
+    NT_GNU_PROPERTY_TYPE_0,
+    PF_W,
+    PF_X,
+    PT_DYNAMIC,
+    PT_GNU_PROPERTY,
+    PT_GNU_RELRO,
+    PT_GNU_STACK,
+    PT_INTERP,
+    PT_LOAD,
+    PT_NOTE,
+    R_RELATIVE,
+    SHN_UNDEF,
+    SHT_DYNSYM,
+    SHT_SYMTAB,
+    Header,
+    array_of_words,
+    bind_now_evidence,
+    classify,
+    decode_header,
+    gnu_properties,
+    has_tag,
+    last_tag,
+    textrel_evidence,
+    up,
+)
 from gate.model.elf import (
     ElfFacts,
     ElfKind,
@@ -32,28 +71,6 @@ from gate.model.elf import (
 )
 
 ELF_MAGIC = b"\x7fELF"
-
-# Program header types and flags (ELF gABI, Linux extensions).
-PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
-PT_GNU_STACK, PT_GNU_RELRO, PT_GNU_PROPERTY = 0x6474E551, 0x6474E552, 0x6474E553
-PF_X, PF_W, PF_R = 1, 2, 4
-SHT_SYMTAB, SHT_DYNSYM = 2, 11
-SHN_UNDEF = 0
-
-# Dynamic tags.
-DT_NULL, DT_NEEDED, DT_STRTAB, DT_STRSZ, DT_SYMTAB = 0, 1, 5, 10, 6
-DT_RELA, DT_RELASZ, DT_RPATH, DT_TEXTREL, DT_BIND_NOW = 7, 8, 15, 22, 24
-DT_RUNPATH, DT_FLAGS, DT_GNU_HASH, DT_HASH, DT_FLAGS_1 = 29, 30, 0x6FFFFEF5, 4, 0x6FFFFFFB
-DF_TEXTREL, DF_BIND_NOW = 0x4, 0x8
-DF_1_NOW, DF_1_PIE = 0x1, 0x08000000
-
-# GNU notes.
-NT_GNU_ABI_TAG, NT_GNU_PROPERTY_TYPE_0 = 1, 5
-GNU_PROPERTY_X86_FEATURE_1_AND = 0xC0000002
-GNU_PROPERTY_AARCH64_FEATURE_1_AND = 0xC0000000
-
-# Relocation types whose addend is the target address (a pointer to a string in a PIE).
-R_RELATIVE = {"x86_64": 8, "aarch64": 1027}
 
 BUILD_FLAG_SYMBOLS = ("erts_build_flags_CFLAGS", "erts_build_flags_LDFLAGS")
 # The emulator exports the NIF API to the libraries it loads; OTP 29 still does, while it no longer
@@ -136,7 +153,7 @@ def read_facts(path: Path) -> ElfFacts:
             head = f.read(64)
             if head[:4] != ELF_MAGIC:
                 raise ElfError(f"{path}: not an ELF file (no ELF magic bytes)")
-            header = _decode_header(path, head)
+            header = decode_header(path, head)
             data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
             try:
                 return _Reader(path, data, size, header).facts()
@@ -150,77 +167,6 @@ def read_facts(path: Path) -> ElfFacts:
         raise ElfError(f"{path}: corrupt ELF file (structures nest without end)") from e
     except (struct.error, ValueError, IndexError, KeyError, OverflowError, MemoryError) as e:
         raise ElfError(f"{path}: corrupt ELF file ({type(e).__name__}: {e})") from e
-
-
-@dataclass(frozen=True)
-class _Header:
-    """The ELF header fields the reader needs."""
-
-    bits: int
-    little: bool
-    machine: str
-    elf_type: str
-    phoff: int
-    phentsize: int
-    phnum: int
-    shoff: int
-    shentsize: int
-    shnum: int
-
-
-# e_type values (gABI); anything else is not a file the gate can judge.
-_ELF_TYPES = {1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
-# e_machine values (gABI "Machine" table) of the architectures OTP runs on, by the names the
-# facts use; the rest keep their number.
-_MACHINES = {
-    3: "i386", 62: "x86_64", 183: "aarch64", 40: "arm", 8: "mips", 20: "ppc", 21: "ppc64",
-    22: "s390", 2: "sparc", 43: "sparcv9", 243: "riscv", 258: "loongarch",
-}  # fmt: skip
-# Elf32_Ehdr / Elf64_Ehdr after e_ident: type, machine, version, entry, phoff, shoff, flags,
-# ehsize, phentsize, phnum, shentsize, shnum, shstrndx.
-_EHDR = {32: "HHIIIIIHHHHHH", 64: "HHIQQQIHHHHHH"}
-EV_CURRENT = 1
-
-
-def _decode_header(path: Path, head: bytes) -> _Header:
-    """Decode and validate the ELF header; a header the gate cannot judge raises `ElfError`.
-
-    The reader owns these few lines instead of pyelftools: its public `ELFFile` builds every
-    struct of the format per file (about 2.8 ms a file and 75 ms to import, more than a whole
-    scan of an OTP tree should take), and the header is all the reader ever asked it for.
-    """
-    bits = {1: 32, 2: 64}.get(head[4])
-    little = {1: True, 2: False}.get(head[5])
-    if bits is None:
-        raise ElfError(f"{path}: corrupt ELF header (invalid EI_CLASS {head[4]})")
-    if little is None:
-        raise ElfError(f"{path}: corrupt ELF header (invalid EI_DATA {head[5]})")
-    if head[6] != EV_CURRENT:
-        raise ElfError(f"{path}: corrupt ELF header (invalid EI_VERSION {head[6]})")
-    fmt = ("<" if little else ">") + _EHDR[bits]
-    if len(head) < 16 + struct.calcsize(fmt):
-        raise ElfError(f"{path}: truncated ELF file (shorter than an ELF header)")
-    (etype, machine, _version, _entry, phoff, shoff, _flags, _ehsize, phentsize, phnum,
-     shentsize, shnum, _shstrndx) = struct.unpack_from(fmt, head, 16)  # fmt: skip
-    elf_type = _ELF_TYPES.get(etype)
-    if elf_type is None:
-        # A zeroed or mangled e_type would otherwise make every check n/a: a file that looks like
-        # a program and cannot be judged must be an error, never a pass (issue 14).
-        raise ElfError(
-            f"{path}: corrupt ELF header (e_type {etype:#x} is not REL, EXEC, DYN or CORE)"
-        )
-    return _Header(
-        bits=bits,
-        little=little,
-        machine=_MACHINES.get(machine, f"machine-{machine}"),
-        elf_type=elf_type,
-        phoff=phoff,
-        phentsize=phentsize,
-        phnum=phnum,
-        shoff=shoff,
-        shentsize=shentsize,
-        shnum=shnum,
-    )
 
 
 @dataclass(frozen=True)
@@ -261,7 +207,7 @@ class _Notes:
 class _Reader:
     """One pass over a mapped ELF file; every read is bounds-checked against the file size."""
 
-    def __init__(self, path: Path, data: mmap.mmap, size: int, h: _Header) -> None:
+    def __init__(self, path: Path, data: mmap.mmap, size: int, h: Header) -> None:
         self.path, self.data, self.size, self.h = path, data, size, h
         self.e = "<" if h.little else ">"
         self.ptr = 8 if h.bits == 64 else 4
@@ -358,10 +304,10 @@ class _Reader:
             rwx = (*rwx[:MAX_RWX_LISTED], f"and {len(rwx) - MAX_RWX_LISTED} more RWX PT_LOAD")
         dyn = self.dynamic(next((s for s in segs if s.type == PT_DYNAMIC), None), loads)
         needed = tuple(self.dyn_strings(dyn, DT_NEEDED, loads))
-        flags = _last(dyn, DT_FLAGS)
-        flags_1 = _last(dyn, DT_FLAGS_1)
+        flags = last_tag(dyn, DT_FLAGS)
+        flags_1 = last_tag(dyn, DT_FLAGS_1)
         pie_flag = bool(flags_1 & DF_1_PIE)
-        kind = _kind(h.elf_type, interp is not None, pie_flag)
+        kind = classify(h.elf_type, interp is not None, pie_flag)
         if kind == ElfKind.OTHER:
             self.check_other(segs)
 
@@ -403,10 +349,10 @@ class _Reader:
             needed=needed,
             pie_flag=pie_flag,
             relro=any(s.type == PT_GNU_RELRO for s in segs),
-            bind_now=_bind_now(dyn, flags, flags_1),
+            bind_now=bind_now_evidence(dyn, flags, flags_1),
             gnu_stack=gnu_stack,
             rwx_segments=rwx,
-            textrel=_textrel(dyn, flags),
+            textrel=textrel_evidence(dyn, flags),
             rpath=tuple(self.dyn_strings(dyn, DT_RPATH, loads)),
             runpath=tuple(self.dyn_strings(dyn, DT_RUNPATH, loads)),
             stack_chk_imports=tuple(n for n in STACK_CHK if n in imports),
@@ -465,7 +411,7 @@ class _Reader:
         values = [v for t, v in dyn if t == tag]
         if not values:
             return
-        strtab = self.vaddr_to_offset(loads, _last(dyn, DT_STRTAB))
+        strtab = self.vaddr_to_offset(loads, last_tag(dyn, DT_STRTAB))
         if strtab is None:
             raise self.fail("corrupt ELF file (DT_STRTAB outside the loaded segments)")
         for v in values:
@@ -491,13 +437,13 @@ class _Reader:
             )
         if not tables and dyn:
             # No section headers (stripped with sstrip): find .dynsym through the dynamic section.
-            symtab = self.vaddr_to_offset(loads, _last(dyn, DT_SYMTAB))
-            strtab = self.vaddr_to_offset(loads, _last(dyn, DT_STRTAB))
+            symtab = self.vaddr_to_offset(loads, last_tag(dyn, DT_SYMTAB))
+            strtab = self.vaddr_to_offset(loads, last_tag(dyn, DT_STRTAB))
             count = self.dynsym_count(dyn, loads)
             if symtab is not None and strtab is not None and count:
                 entsize = 24 if self.h.bits == 64 else 16
                 self.read_symbols(
-                    symtab, count * entsize, entsize, strtab, _last(dyn, DT_STRSZ), out
+                    symtab, count * entsize, entsize, strtab, last_tag(dyn, DT_STRSZ), out
                 )
         return out
 
@@ -563,12 +509,16 @@ class _Reader:
         out.read = True
 
     def dynsym_count(self, dyn: list[tuple[int, int]], loads: list[_Seg]) -> int:
-        hash_off = self.vaddr_to_offset(loads, _last(dyn, DT_HASH)) if _has(dyn, DT_HASH) else None
+        hash_off = (
+            self.vaddr_to_offset(loads, last_tag(dyn, DT_HASH)) if has_tag(dyn, DT_HASH) else None
+        )
         if hash_off is not None:
             self.span(hash_off, 8, "DT_HASH")
             return int(struct.unpack_from(self.e + "II", self.data, hash_off)[1])
         gnu = (
-            self.vaddr_to_offset(loads, _last(dyn, DT_GNU_HASH)) if _has(dyn, DT_GNU_HASH) else None
+            self.vaddr_to_offset(loads, last_tag(dyn, DT_GNU_HASH))
+            if has_tag(dyn, DT_GNU_HASH)
+            else None
         )
         if gnu is None:
             return 0
@@ -604,7 +554,7 @@ class _Reader:
                 if name != b"GNU":
                     continue
                 if ntype == NT_GNU_PROPERTY_TYPE_0:
-                    props = self.properties(desc, props)
+                    props = gnu_properties(desc, self.h, props)
         for seg in (s for s in segs if s.type == PT_NOTE):
             for ntype, name, _desc in self.iter_notes(seg):
                 if name == b"GNU" and ntype == NT_GNU_ABI_TAG:
@@ -621,7 +571,7 @@ class _Reader:
         pos = start
         while pos + 12 <= end:
             namesz, descsz, ntype = struct.unpack_from(self.e + "III", self.data, pos)
-            desc_start = pos + _up(12 + namesz, align)
+            desc_start = pos + up(12 + namesz, align)
             desc_end = desc_start + descsz
             if desc_end > end:
                 return
@@ -630,36 +580,7 @@ class _Reader:
                 return
             name = self.data[pos + 12 : pos + 12 + min(namesz, 64)].rstrip(b"\0")
             yield ntype, name, self.data[desc_start : min(desc_end, desc_start + MAX_NOTE_DESC)]
-            pos = pos + _up(desc_end - pos, align)
-
-    def properties(self, desc: bytes, prev: GnuProperties | None) -> GnuProperties:
-        ibt = shstk = bti = pac = x86 = a64 = False
-        pos, align = 0, (8 if self.h.bits == 64 else 4)
-        while pos + 8 <= len(desc):
-            ptype, datasz = struct.unpack_from(self.e + "II", desc, pos)
-            if pos + 8 + datasz > len(desc):
-                break
-            if datasz >= 4 and ptype in (
-                GNU_PROPERTY_X86_FEATURE_1_AND,
-                GNU_PROPERTY_AARCH64_FEATURE_1_AND,
-            ):
-                bits = struct.unpack_from(self.e + "I", desc, pos + 8)[0]
-                if ptype == GNU_PROPERTY_X86_FEATURE_1_AND and self.h.machine in ("x86_64", "i386"):
-                    x86, ibt, shstk = True, bool(bits & 1), bool(bits & 2)
-                elif ptype == GNU_PROPERTY_AARCH64_FEATURE_1_AND and self.h.machine == "aarch64":
-                    a64, bti, pac = True, bool(bits & 1), bool(bits & 2)
-            pos += 8 + _up(datasz, align)
-        if prev is not None:  # several notes: keep what any of them says
-            ibt, shstk, bti, pac = (
-                ibt or prev.ibt,
-                shstk or prev.shstk,
-                bti or prev.bti,
-                pac or prev.pac,
-            )
-            x86, a64 = x86 or prev.x86_feature_1, a64 or prev.aarch64_feature_1
-        return GnuProperties(
-            ibt=ibt, shstk=shstk, bti=bti, pac=pac, x86_feature_1=x86, aarch64_feature_1=a64
-        )
+            pos = pos + up(desc_end - pos, align)
 
     def scan_code(self, code: list[_Seg], *, small_frames: bool) -> CodeEvidence:
         """Machine-code evidence from the executable segments, at most MAX_CODE_SCAN bytes."""
@@ -706,10 +627,12 @@ class _Reader:
         self, slot: int, dyn: list[tuple[int, int]], loads: list[_Seg]
     ) -> int | None:
         rtype = R_RELATIVE.get(self.h.machine)
-        rela = self.vaddr_to_offset(loads, _last(dyn, DT_RELA)) if _has(dyn, DT_RELA) else None
+        rela = (
+            self.vaddr_to_offset(loads, last_tag(dyn, DT_RELA)) if has_tag(dyn, DT_RELA) else None
+        )
         if rtype is None or rela is None or self.ptr != 8:
             return None
-        start, end = self.span(rela, _last(dyn, DT_RELASZ), "DT_RELA")
+        start, end = self.span(rela, last_tag(dyn, DT_RELASZ), "DT_RELA")
         end = min(end, start + MAX_RELA_SCAN)
         # Search the raw table for (r_offset=slot, r_info=RELATIVE) instead of parsing every entry.
         needle = struct.pack(self.e + "QQ", slot, rtype)
@@ -749,67 +672,12 @@ class _Reader:
         return tuple(found)
 
 
-def array_of_words(raw: bytes, little: bool) -> array.array[int]:
-    """32-bit words of `raw` in the file's byte order (one C-level pass, no tuple of ints)."""
-    words = array.array("I", raw)
-    if little != (sys.byteorder == "little"):
-        words.byteswap()
-    return words
-
-
 def _names(strtab: bytes, offsets: list[int]) -> Iterator[bytes]:
     find, size = strtab.find, len(strtab)
     for off in offsets:
         if off < size:
             end = find(b"\0", off)
             yield strtab[off : end if end >= 0 else size]
-
-
-def _up(n: int, align: int) -> int:
-    return (n + align - 1) & ~(align - 1)
-
-
-def _has(dyn: list[tuple[int, int]], tag: int) -> bool:
-    return any(t == tag for t, _ in dyn)
-
-
-def _last(dyn: list[tuple[int, int]], tag: int) -> int:
-    value = 0
-    for t, v in dyn:
-        if t == tag:
-            value = v
-    return value
-
-
-def _textrel(dyn: list[tuple[int, int]], flags: int) -> str | None:
-    if _has(dyn, DT_TEXTREL):
-        return "DT_TEXTREL"
-    return "DT_FLAGS TEXTREL" if flags & DF_TEXTREL else None
-
-
-def _bind_now(dyn: list[tuple[int, int]], flags: int, flags_1: int) -> str | None:
-    if _has(dyn, DT_BIND_NOW):
-        return "DT_BIND_NOW"
-    if flags & DF_BIND_NOW:
-        return "DT_FLAGS BIND_NOW"
-    if flags_1 & DF_1_NOW:
-        return "DT_FLAGS_1 NOW"
-    return None
-
-
-def _kind(elf_type: str, has_interp: bool, pie_flag: bool) -> ElfKind:
-    """Classify the file (see docs/checks.md, "File kinds")."""
-    if elf_type == "ET_EXEC":
-        # Without an interpreter nothing loads libraries or binds symbols: static in every way
-        # that matters to the checks, even when a stray PT_DYNAMIC is present.
-        return ElfKind.EXECUTABLE if has_interp else ElfKind.STATIC_EXECUTABLE
-    if elf_type == "ET_DYN":
-        if has_interp:
-            return ElfKind.PIE_EXECUTABLE
-        if pie_flag:
-            return ElfKind.STATIC_PIE
-        return ElfKind.SHARED_OBJECT
-    return ElfKind.OTHER
 
 
 def _libc(interp: str | None, needed: tuple[str, ...], abi_tag: bool, syms: _Symbols) -> Libc:

@@ -52,8 +52,7 @@ _X86_STACK_ADDR = re.compile(
 _A64_SUB_SP = re.compile(rb"\xff..\xd1", re.DOTALL)
 _A64_STP_FP = re.compile(rb"\xfd[\x7b\xfb].\xa9", re.DOTALL)
 _A64_PROBE = b"\xff\x07\x40\xd1\xff\x03\x02\xf9"
-# `add xN, sp, #imm` / `add xN, x29, #imm` (N not sp or x29): a stack address in a register.
-_A64_ADD_SP = re.compile(rb"[\xe0-\xff\xa0-\xbf]..\x91", re.DOTALL)
+_A64_RETURNS = frozenset({0xD65F03C0, 0xD65F0BFF, 0xD65F0FFF})  # ret, retaa, retab
 
 Buffer = mmap.mmap | bytes
 
@@ -150,7 +149,12 @@ def _x86_small_frames(data: Buffer, start: int, end: int, *, rex: bool) -> int:
         if not ok(m.start()):
             continue
         frame = m.group(1)[0]
-        if _x86_stack_address(data, m.end(), min(end, m.end() + ADDR_WINDOW), frame, rex=rex):
+        # The window ends at the first `ret` byte: the next function may take addresses of its
+        # own (glibc's `_start` does `mov %rsp,%rdx` with no frame). A 0xc3 inside a longer
+        # instruction only ends the window early: fewer findings, never a false one.
+        stop = data.find(b"\xc3", m.end(), min(end, m.end() + ADDR_WINDOW))
+        window_end = stop if stop >= 0 else min(end, m.end() + ADDR_WINDOW)
+        if _x86_stack_address(data, m.end(), window_end, frame, rex=rex):
             count += 1
     return count
 
@@ -195,10 +199,21 @@ def _a64_small_frames(data: Buffer, start: int, end: int) -> int:
         word = int.from_bytes(m.group(), "little")
         if (pos - start) % 4 or word & 0xFFC07FFF != 0xA9807BFD:
             continue
-        window_end = min(end, pos + 4 + ADDR_WINDOW)
-        if any(_a64_is_stack_add(w) for w in _a64_words(_A64_ADD_SP, data, pos + 4, window_end)):
+        if _a64_stack_address(data, pos + 4, min(end, pos + 4 + ADDR_WINDOW)):
             count += 1
     return count
+
+
+def _a64_stack_address(data: Buffer, start: int, end: int) -> bool:
+    """An `add xN, sp|x29, #imm` before this function returns or the next one begins (glibc's
+    `_start`, right after `main`, does `add x2, sp, #8` with no frame of its own)."""
+    for pos in range(start, end - 3, 4):
+        word = int.from_bytes(data[pos : pos + 4], "little")
+        if word in _A64_RETURNS or word & 0xFFC07FFF == 0xA9807BFD:
+            return False
+        if _a64_is_stack_add(word):
+            return True
+    return False
 
 
 def _a64_is_stack_add(word: int) -> bool:
