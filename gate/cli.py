@@ -336,6 +336,7 @@ def _log_group_progress(event: BuildProgress) -> None:
 def _build_source(args: argparse.Namespace, environ: Mapping[str, str]) -> RuntimeSource:
     try:
         from gate.acquire.build import EEF_CFLAGS, EEF_LDFLAGS, SourceBuild, plain_progress
+        from gate.acquire.download import default_cache_dir
     except ImportError as e:  # the build route ships separately (issue 4)
         raise UsageError(f"'{PROG} build' is not available in this installation ({e})") from e
     extra: dict[str, str] = {}
@@ -363,7 +364,7 @@ def _build_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runti
         mirror=args.source_mirror,
         sha256=args.sha256.lower() if args.sha256 else None,
         # A build takes minutes: it is cached by version and flags (`$OTP_GATE_CACHE`).
-        cache_dir=Path(environ["OTP_GATE_CACHE"]) if environ.get("OTP_GATE_CACHE") else None,
+        cache_dir=default_cache_dir(environ),
         progress=_log_group_progress if environ.get("GITHUB_ACTIONS") == "true" else plain_progress,
     )
 
