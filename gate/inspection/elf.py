@@ -62,13 +62,7 @@ from gate.inspection.elf_format import (
     textrel_evidence,
     up,
 )
-from gate.model.elf import (
-    ElfFacts,
-    ElfKind,
-    GnuProperties,
-    Libc,
-    RecordedBuildFlags,
-)
+from gate.model.elf import ElfFacts, ElfKind, GnuProperties, Libc, RecordedBuildFlags
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -291,17 +285,9 @@ class _Reader:
         h = self.h
         segs = self.segments()
         loads = [s for s in segs if s.type == PT_LOAD]
-        interp_seg = next((s for s in segs if s.type == PT_INTERP), None)
-        interp = None
-        if interp_seg is not None:
-            self.span(interp_seg.offset, interp_seg.filesz, "PT_INTERP")
-            interp = self.cstring(interp_seg.offset, interp_seg.filesz).decode("utf-8", "replace")
+        interp = self.interpreter(segs)
         stacks = [s for s in segs if s.type == PT_GNU_STACK]
         gnu_stack = bool(stacks[-1].flags & PF_X) if stacks else None
-        rwx_loads = [s for s in loads if s.flags & PF_W and s.flags & PF_X]
-        rwx = tuple(f"PT_LOAD at 0x{s.vaddr:x} (RWX, {s.memsz} bytes)" for s in rwx_loads)
-        if len(rwx) > MAX_RWX_LISTED:
-            rwx = (*rwx[:MAX_RWX_LISTED], f"and {len(rwx) - MAX_RWX_LISTED} more RWX PT_LOAD")
         dyn = self.dynamic(next((s for s in segs if s.type == PT_DYNAMIC), None), loads)
         needed = tuple(self.dyn_strings(dyn, DT_NEEDED, loads))
         flags = last_tag(dyn, DT_FLAGS)
@@ -351,7 +337,7 @@ class _Reader:
             relro=any(s.type == PT_GNU_RELRO for s in segs),
             bind_now=bind_now_evidence(dyn, flags, flags_1),
             gnu_stack=gnu_stack,
-            rwx_segments=rwx,
+            rwx_segments=_rwx(loads),
             textrel=textrel_evidence(dyn, flags),
             rpath=tuple(self.dyn_strings(dyn, DT_RPATH, loads)),
             runpath=tuple(self.dyn_strings(dyn, DT_RUNPATH, loads)),
@@ -389,6 +375,13 @@ class _Reader:
         if count > MAX_DYNAMIC:
             raise self.fail(f"corrupt ELF file (PT_DYNAMIC: no DT_NULL in {MAX_DYNAMIC} entries)")
         return out
+
+    def interpreter(self, segs: list[_Seg]) -> str | None:
+        seg = next((s for s in segs if s.type == PT_INTERP), None)
+        if seg is None:
+            return None
+        self.span(seg.offset, seg.filesz, "PT_INTERP")
+        return self.cstring(seg.offset, seg.filesz).decode("utf-8", "replace")
 
     def check_other(self, segs: list[_Seg]) -> None:
         """An object or core file has every check n/a: refuse one that looks like a program.
@@ -670,6 +663,15 @@ class _Reader:
                 found += [i for i in items if i not in found]
                 break
         return tuple(found)
+
+
+def _rwx(loads: list[_Seg]) -> tuple[str, ...]:
+    """The loadable W+X segments, named (at most MAX_RWX_LISTED of them)."""
+    rwx = [s for s in loads if s.flags & PF_W and s.flags & PF_X]
+    named = [f"PT_LOAD at 0x{s.vaddr:x} (RWX, {s.memsz} bytes)" for s in rwx[:MAX_RWX_LISTED]]
+    if len(rwx) > MAX_RWX_LISTED:
+        named.append(f"and {len(rwx) - MAX_RWX_LISTED} more RWX PT_LOAD")
+    return tuple(named)
 
 
 def _names(strtab: bytes, offsets: list[int]) -> Iterator[bytes]:
