@@ -8,6 +8,7 @@ depending on pyelftools: see `gate.inspection.elf_format.decode_header` for why.
 
 from __future__ import annotations
 
+import dataclasses
 import mmap
 import os
 import re
@@ -314,8 +315,10 @@ class _Reader:
         notes = self.notes(segs)
         libc = _libc(interp, needed, notes.abi_tag, syms)
         code = [s for s in loads if s.flags & PF_X]
-        # Small frames matter only to a file that does not import __stack_chk_fail.
-        code_facts = self.scan_code(code, small_frames=not syms.imports & set(STACK_CHK))
+        code_facts = self.scan_code(code)
+        if not code_facts.frames and not syms.imports & set(STACK_CHK):
+            # Small frames decide only a file with no large frame and no __stack_chk_fail import.
+            code_facts = dataclasses.replace(code_facts, address_taken=self.address_taken(code))
         build_flags: RecordedBuildFlags | None = None
         strings: tuple[str, ...] = ()
         if any(n in syms.defined for n in BUILD_FLAG_SYMBOLS):
@@ -575,17 +578,16 @@ class _Reader:
             yield ntype, name, self.data[desc_start : min(desc_end, desc_start + MAX_NOTE_DESC)]
             pos = pos + up(desc_end - pos, align)
 
-    def scan_code(self, code: list[_Seg], *, small_frames: bool) -> CodeEvidence:
+    def scan_code(self, code: list[_Seg]) -> CodeEvidence:
         """Machine-code evidence from the executable segments, at most MAX_CODE_SCAN bytes."""
         regions = [self.span(s.offset, s.filesz, "executable segment") for s in code]
-        return elf_code.scan(
-            self.data,
-            self.h.machine,
-            self.h.little,
-            regions,
-            budget=MAX_CODE_SCAN,
-            small_frames=small_frames,
-        )
+        h = self.h
+        return elf_code.scan(self.data, h.machine, h.little, regions, budget=MAX_CODE_SCAN)
+
+    def address_taken(self, code: list[_Seg]) -> int:
+        regions = [self.span(s.offset, s.filesz, "executable segment") for s in code]
+        h = self.h
+        return elf_code.address_taken(self.data, h.machine, h.little, regions, budget=MAX_CODE_SCAN)
 
     def build_flags(
         self, syms: _Symbols, dyn: list[tuple[int, int]], loads: list[_Seg]

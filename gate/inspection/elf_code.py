@@ -7,6 +7,7 @@ See docs/checks.md, "How facts are read", for what each pattern stands for.
 
 from __future__ import annotations
 
+import dataclasses
 import mmap
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -86,38 +87,52 @@ def scan(
     regions: Sequence[tuple[int, int]],
     *,
     budget: int,
-    small_frames: bool,
 ) -> CodeEvidence:
-    """Scan byte ranges of executable code, at most `budget` bytes in all.
-
-    `small_frames` also looks for address-taken small frames (only worth it when the file does
-    not import `__stack_chk_fail`).
-    """
+    """Scan byte ranges of executable code, at most `budget` bytes in all (`address_taken` is
+    left 0: see `address_taken`)."""
     total = CodeEvidence()
+    for start, end in _capped(regions, budget):
+        total = total + _scan_one(data, machine, little, start, end)
+        total = total + CodeEvidence(scanned=end - start)
+    return dataclasses.replace(total, complete=_capped_all(regions, budget))
+
+
+def address_taken(
+    data: Buffer, machine: str, little: bool, regions: Sequence[tuple[int, int]], *, budget: int
+) -> int:
+    """Small frames whose address is put in a register, in the same capped ranges as `scan`.
+
+    The costliest pattern: the reader asks only when nothing else decides the canary check.
+    """
+    count = 0
+    for start, end in _capped(regions, budget):
+        if machine in ("x86_64", "i386"):
+            count += _x86_small_frames(data, start, end, rex=machine == "x86_64")
+        elif machine == "aarch64" and little:
+            count += _a64_small_frames(data, start, end)
+    return count
+
+
+def _capped(regions: Sequence[tuple[int, int]], budget: int) -> Iterator[tuple[int, int]]:
     for start, end in regions:
         if budget <= 0:
-            return total + CodeEvidence(complete=False)
+            return
         cut = min(end, start + budget)
         budget -= cut - start
-        one = _scan_one(data, machine, little, start, cut, small_frames=small_frames)
-        total = total + one + CodeEvidence(scanned=cut - start, complete=cut == end)
-    return total
+        yield start, cut
 
 
-def _scan_one(
-    data: Buffer, machine: str, little: bool, start: int, end: int, *, small_frames: bool
-) -> CodeEvidence:
+def _capped_all(regions: Sequence[tuple[int, int]], budget: int) -> bool:
+    return sum(end - start for start, end in regions) <= budget
+
+
+def _scan_one(data: Buffer, machine: str, little: bool, start: int, end: int) -> CodeEvidence:
     if machine in ("x86_64", "i386"):
-        rex = machine == "x86_64"
-        f, lo, pr = _x86(data, start, end, rex=rex)
-        small = _x86_small_frames(data, start, end, rex=rex) if small_frames else 0
-        return CodeEvidence(frames=f, canary_loads=lo, probes=pr, address_taken=small)
+        f, lo, pr = _x86(data, start, end, rex=machine == "x86_64")
+        return CodeEvidence(frames=f, canary_loads=lo, probes=pr)
     if machine == "aarch64" and little:
-        small = _a64_small_frames(data, start, end) if small_frames else 0
         return CodeEvidence(
-            frames=_a64_frames(data, start, end),
-            probes=_a64_probes(data, start, end),
-            address_taken=small,
+            frames=_a64_frames(data, start, end), probes=_a64_probes(data, start, end)
         )
     return CodeEvidence()
 
