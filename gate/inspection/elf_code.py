@@ -87,12 +87,15 @@ def scan(
     regions: Sequence[tuple[int, int]],
     *,
     budget: int,
+    canary: bool = True,
 ) -> CodeEvidence:
     """Scan byte ranges of executable code, at most `budget` bytes in all (`address_taken` is
-    left 0: see `address_taken`)."""
+    left 0: see `address_taken`). Without `canary`, only stack-clash probes are counted: frames
+    and canary loads decide nothing in a file that imports `__stack_chk_fail`, and their
+    patterns cost ~10 ms per MiB of code."""
     total = CodeEvidence()
     for start, end in _capped(regions, budget):
-        total = total + _scan_one(data, machine, little, start, end)
+        total = total + _scan_one(data, machine, little, start, end, canary=canary)
         total = total + CodeEvidence(scanned=end - start)
     return dataclasses.replace(total, complete=_capped_all(regions, budget))
 
@@ -126,14 +129,19 @@ def _capped_all(regions: Sequence[tuple[int, int]], budget: int) -> bool:
     return sum(end - start for start, end in regions) <= budget
 
 
-def _scan_one(data: Buffer, machine: str, little: bool, start: int, end: int) -> CodeEvidence:
+def _scan_one(
+    data: Buffer, machine: str, little: bool, start: int, end: int, *, canary: bool
+) -> CodeEvidence:
     if machine in ("x86_64", "i386"):
-        f, lo, pr = _x86(data, start, end, rex=machine == "x86_64")
-        return CodeEvidence(frames=f, canary_loads=lo, probes=pr)
+        rex = machine == "x86_64"
+        probes = _x86_probes(data, start, end, rex=rex)
+        if not canary:
+            return CodeEvidence(probes=probes)
+        f, lo = _x86(data, start, end, rex=rex)
+        return CodeEvidence(frames=f, canary_loads=lo, probes=probes)
     if machine == "aarch64" and little:
-        return CodeEvidence(
-            frames=_a64_frames(data, start, end), probes=_a64_probes(data, start, end)
-        )
+        frames = _a64_frames(data, start, end) if canary else 0
+        return CodeEvidence(frames=frames, probes=_a64_probes(data, start, end))
     return CodeEvidence()
 
 
@@ -142,19 +150,23 @@ def _rex_ok(data: Buffer, rex: bool) -> Callable[[int], bool]:
     return (lambda pos: data[pos - 1] == 0x48) if rex else (lambda pos: True)
 
 
-def _x86(data: Buffer, start: int, end: int, *, rex: bool) -> tuple[int, int, int]:
+def _x86(data: Buffer, start: int, end: int, *, rex: bool) -> tuple[int, int]:
     ok = _rex_ok(data, rex)
     frames = sum(1 for m in _X86_SUB_SP8.finditer(data, start, end) if ok(m.start()))
     frames += sum(1 for m in _X86_SUB_SP32.finditer(data, start, end) if ok(m.start()))
     frames += sum(1 for pos in find_all(data, _X86_ADD_SP_M128, start, end) if ok(pos))
     canary = _X86_64_CANARY if rex else _I386_CANARY
-    loads = len(canary.findall(data, start, end))
+    return frames, len(canary.findall(data, start, end))
+
+
+def _x86_probes(data: Buffer, start: int, end: int, *, rex: bool) -> int:
+    ok = _rex_ok(data, rex)
     probes = 0
     for pos in find_all(data, _X86_PROBE_SUB, start, end):
         after = pos + len(_X86_PROBE_SUB) + (1 if rex else 0)
         if ok(pos) and (not rex or data[after - 1] == 0x48) and _X86_PROBE_OR.match(data, after):
             probes += 1
-    return frames, loads, probes
+    return probes
 
 
 def _x86_small_frames(data: Buffer, start: int, end: int, *, rex: bool) -> int:

@@ -79,6 +79,8 @@ class ElfFacts:
     fortified_imports: tuple[str, ...]  # imported __*_chk
     fortifiable_imports: tuple[str, ...]  # imported plain functions that have a _chk twin
     fortified_defined: tuple[str, ...]  # __*_chk defined here (static binaries)
+    # Canary evidence is scanned for only where it can decide: in files that import neither
+    # __stack_chk_fail nor __stack_chk_guard (both counts are 0 otherwise).
     canary_frames: int  # stack frames of >= CANARY_FRAME_BYTES (heuristic evidence)
     canary_loads: int  # loads of the canary from TLS (x86-64 `mov %fs:0x28`)
     stack_clash_probes: int  # probe instructions such as `orq $0x0,(%rsp)`
