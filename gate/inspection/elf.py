@@ -8,6 +8,7 @@ depending on pyelftools: see `gate.inspection.elf_format.decode_header` for why.
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import mmap
 import os
@@ -471,32 +472,17 @@ class _Reader:
         for name in WANTED_DEFINED:
             for pos in find_all(strtab, name.encode() + b"\0", 0, len(strtab)):
                 wanted[pos] = name
-        is64 = self.h.bits == 64
         count = size // entsize
         out.budget -= count  # every table of the file shares one cap
-        rows = self.unpack_table(
-            "IBBHQQ" if is64 else "IIIBBH",
-            offset,
-            count,
-            entsize,
-            "symbol tables",
-            count + min(0, out.budget),
+        names, shndx = self.symbol_columns(offset, count, entsize, count + min(0, out.budget))
+        undefined = [n for n, x in zip(names, shndx, strict=True) if n and x == SHN_UNDEF]
+        for i in [i for i, n in enumerate(names) if n in wanted and shndx[i] != SHN_UNDEF]:
+            out.defined[wanted[names[i]]] = self.symbol_value(offset + i * entsize)
+        defined = (
+            [n for n, x in zip(names, shndx, strict=True) if n and x != SHN_UNDEF]
+            if name_defined
+            else []
         )
-        undefined: list[int] = []
-        defined: list[int] = []
-        for row in rows:
-            if is64:
-                name_off, shndx, value, sym_size = row[0], row[3], row[4], row[5]
-            else:
-                name_off, value, sym_size, shndx = row[0], row[1], row[2], row[5]
-            if not name_off:
-                continue
-            if shndx == SHN_UNDEF:
-                undefined.append(name_off)
-            elif name_off in wanted:
-                out.defined[wanted[name_off]] = (value, sym_size)
-            elif name_defined:
-                defined.append(name_off)
         for raw in _names(strtab, undefined):
             if raw in _INTERESTING_IMPORTS or (raw.startswith(b"__") and raw.endswith(b"_chk")):
                 out.imports.add(raw.decode("ascii", "replace"))
@@ -504,6 +490,33 @@ class _Reader:
             if raw.startswith(b"__") and raw.endswith(b"_chk"):
                 out.chk_defined.add(raw.decode("ascii", "replace"))
         out.read = True
+
+    def symbol_columns(
+        self, offset: int, count: int, entsize: int, limit: int
+    ) -> tuple[array.array[int], array.array[int]]:
+        """The st_name and st_shndx of every symbol, as two columns cut out in C (a Python loop
+        over the rows of a big .dynsym costs more than the rest of the file)."""
+        size = 24 if self.h.bits == 64 else 16
+        if count > limit:
+            raise self.fail(
+                f"corrupt ELF file (symbol tables: {count} entries, over the cap of {limit})"
+            )
+        if count and (entsize < size or entsize % 4):
+            raise self.fail(f"corrupt ELF file (symbol table entry size {entsize})")
+        start, end = self.span(offset, count * entsize, "symbol tables")
+        raw = self.data[start:end]
+        # st_name is the first word of a symbol; st_shndx the half-word at byte 6 (Elf64_Sym)
+        # or byte 14 (Elf32_Sym).
+        names = array_of_words(raw, self.h.little)[:: entsize // 4]
+        at = 3 if self.h.bits == 64 else 7
+        shndx = array_of_words(raw, self.h.little, "H")[at :: entsize // 2]
+        return names, shndx
+
+    def symbol_value(self, at: int) -> tuple[int, int]:
+        """st_value and st_size of the symbol at file offset `at`."""
+        if self.h.bits == 64:
+            return struct.unpack_from(self.e + "QQ", self.data, at + 8)
+        return struct.unpack_from(self.e + "II", self.data, at + 4)
 
     def dynsym_count(self, dyn: list[tuple[int, int]], loads: list[_Seg]) -> int:
         hash_off = (

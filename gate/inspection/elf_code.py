@@ -162,7 +162,11 @@ def _x86(data: Buffer, start: int, end: int, *, rex: bool) -> tuple[int, int]:
 def _x86_probes(data: Buffer, start: int, end: int, *, rex: bool) -> int:
     ok = _rex_ok(data, rex)
     probes = 0
-    for pos in find_all(data, _X86_PROBE_SUB, start, end):
+    # Searched by its first four bytes: a needle ending in the common 0x00 makes `find` crawl
+    # (it skips ahead on the needle's last byte), which cost seconds on a system's libraries.
+    for pos in find_all(data, _X86_PROBE_SUB[:4], start, end):
+        if data[pos + 4 : pos + 6] != _X86_PROBE_SUB[4:]:
+            continue
         after = pos + len(_X86_PROBE_SUB) + (1 if rex else 0)
         if ok(pos) and (not rex or data[after - 1] == 0x48) and _X86_PROBE_OR.match(data, after):
             probes += 1

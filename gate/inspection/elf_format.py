@@ -188,9 +188,10 @@ def classify(elf_type: str, has_interp: bool, pie_flag: bool) -> ElfKind:
     return ElfKind.OTHER
 
 
-def array_of_words(raw: bytes, little: bool) -> array.array[int]:
-    """32-bit words of `raw` in the file's byte order (one C-level pass, no tuple of ints)."""
-    words = array.array("I", raw)
+def array_of_words(raw: bytes, little: bool, code: str = "I") -> array.array[int]:
+    """32-bit (or, with code "H", 16-bit) words of `raw` in the file's byte order (one C-level
+    pass, no tuple of ints)."""
+    words = array.array(code, raw[: len(raw) - len(raw) % array.array(code).itemsize])
     if little != (sys.byteorder == "little"):
         words.byteswap()
     return words
