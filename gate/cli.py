@@ -11,9 +11,7 @@ import argparse
 import dataclasses
 import os
 import re
-import shlex
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -346,6 +344,8 @@ def _build_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runti
             raise UsageError(f"--env {item!r}: expected NAME=VALUE")
         extra[name] = value
     try:
+        import shlex  # only `build` needs it; start-up time matters (issue 12)
+
         configure_args = tuple(shlex.split(args.configure_args))
     except ValueError as e:
         raise UsageError(f"--configure-args: {e}") from None
@@ -472,6 +472,8 @@ def _workspace(cwd: Path) -> Path | None:
 
 
 def _scan_detailed(run: _Run, source: RuntimeSource) -> list[Result]:
+    import tempfile  # imported here: `--help`, `elf` and the action's start-up do without it
+
     from gate.errors import AcquireError
     from gate.policy import evaluate
     from gate.scan import ScanOptions, scan_runtime
