@@ -317,7 +317,8 @@ class _Reader:
         libc = _libc(interp, needed, notes.abi_tag, syms)
         code = [s for s in loads if s.flags & PF_X]
         protected = bool(syms.imports & set(STACK_CHK))
-        code_facts = self.scan_code(code, canary=not protected)
+        static = kind in (ElfKind.STATIC_EXECUTABLE, ElfKind.STATIC_PIE)
+        code_facts = self.scan_code(code, canary=not protected, loads=static)
         if not code_facts.frames and not protected:
             # Small frames decide only a file with no large frame and no __stack_chk_fail import.
             code_facts = dataclasses.replace(code_facts, address_taken=self.address_taken(code))
@@ -592,12 +593,18 @@ class _Reader:
             yield ntype, name, self.data[desc_start : min(desc_end, desc_start + MAX_NOTE_DESC)]
             pos = pos + up(desc_end - pos, align)
 
-    def scan_code(self, code: list[_Seg], *, canary: bool) -> CodeEvidence:
+    def scan_code(self, code: list[_Seg], *, canary: bool, loads: bool) -> CodeEvidence:
         """Machine-code evidence from the executable segments, at most MAX_CODE_SCAN bytes."""
         regions = [self.span(s.offset, s.filesz, "executable segment") for s in code]
         h = self.h
         return elf_code.scan(
-            self.data, h.machine, h.little, regions, budget=MAX_CODE_SCAN, canary=canary
+            self.data,
+            h.machine,
+            h.little,
+            regions,
+            budget=MAX_CODE_SCAN,
+            canary=canary,
+            loads=loads,
         )
 
     def address_taken(self, code: list[_Seg]) -> int:

@@ -88,15 +88,20 @@ def scan(
     *,
     budget: int,
     canary: bool = True,
+    loads: bool = True,
 ) -> CodeEvidence:
     """Scan byte ranges of executable code, at most `budget` bytes in all (`address_taken` is
     left 0: see `address_taken`). Without `canary`, only stack-clash probes are counted: frames
     and canary loads decide nothing in a file that imports `__stack_chk_fail`, and their
-    patterns cost ~10 ms per MiB of code."""
+    patterns cost ~10 ms per MiB of code. Without `loads`, canary loads are counted only where
+    no large frame was found (a large frame already decides)."""
     total = CodeEvidence()
     for start, end in _capped(regions, budget):
         total = total + _scan_one(data, machine, little, start, end, canary=canary)
         total = total + CodeEvidence(scanned=end - start)
+    if canary and (loads or not total.frames):
+        for start, end in _capped(regions, budget):
+            total = total + CodeEvidence(canary_loads=_canary_loads(data, machine, start, end))
     return dataclasses.replace(total, complete=_capped_all(regions, budget))
 
 
@@ -137,8 +142,7 @@ def _scan_one(
         probes = _x86_probes(data, start, end, rex=rex)
         if not canary:
             return CodeEvidence(probes=probes)
-        f, lo = _x86(data, start, end, rex=rex)
-        return CodeEvidence(frames=f, canary_loads=lo, probes=probes)
+        return CodeEvidence(frames=_x86_frames(data, start, end, rex=rex), probes=probes)
     if machine == "aarch64" and little:
         frames = _a64_frames(data, start, end) if canary else 0
         return CodeEvidence(frames=frames, probes=_a64_probes(data, start, end))
@@ -150,13 +154,17 @@ def _rex_ok(data: Buffer, rex: bool) -> Callable[[int], bool]:
     return (lambda pos: data[pos - 1] == 0x48) if rex else (lambda pos: True)
 
 
-def _x86(data: Buffer, start: int, end: int, *, rex: bool) -> tuple[int, int]:
+def _x86_frames(data: Buffer, start: int, end: int, *, rex: bool) -> int:
     ok = _rex_ok(data, rex)
     frames = sum(1 for m in _X86_SUB_SP8.finditer(data, start, end) if ok(m.start()))
     frames += sum(1 for m in _X86_SUB_SP32.finditer(data, start, end) if ok(m.start()))
-    frames += sum(1 for pos in find_all(data, _X86_ADD_SP_M128, start, end) if ok(pos))
-    canary = _X86_64_CANARY if rex else _I386_CANARY
-    return frames, len(canary.findall(data, start, end))
+    return frames + sum(1 for pos in find_all(data, _X86_ADD_SP_M128, start, end) if ok(pos))
+
+
+def _canary_loads(data: Buffer, machine: str, start: int, end: int) -> int:
+    # AArch64 reads the guard through __stack_chk_guard, an import: no code pattern needed.
+    canary = {"x86_64": _X86_64_CANARY, "i386": _I386_CANARY}.get(machine)
+    return len(canary.findall(data, start, end)) if canary else 0
 
 
 def _x86_probes(data: Buffer, start: int, end: int, *, rex: bool) -> int:

@@ -80,7 +80,8 @@ class ElfFacts:
     fortifiable_imports: tuple[str, ...]  # imported plain functions that have a _chk twin
     fortified_defined: tuple[str, ...]  # __*_chk defined here (static binaries)
     # Canary evidence is scanned for only where it can decide: in files that import neither
-    # __stack_chk_fail nor __stack_chk_guard (both counts are 0 otherwise).
+    # __stack_chk_fail nor __stack_chk_guard (both counts are 0 otherwise); canary loads only in
+    # static binaries and where no large frame was found.
     canary_frames: int  # stack frames of >= CANARY_FRAME_BYTES (heuristic evidence)
     canary_loads: int  # loads of the canary from TLS (x86-64 `mov %fs:0x28`)
     stack_clash_probes: int  # probe instructions such as `orq $0x0,(%rsp)`
