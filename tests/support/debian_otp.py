@@ -81,3 +81,28 @@ def debian_otp_root() -> Path | str:
         subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
     done.write_text("ok\n")
     return root
+
+
+def package_version(root: Path, package: str = "erlang-base") -> str:
+    """The Version of the downloaded `.deb` itself (`dpkg-deb -f`), e.g. `1:25.2.3+dfsg-1+deb12u4`.
+
+    Debian's point releases move the revision; tests take it from here instead of spelling it.
+    """
+    debs = sorted((root.parent / "debs").glob(f"{package}_*.deb"))
+    if len(debs) != 1:
+        raise AssertionError(f"expected one {package} .deb beside {root}, found {debs}")
+    out = subprocess.run(
+        ["dpkg-deb", "-f", str(debs[0]), "Version"], capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+def elf_paths(root: Path) -> set[str]:
+    """Every regular ELF file under `root`, relative: an oracle independent of the gate's walk."""
+    found: set[str] = set()
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            with path.open("rb") as f:
+                if f.read(4) == b"\x7fELF":
+                    found.add(path.relative_to(root).as_posix())
+    return found
