@@ -70,7 +70,10 @@ def leaves_home_and_checkout_unchanged() -> Iterator[None]:
     before = _STATE["checkout"]
     assert isinstance(before, dict)
     changed = changes(before, snapshot(REPO))
-    assert not changed, f"the test run changed the checkout outside .work/: {changed[:20]}"
+    assert not changed, (
+        f"the test run changed the checkout outside .work/: {changed[:20]} (edits you made while"
+        " it ran count too: run again)"
+    )
 
 
 @pytest.fixture(scope="session")
