@@ -283,7 +283,8 @@ def _scan_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runtim
         # No --platform: the image source picks this machine's platform in a multi-arch index.
         platform = Platform.parse(args.platform) if args.platform else None
         if args.image is not None:
-            return DockerImageSource(args.image, platform)
+            # DOCKER_HOST from the run's environment (main's `environ`), not the process's.
+            return DockerImageSource(args.image, platform, docker_host=environ.get("DOCKER_HOST"))
         archive = Path(args.image_archive)
         if not archive.is_file():
             raise UsageError(f"{archive}: no such image archive")
