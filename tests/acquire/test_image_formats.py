@@ -754,10 +754,12 @@ def test_random_layers_never_escape_or_crash(
 
 def _dump(arc: Path) -> list[tuple[str, str, int, str]]:
     from gate.acquire.archive import ArchiveLimits, Budget
-    from gate.acquire.image import _Outer, build_tree, select_image
+    from gate.acquire.image.manifest import select_image
+    from gate.acquire.image.outer import OuterArchive
+    from gate.acquire.image.tree import build_tree
 
     budget = Budget(ArchiveLimits(), str(arc))
-    outer = _Outer(arc, str(arc), budget)
+    outer = OuterArchive(arc, str(arc), budget)
     try:
         tree = build_tree(outer, select_image(outer, None), budget)
     finally:
@@ -773,7 +775,7 @@ def test_folder_cache_does_not_change_the_tree(
     tmp_path_factory: pytest.TempPathFactory, layers: list[list[tuple[str, str, str]]]
 ) -> None:
     # The index remembers the last folder it inserted into; the result must equal a full lookup.
-    from gate.acquire.image import ImageTree
+    from gate.acquire.image.tree import ImageTree
 
     base = tmp_path_factory.mktemp("cache")
     arc = legacy(base / "img.tar", [layer(*(_entry(*e) for e in es)) for es in layers], ["x"])
