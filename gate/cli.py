@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--cflags",
         metavar="FLAGS",
-        help='CFLAGS (must contain -O; default "-O2 -fpie -fstack-protector-strong")',
+        help='CFLAGS (must contain -O; default "-O2 -g -fpie -fstack-protector-strong")',
     )
     build.add_argument("--ldflags", metavar="FLAGS", help='LDFLAGS (default "-pie -z now")')
     build.add_argument("--cppflags", metavar="FLAGS", help="CPPFLAGS, e.g. -D_FORTIFY_SOURCE=3")
@@ -341,7 +341,8 @@ def _log_group_progress(event: BuildProgress) -> None:
 
 def _build_source(args: argparse.Namespace, environ: Mapping[str, str]) -> RuntimeSource:
     try:
-        from gate.acquire.build import EEF_CFLAGS, EEF_LDFLAGS, SourceBuild, plain_progress
+        from gate.acquire.build import SourceBuild, plain_progress
+        from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
     except ImportError as e:  # the build route ships separately (issue 4)
         raise UsageError(f"'{PROG} build' is not available in this installation ({e})") from e
     extra: dict[str, str] = {}

@@ -30,11 +30,9 @@ from gate.acquire.download import (
 )
 from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError, UsageError
+from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
 from gate.model.runtime import Origin
 
-# The EEF's "Secure Coding and Deployment Hardening" flags, with the `-O2` OTP's configure needs.
-EEF_CFLAGS = "-O2 -fpie -fstack-protector-strong"
-EEF_LDFLAGS = "-pie -z now"
 GITHUB_RELEASES = "https://github.com/erlang/otp/releases/download"
 INSTALL_PREFIX = "/usr/local"  # what `make install` assumes; the files land under DESTDIR
 # Bump when the build recipe changes, so old cache entries are not reused for a different recipe.

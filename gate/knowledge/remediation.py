@@ -27,6 +27,14 @@ OTP_INSTALL = "https://github.com/erlang/otp/blob/master/HOWTO/INSTALL.md"
 OTP_PR_9441 = "https://github.com/erlang/otp/pull/9441"
 DEBIAN_BUG = "https://bugs.debian.org/1124853"
 
+# The EEF guide's flags, as its "Installing" page gives them (EEF_GUIDE): the one definition that
+# the source builder's defaults and the remediation text share.
+EEF_GUIDE_CFLAGS = "-fpie -fstack-protector-strong"
+EEF_LDFLAGS = "-pie -z now"
+# OTP's configure stops when CFLAGS has no -O flag, so the guide's literal CFLAGS need one; `-g`
+# as the build notes advise (`add "-O2 -g"`).
+EEF_CFLAGS = f"-O2 -g {EEF_GUIDE_CFLAGS}"
+
 #: Routes where the team runs OTP's configure itself, so configure arguments are theirs to change.
 _CONFIGURE_ROUTES = frozenset(
     {
@@ -164,8 +172,8 @@ def eef_literal_flags() -> FlagSet:
     """
     return FlagSet(
         variables=(
-            ("CFLAGS", "-O2 -g -fpie -fstack-protector-strong"),
-            ("LDFLAGS", "-pie -z now"),
+            ("CFLAGS", EEF_CFLAGS),
+            ("LDFLAGS", EEF_LDFLAGS),
         ),
         notes=(f"The guide ({EEF_GUIDE}) gives CFLAGS without -O, which makes configure stop.",),
     )
