@@ -119,7 +119,8 @@ class PrebuiltSource:
         entry = index[self.build_name(index)]
         assert entry.sha256 is not None  # parse_index refuses entries without one
         url = f"{base}/{entry.ref}.tar.gz"
-        cache = (self.cache_dir or default_cache_dir()) / "prebuilt"
+        env = os.environ if self.environ is None else self.environ
+        cache = (self.cache_dir or default_cache_dir(env)) / "prebuilt"
         # The digest from builds.txt is the cache key: a rebuilt tarball gets a new entry.
         dl = fetch_verified(
             url, cache, sha256=entry.sha256, filename=f"{entry.ref}.tar.gz", timeout=self.timeout
