@@ -283,7 +283,7 @@ def _scan_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runtim
         # No --platform: the image source picks this machine's platform in a multi-arch index.
         platform = Platform.parse(args.platform) if args.platform else None
         if args.image is not None:
-            return DockerImageSource(args.image, platform)
+            return DockerImageSource(args.image, platform, environ=environ)
         archive = Path(args.image_archive)
         if not archive.is_file():
             raise UsageError(f"{archive}: no such image archive")

@@ -553,6 +553,17 @@ def test_bad_platform_and_engine_errors(tmp_path: Path) -> None:
         DockerImageSource("x", docker_host="ssh://host").acquire(tmp_path / "w")
 
 
+def test_docker_host_comes_from_the_callers_environment(tmp_path: Path) -> None:
+    # Not from this process's: main(argv, environ) passes the environment down; PATH too, so no
+    # `docker` CLI is found for the fallback and the error names the socket it tried.
+    env = {"DOCKER_HOST": f"unix://{tmp_path}/from-env.sock", "PATH": str(tmp_path)}
+    src = DockerImageSource("x:1", environ=env)
+    assert src.host == env["DOCKER_HOST"]
+    with pytest.raises(AcquireError, match=r"from-env\.sock") as e:
+        src.acquire(tmp_path / "w")
+    assert "docker save" not in e.value.message
+
+
 @settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from gate.errors import AcquireError
 
 
-def export_with_cli(ref: str, out: Path, docker_host: str | None, timeout: float) -> None:
-    """`docker save -o out ref`, with DOCKER_HOST set when the caller named an engine."""
-    env = dict(os.environ)
+def export_with_cli(
+    ref: str, out: Path, docker_host: str | None, timeout: float, environ: Mapping[str, str]
+) -> None:
+    """`docker save -o out ref` in the caller's environment, DOCKER_HOST set when it named one."""
+    env = dict(environ)
     if docker_host:
         env["DOCKER_HOST"] = docker_host
     proc = subprocess.run(

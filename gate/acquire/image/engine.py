@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -83,10 +83,15 @@ class DockerImageSource:
     docker_host: str | None = None
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     timeout: float = 600.0
+    environ: Mapping[str, str] | None = None  # the caller's environment (default: this process's)
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return os.environ if self.environ is None else self.environ
 
     @property
     def host(self) -> str:
-        return self.docker_host or os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
+        return self.docker_host or self.env.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
 
     def acquire(self, workdir: Path) -> Sequence[AcquiredTree]:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -112,11 +117,11 @@ class DockerImageSource:
                 "mount the engine's socket (-v /var/run/docker.sock:/var/run/docker.sock), set "
                 "DOCKER_HOST, or save the image and pass --image-archive FILE"
             )
-            if not shutil.which("docker"):
+            if not shutil.which("docker", path=self.env.get("PATH")):
                 raise AcquireError(reason, hint=hint) from e
             # The CLI may know the engine through a context the socket path does not.
             try:
-                export_with_cli(self.ref, out, self.docker_host, self.timeout)
+                export_with_cli(self.ref, out, self.docker_host, self.timeout, self.env)
             except AcquireError as cli:
                 raise AcquireError(f"{reason}; {cli.message}", hint=hint) from e
 
