@@ -158,7 +158,7 @@ def _x86_frames(data: Buffer, start: int, end: int, *, rex: bool) -> int:
     ok = _rex_ok(data, rex)
     frames = sum(1 for m in _X86_SUB_SP8.finditer(data, start, end) if ok(m.start()))
     frames += sum(1 for m in _X86_SUB_SP32.finditer(data, start, end) if ok(m.start()))
-    return frames + sum(1 for pos in find_all(data, _X86_ADD_SP_M128, start, end) if ok(pos))
+    return frames + sum(1 for pos in literal_all(data, _X86_ADD_SP_M128, start, end) if ok(pos))
 
 
 def _canary_loads(data: Buffer, machine: str, start: int, end: int) -> int:
@@ -172,7 +172,7 @@ def _x86_probes(data: Buffer, start: int, end: int, *, rex: bool) -> int:
     probes = 0
     # Searched by its first four bytes: a needle ending in the common 0x00 makes `find` crawl
     # (it skips ahead on the needle's last byte), which cost seconds on a system's libraries.
-    for pos in find_all(data, _X86_PROBE_SUB[:4], start, end):
+    for pos in literal_all(data, _X86_PROBE_SUB[:4], start, end):
         if data[pos + 4 : pos + 6] != _X86_PROBE_SUB[4:]:
             continue
         after = pos + len(_X86_PROBE_SUB) + (1 if rex else 0)
@@ -264,7 +264,19 @@ def _a64_is_stack_add(word: int) -> bool:
 
 
 def _a64_probes(data: Buffer, start: int, end: int) -> int:
-    return sum(1 for pos in find_all(data, _A64_PROBE, start, end) if (pos - start) % 4 == 0)
+    return sum(1 for pos in literal_all(data, _A64_PROBE, start, end) if (pos - start) % 4 == 0)
+
+
+_LITERALS: dict[bytes, re.Pattern[bytes]] = {}
+
+
+def literal_all(data: Buffer, needle: bytes, start: int, end: int) -> Iterator[int]:
+    """Offsets of a needle that cannot overlap itself, through `re`: its literal search runs
+    about twice as fast as `mmap.find` over machine code."""
+    pattern = _LITERALS.get(needle)
+    if pattern is None:
+        pattern = _LITERALS[needle] = re.compile(re.escape(needle))
+    return (m.start() for m in pattern.finditer(data, start, end))
 
 
 def find_all(data: Buffer, needle: bytes, start: int, end: int) -> Iterator[int]:
