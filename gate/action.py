@@ -94,6 +94,7 @@ class Inputs:
     drift_issue: bool = True
     config_file: str = DEFAULT_CONFIG_NAME
     github_token: str = ""
+    release_data_token: str = ""  # for erlang/otp's data on github.com; never the workflow's token
     format: LogFormat = LogFormat.TEXT
     offline: bool = False
 
@@ -157,6 +158,7 @@ def parse_inputs(environ: Mapping[str, str]) -> Inputs:
         drift_issue=_bool(environ, "drift-issue", True),
         config_file=get_input(environ, "config-file") or DEFAULT_CONFIG_NAME,
         github_token=get_input(environ, "github-token"),
+        release_data_token=get_input(environ, "release-data-token"),
         format=_choice(environ, "format", LogFormat, LogFormat.TEXT) or LogFormat.TEXT,
         offline=_bool(environ, "offline", False),
     )
@@ -615,8 +617,11 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
         argv = cli_arguments(inputs, ctx)
         engine_env = dict(env)
         if inputs.github_token and not env.get("GITHUB_TOKEN"):
-            # Live release data (GitHub's API) is rate-limited hard without a token.
+            # Live release data (GitHub's API) is rate-limited hard without a token. The engine
+            # sends this one only to the workflow's own API host (`release_data_token`).
             engine_env["GITHUB_TOKEN"] = inputs.github_token
+        if inputs.release_data_token:
+            engine_env["OTP_GATE_RELEASE_DATA_TOKEN"] = inputs.release_data_token
         results = run_engine(argv, engine_env)
     except GateError as e:
         try:

@@ -378,8 +378,8 @@ def live_options(offline: bool, environ: Mapping[str, str], max_age_days: int) -
     """Settings of the live release data and advisories (issue 5).
 
     The data is erlang/otp's, which lives on github.com even when the workflow runs on GitHub
-    Enterprise Server, so GITHUB_API_URL is not used here. The OTP_GATE_*_URL variables point
-    the sources at a mirror (air-gapped setups, and the tests' local server).
+    Enterprise Server, so GITHUB_API_URL is not used as its address. The OTP_GATE_*_URL variables
+    point the sources at a mirror (air-gapped setups, and the tests' local server).
     """
     from gate.knowledge.live import LiveOptions
 
@@ -392,13 +392,41 @@ def live_options(offline: bool, environ: Mapping[str, str], max_age_days: int) -
         if environ.get(var):
             urls[field] = environ[var]
     cache = environ.get("OTP_GATE_CACHE")
-    return LiveOptions(
+    opts = LiveOptions(
         offline=offline,
         max_age_days=max_age_days,
         cache_dir=Path(cache) / "data" if cache else None,
-        token=environ.get("GITHUB_TOKEN") or None,
         **urls,
     )
+    return dataclasses.replace(opts, token=release_data_token(environ, opts.github_api_url))
+
+
+def release_data_token(environ: Mapping[str, str], data_api_url: str) -> str | None:
+    """The token sent with erlang/otp's (public) release data, or None: anonymous requests work.
+
+    `OTP_GATE_RELEASE_DATA_TOKEN` is meant for that host (the action's `release-data-token`).
+    `GITHUB_TOKEN` belongs to the workflow's own API host (`GITHUB_API_URL`) and is sent only when
+    the release data lives there too: on GitHub Enterprise Server it would otherwise leak to
+    api.github.com (issue 11).
+    """
+    explicit = environ.get("OTP_GATE_RELEASE_DATA_TOKEN")
+    if explicit:
+        return explicit
+    workflow_token = environ.get("GITHUB_TOKEN")
+    from gate.knowledge.github_source import DEFAULT_API_URL
+
+    home = environ.get("GITHUB_API_URL") or DEFAULT_API_URL
+    if workflow_token and same_origin(home, data_api_url):
+        return workflow_token
+    return None
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Whether two URLs reach the same host (scheme, host and port): where a token may go."""
+    from urllib.parse import urlsplit
+
+    x, y = urlsplit(a), urlsplit(b)
+    return (x.scheme, x.hostname, x.port) == (y.scheme, y.hostname, y.port)
 
 
 def release_index(

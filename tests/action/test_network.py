@@ -1,0 +1,96 @@
+"""The action on GitHub Enterprise Server and on a bad network (issue 11), run as the runner runs it.
+
+Two local servers stand in for the two hosts: the GHES API (the workflow's own host, where the
+workflow token belongs) and github.com with builds.hex.pm and raw.githubusercontent.com (where
+erlang/otp's public release data lives). Both record every request, so the test sees every
+outgoing request of a real run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.action.test_entrypoint import PR, debian_ws, pr_payload, run_action, runner  # noqa: F401
+from tests.github.fake_github import FakeGitHub
+from tests.support.fake_http import FakeServer, Request, Response
+
+TOKEN = "ghs_runner_token"  # the `github-token` input of the runner fixture
+
+
+def _carries(request: Request, secret: str) -> bool:
+    return any(secret in value for value in request.headers.values())
+
+
+def _public_data_host(srv: FakeServer) -> None:
+    """github.com's erlang/otp listings (empty, so the bundled data stands in for them)."""
+    srv.route("GET", r"/repos/erlang/otp/(releases|tags|security-advisories)", Response(200, []))
+
+
+def _online(env: dict[str, str], data: FakeServer, ghes: FakeGitHub) -> dict[str, str]:
+    env = dict(env)
+    env.pop("INPUT_OFFLINE")
+    env.update(
+        GITHUB_API_URL=ghes.url,  # GHES serves /api/v3; the fake answers at its root
+        GITHUB_SERVER_URL=ghes.url,
+        OTP_GATE_GITHUB_API_URL=data.url,
+        OTP_GATE_RAW_BASE_URL=data.url,
+        OTP_GATE_BUILDS_BASE_URL=data.url,
+        OTP_GATE_CACHE=str(Path(env["RUNNER_TEMP"]) / "cache"),
+    )
+    return env
+
+
+def test_on_ghes_the_workflow_token_never_leaves_its_host(
+    debian_ws: tuple[Path, dict[str, str]],  # noqa: F811
+) -> None:
+    _ws, env = debian_ws
+    with FakeGitHub() as ghes, FakeServer() as data:
+        _public_data_host(data)
+        ghes.add_issue("PR", "", [], pull_request=True, number=PR)
+        env = _online(env, data, ghes)
+        # A user who also exports GITHUB_TOKEN to the step must not leak it either.
+        env["GITHUB_TOKEN"] = TOKEN
+        run = run_action(env, "pull_request", pr_payload())
+        assert run.code == 1, run.log
+        to_data = list(data.requests)
+        to_ghes = list(ghes.requests)
+    assert any(r.path == "/repos/erlang/otp/releases" for r in to_data), "release data not read"
+    assert not [r.path for r in to_data if _carries(r, TOKEN)]
+    assert all("authorization" not in r.headers for r in to_data)
+    # The workflow's own host does get the token (the sticky comment).
+    assert any(r.method == "POST" and _carries(r, TOKEN) for r in to_ghes)
+
+
+def test_a_release_data_token_goes_to_github_com_only(
+    debian_ws: tuple[Path, dict[str, str]],  # noqa: F811
+) -> None:
+    _ws, env = debian_ws
+    with FakeGitHub() as ghes, FakeServer() as data:
+        _public_data_host(data)
+        env = _online(env, data, ghes)
+        env["INPUT_RELEASE-DATA-TOKEN"] = "ghp_public_data_token"
+        run = run_action(env, "push", {})
+        assert run.code == 1, run.log
+        to_data, to_ghes = list(data.requests), list(ghes.requests)
+    api = [r for r in to_data if r.path.startswith("/repos/erlang/otp/")]
+    assert api and all(_carries(r, "ghp_public_data_token") for r in api)
+    assert not any(_carries(r, TOKEN) for r in to_data)
+    assert not any(_carries(r, "ghp_public_data_token") for r in to_ghes)
+
+
+def test_on_github_com_the_workflow_token_reads_the_release_data(
+    debian_ws: tuple[Path, dict[str, str]],  # noqa: F811
+) -> None:
+    # The control: where the release data lives on the workflow's own host, the token is used
+    # (GitHub's anonymous rate limit is 60 requests an hour per IP, shared by a runner pool).
+    _ws, env = debian_ws
+    with FakeGitHub() as ghes, FakeServer() as data:
+        _public_data_host(data)
+        env = _online(env, data, ghes)
+        env["GITHUB_API_URL"] = data.url
+        run = run_action(env, "push", {})
+        assert run.code == 1, run.log
+    api = [r for r in data.requests if r.path.startswith("/repos/erlang/otp/")]
+    assert api and all(_carries(r, TOKEN) for r in api)
+    assert json.loads(Path(run.outputs["report-json"]).read_text())
