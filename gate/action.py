@@ -387,7 +387,7 @@ def run_engine(argv: Sequence[str], environ: Mapping[str, str]) -> Results:
     """Acquire, scan and evaluate exactly as `otp-gate scan` does, returning the results instead of printing."""
     from gate.cli import run_scan
 
-    return [*run_scan(argv, environ)]
+    return [*run_scan(argv, environ, offline_option="the input `offline: true`")]
 
 
 # -- report locations ------------------------------------------------------------------------

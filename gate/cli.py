@@ -209,6 +209,7 @@ class _Run:
     today: date
     environ: Mapping[str, str]
     backports: BackportPolicy
+    offline_option: str = "--offline"  # how the user of this front end asks for offline data
 
 
 def _today(environ: Mapping[str, str]) -> date:
@@ -431,39 +432,31 @@ def same_origin(a: str, b: str) -> bool:
 
 def release_index(
     offline: bool, today: date, environ: Mapping[str, str], max_age_days: int
-) -> tuple[ReleaseIndex, tuple[str, ...]]:
-    """The release index for this run, and warnings about sources that fell back.
+) -> ReleaseIndex:
+    """The release index for this run: live sources merged over the bundled snapshot (issue 5).
 
-    Live sources are merged over the bundled snapshot (issue 5); a network failure never fails the
-    run, it falls back and says so. `--offline` reads the snapshot only. The data's age is judged by
-    the policy (`stale-data-days`), so only fallbacks are reported here.
+    A network failure never fails the run or changes its answer: the snapshot stands in and
+    `data_notice` says so. `--offline` reads the snapshot only. The data's age is judged by the
+    policy (`stale-data-days`).
     """
     if offline:
         # The snapshot alone: no need to load the live-data machinery (start-up time matters).
         from gate.knowledge.snapshot import load_snapshot
 
-        return load_snapshot(), ()
+        return load_snapshot()
     from gate.knowledge.live import load_index
 
-    index = load_index(
+    return load_index(
         today=today,
         options=live_options(offline, environ, max_age_days),
         environ=environ,
     )
-    return index, _fallbacks(index.sources, today)
-
-
-def _fallbacks(sources: Sequence[SourceStatus], today: date) -> tuple[str, ...]:
-    """One warning per live source that failed or fell back to an older copy."""
-    from gate.knowledge.live import FAILED
-
-    return tuple(s.describe(today) for s in sources if s.origin == FAILED or s.error is not None)
 
 
 def _load_advisories(
     run: _Run, index: ReleaseIndex
-) -> tuple[tuple[Advisory, ...], tuple[str, ...]]:
-    """Bundled advisories, plus GitHub's and OpenVEX when online; fallbacks are reported."""
+) -> tuple[tuple[Advisory, ...], tuple[SourceStatus, ...]]:
+    """Bundled advisories, plus GitHub's and OpenVEX when online, with the status of each source."""
     if run.offline:
         from gate.knowledge.advisories import load_bundled_advisories
 
@@ -477,10 +470,29 @@ def _load_advisories(
         lines=supported_lines(index.releases()),
         environ=run.environ,
     )
-    return found.advisories, _fallbacks(found.sources, run.today)
+    return found.advisories, found.sources
 
 
-def run_scan(argv: Sequence[str], environ: Mapping[str, str]) -> list[Result]:
+def data_notice(
+    index: ReleaseIndex, more: Sequence[SourceStatus], offline_option: str
+) -> str | None:
+    """The one notice about live sources that failed (None when all answered or none was asked)."""
+    from gate.knowledge.live import LiveIndex, fallback_notice
+
+    if not isinstance(index, LiveIndex):
+        return None
+    fix = (
+        "To read live data, let this machine reach api.github.com, raw.githubusercontent.com and "
+        "builds.hex.pm, or point OTP_GATE_GITHUB_API_URL, OTP_GATE_RAW_BASE_URL and "
+        f"OTP_GATE_BUILDS_BASE_URL at a mirror; {offline_option} skips the live sources."
+    )
+    as_of = index.snapshot_as_of or index.provenance.as_of
+    return fallback_notice((*index.sources, *more), as_of, fix)
+
+
+def run_scan(
+    argv: Sequence[str], environ: Mapping[str, str], offline_option: str = "--offline"
+) -> list[Result]:
     """Acquire, scan and evaluate as `otp-gate scan|build ARGV...` does; return every runtime's
     `(report, verdict)` instead of printing (the action's entry into the engine)."""
     args = build_parser().parse_args(list(argv))
@@ -490,7 +502,8 @@ def run_scan(argv: Sequence[str], environ: Mapping[str, str]) -> list[Result]:
         source = _build_source(args, environ)
     else:
         raise UsageError(f"run_scan runs 'scan' or 'build', not {args.command!r}")
-    return _scan_detailed(_settings(args, environ), source)
+    run = dataclasses.replace(_settings(args, environ), offline_option=offline_option)
+    return _scan_detailed(run, source)
 
 
 def _workspace(cwd: Path) -> Path | None:
@@ -505,11 +518,9 @@ def _scan_detailed(run: _Run, source: RuntimeSource) -> list[Result]:
     from gate.policy import evaluate
     from gate.scan import ScanOptions, scan_runtime
 
-    index, fallbacks = release_index(
-        run.offline, run.today, run.environ, run.config.stale_data_days
-    )
+    index = release_index(run.offline, run.today, run.environ, run.config.stale_data_days)
     advisories, more = _load_advisories(run, index)
-    fallbacks = (*fallbacks, *more)
+    notice = data_notice(index, more, run.offline_option)
     options = ScanOptions(
         workspace=_workspace(Path.cwd()), advisories=advisories, backports=run.backports
     )
@@ -521,8 +532,8 @@ def _scan_detailed(run: _Run, source: RuntimeSource) -> list[Result]:
             raise AcquireError("no OTP runtime found in the given input")
         for tree in trees:
             report = scan_runtime(tree, index, run.today, options)
-            if fallbacks:
-                report = dataclasses.replace(report, warnings=(*report.warnings, *fallbacks))
+            if notice:
+                report = dataclasses.replace(report, notices=(*report.notices, notice))
             verdict = evaluate(report, run.config, run.today, index.releases())
             results.append((report, verdict))
     return results

@@ -91,6 +91,16 @@ class SourceStatus:
             return f"{self.name}: bundled snapshot as of {self.as_of}{age}"
         return f"{self.name}: fetched {self.as_of}"
 
+    def trouble(self) -> str | None:
+        """What went wrong with this source, or None when it answered (or was not asked)."""
+        if self.origin == FAILED:
+            return f"{self.name} unavailable: {self.error}"
+        if self.origin == Origin.STALE_CACHE:
+            return (
+                f"{self.name}: using a cached copy of {self.as_of} (refresh failed: {self.error})"
+            )
+        return None
+
 
 @dataclass(frozen=True)
 class LiveIndex:
@@ -101,6 +111,7 @@ class LiveIndex:
     application_sets: Mapping[OtpVersion, tuple[AppVersion, ...]]
     sources: tuple[SourceStatus, ...] = ()
     warnings: tuple[str, ...] = ()
+    snapshot_as_of: date | None = None  # the bundled data's date, which fills in for failures
 
     def releases(self) -> tuple[Release, ...]:
         return self.release_list
@@ -164,17 +175,6 @@ def _try(
     return got
 
 
-def _age_warning(what: str, as_of: date, today: date, max_age_days: int) -> str | None:
-    age = (today - as_of).days
-    if age > max_age_days:
-        return (
-            f"{what} is {age} days old (as of {as_of}), older than the allowed {max_age_days} days: "
-            "newer OTP patches or advisories may be missing; run with network access, or raise "
-            "--max-data-age if that is intended"
-        )
-    return None
-
-
 def load_index(
     *,
     offline: bool = False,
@@ -202,20 +202,14 @@ def load_index(
     base = snapshot or _snapshot()
     snap = base.provenance
     statuses: list[SourceStatus] = []
-    warnings: list[str] = []
     releases: dict[OtpVersion, Release] = {}
     apps: dict[OtpVersion, tuple[AppVersion, ...]] = dict(base.applications())
 
     if opts.offline:
         statuses.append(SourceStatus("release data", SNAPSHOT, snap.as_of))
-        _add_warning(
-            warnings, _age_warning("the bundled release data", snap.as_of, today, opts.max_age_days)
-        )
-        notes = (*snap.notes, "offline: live sources were not consulted", *warnings)
+        notes = (*snap.notes, "offline: live sources were not consulted")
         provenance = DataProvenance(snap.source, snap.as_of, False, notes)
-        return LiveIndex(
-            provenance, base.releases(), MappingProxyType(apps), tuple(statuses), tuple(warnings)
-        )
+        return LiveIndex(provenance, base.releases(), MappingProxyType(apps), tuple(statuses))
 
     cache = _cache(opts, environ)
     dead: set[str] = set()
@@ -290,40 +284,68 @@ def load_index(
             releases.setdefault(line.version, Release(line.version))
 
     list_sources = [g for g in (got_rel, got_tags, got_builds) if g is not None]
-    for s in statuses:
-        if s.origin == FAILED:
-            warnings.append(f"{s.name} unavailable: {s.error}")
-        elif s.origin == Origin.STALE_CACHE:
-            warnings.append(
-                f"{s.name}: using a cached copy of {s.as_of} (refresh failed: {s.error})"
-            )
-    if list_sources:
-        # The release list is as current as its most recent source that answered.
-        as_of = max(g.fetched_at.date() for g in list_sources)
-        live = any(g.origin is not Origin.STALE_CACHE for g in list_sources)
-        what = "the release list"
-    else:
-        as_of, live, what = snap.as_of, False, "the bundled release data (every live source failed)"
-        warnings.append("no live release source answered: the bundled snapshot is used")
-    _add_warning(warnings, _age_warning(what, as_of, today, opts.max_age_days))
+    warnings = [w for s in statuses if (w := s.trouble()) is not None]
+    described = tuple(s.describe(today) for s in statuses)
+    if not list_sources:
+        # The snapshot stands in for the release list: the answer is exactly the offline one
+        # (same data, same provenance), and the failed sources are a notice, not a finding.
+        provenance = DataProvenance(snap.source, snap.as_of, False, (*snap.notes, *described))
+        return LiveIndex(
+            provenance,
+            base.releases(),
+            MappingProxyType(apps),
+            tuple(statuses),
+            tuple(warnings),
+            snap.as_of,
+        )
+    # The release list is as current as its most recent source that answered; its age is judged
+    # by the policy (`stale-data-days`), once.
+    as_of = max(g.fetched_at.date() for g in list_sources)
+    live = any(g.origin is not Origin.STALE_CACHE for g in list_sources)
     used = [s.name for s in statuses if s.origin != FAILED]
     source = " + ".join([*used, SNAPSHOT_LABEL])
-    notes = (
-        *(s.describe(today) for s in statuses),
-        f"{SNAPSHOT_LABEL} as of {snap.as_of}",
-        *warnings,
-    )
-    provenance = DataProvenance(source, as_of, live, tuple(notes))
+    notes = (*described, f"{SNAPSHOT_LABEL} as of {snap.as_of}")
+    provenance = DataProvenance(source, as_of, live, notes)
     ordered = tuple(sorted(releases.values(), key=lambda r: r.version))
-    return LiveIndex(provenance, ordered, MappingProxyType(apps), tuple(statuses), tuple(warnings))
+    return LiveIndex(
+        provenance,
+        ordered,
+        MappingProxyType(apps),
+        tuple(statuses),
+        tuple(warnings),
+        snap.as_of,
+    )
+
+
+def fallback_notice(
+    sources: Sequence[SourceStatus], snapshot_as_of: date, how_to_fix: str
+) -> str | None:
+    """One notice for every live source that failed or fell back to a cached copy, or None.
+
+    It is a notice, not a finding: the bundled data stands in, so the answer is the offline one
+    (issue 11); the notice says which sources failed, how old the stand-in is, and the fix.
+    """
+    failed = [s for s in sources if s.origin == FAILED]
+    stale = [s for s in sources if s.origin == Origin.STALE_CACHE]
+    if not failed and not stale:
+        return None
+    parts: list[str] = []
+    if failed:
+        names = ", ".join(s.name for s in failed)
+        errors = list(dict.fromkeys(s.error or "no reply" for s in failed))
+        shown = "; ".join(errors[:3]) + (f"; and {len(errors) - 3} more" if len(errors) > 3 else "")
+        parts.append(
+            f"Live release data unavailable: {names} ({shown}). The bundled snapshot of "
+            f"{snapshot_as_of} stands in for them."
+        )
+    if stale:
+        copies = ", ".join(f"{s.name} ({s.as_of})" for s in stale)
+        parts.append(f"Refresh failed, cached copies used: {copies}.")
+    parts.append(how_to_fix)
+    return " ".join(parts)
 
 
 SNAPSHOT_LABEL = "bundled snapshot"
-
-
-def _add_warning(warnings: list[str], text: str | None) -> None:
-    if text:
-        warnings.append(text)
 
 
 def load_advisories(
@@ -377,13 +399,7 @@ def load_advisories(
             )
             if vex:
                 groups.append(vex.value)
-    warnings = [
-        f"{s.name} unavailable: {s.error}; bundled advisories only"
-        if s.origin == FAILED
-        else f"{s.name}: using a cached copy of {s.as_of} (refresh failed: {s.error})"
-        for s in statuses
-        if s.origin in (FAILED, Origin.STALE_CACHE)
-    ]
+    warnings = [w for s in statuses if (w := s.trouble()) is not None]
     notes = tuple(s.describe(today) for s in statuses)
     return AdvisorySet(merge_advisories(*groups), tuple(statuses), tuple(warnings), notes)
 

@@ -114,6 +114,7 @@ def build(report: Report, verdict: Verdict, pins: Sequence[Pin] = ()) -> list[An
                 _CODE_RANK["check-failed"],
             )
         )
+    out.extend(Annotation("notice", "otp-gate: note", n, rank=9) for n in report.notices)
     order = {"error": 0, "warning": 1, "notice": 2}
     # sorted() is stable: within a rank the verdict's order (files, then checks) is kept.
     return sorted(out, key=lambda a: (order[a.level], a.rank))

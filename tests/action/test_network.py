@@ -94,3 +94,59 @@ def test_on_github_com_the_workflow_token_reads_the_release_data(
     api = [r for r in data.requests if r.path.startswith("/repos/erlang/otp/")]
     assert api and all(_carries(r, TOKEN) for r in api)
     assert json.loads(Path(run.outputs["report-json"]).read_text())
+
+
+def _closed_port_url() -> str:
+    """An address where nothing listens: a network that refuses every connection."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _answer(env: dict[str, str]) -> tuple[int, list[object], list[object], dict[str, object]]:
+    """(exit code, verdict reasons, SARIF results, JSON report) of one action run."""
+    run = run_action(env, "push", {})
+    doc = json.loads(Path(run.outputs["report-json"]).read_text())
+    sarif = json.loads(Path(run.outputs["report-sarif"]).read_text())
+    results = [r for rn in sarif["runs"] for r in rn["results"]]
+    assert run.outputs["findings"] == str(
+        sum(1 for r in doc["verdict"]["reasons"] if r["severity"] in ("warning", "error"))
+    )
+    return run.code, doc["verdict"]["reasons"], results, {**doc, "log": run.log}
+
+
+def test_network_down_gives_the_offline_answer_plus_one_notice(
+    debian_ws: tuple[Path, dict[str, str]],  # noqa: F811
+) -> None:
+    _ws, env = debian_ws
+    env["INPUT_FAIL-ON"] = "warning"
+    offline = _answer(env)
+    down = dict(env)
+    del down["INPUT_OFFLINE"]
+    dead = _closed_port_url()
+    down.update(
+        OTP_GATE_GITHUB_API_URL=dead,
+        OTP_GATE_RAW_BASE_URL=dead,
+        OTP_GATE_BUILDS_BASE_URL=dead,
+        OTP_GATE_CACHE=str(Path(env["RUNNER_TEMP"]) / "cache"),
+    )
+    online = _answer(down)
+    assert online[:3] == offline[:3]
+    assert not any(r["code"] == "scan-warning" for r in online[1])  # type: ignore[index]
+    assert not any(r["ruleId"] == "scan-warning" for r in online[2])  # type: ignore[index]
+    doc = online[3]
+    [notice] = doc["notices"]
+    assert "GitHub releases of erlang/otp" in notice and "builds.hex.pm builds.txt" in notice
+    assert "bundled snapshot of 20" in notice
+    assert "`offline: true`" in notice and "--offline" not in notice  # the action's own words
+    assert offline[3]["notices"] == []
+    # One `::notice` in the log, no warning about the network.
+    log = str(doc["log"])
+    assert log.count("::notice title=otp-gate%3A note::Live release data unavailable") == 1
+    assert "unavailable" not in "".join(ln for ln in log.splitlines() if ln.startswith("::warn"))
+    # JSON lists each note once.
+    notes = doc["otp"]["notes"] + doc["otp"]["data"]["notes"]  # type: ignore[index]
+    assert len(notes) == len(set(notes))
