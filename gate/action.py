@@ -8,6 +8,7 @@ check run, drift issue), whose failures become warnings: they never change the v
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -15,13 +16,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
-from gate.config import DEFAULT_CONFIG_NAME, FailOn, VersionPolicy, parse_choice
+from gate.acquire.build import EEF_CFLAGS, EEF_LDFLAGS
+from gate.config import DEFAULT_CONFIG_NAME, Config, FailOn, VersionPolicy, parse_choice
 from gate.errors import GateError, UsageError
+from gate.model.advisory import BackportPolicy
 from gate.model.report import ExitCode
 
 if TYPE_CHECKING:
+    from gate.engine import ScanRequest
     from gate.github.client import GitHubApiError, GitHubClient
     from gate.inspection.pins import Pin
     from gate.report import Result
@@ -84,7 +88,9 @@ class Inputs:
     source: Source = Source.AUTO
     cflags: str = ""  # source: build only
     ldflags: str = ""
-    configure_args: str = ""
+    configure_args: tuple[str, ...] = ()  # split like a shell would, once, here
+    builds_mirror: str = ""  # prebuilt (and source: auto with a pin)
+    source_mirror: str = ""  # source: build
     fail_on: FailOn | None = None  # None: the config file's value, else `error`
     version_policy: VersionPolicy | None = None
     grace_days: int | None = None
@@ -127,6 +133,22 @@ def _choice(environ: Mapping[str, str], name: str, enum: type[E], default: E | N
     return parse_choice(enum, value, f"input {name}")
 
 
+def _words(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    import shlex
+
+    try:
+        return tuple(shlex.split(get_input(environ, name)))
+    except ValueError as e:
+        raise UsageError(f"input {name}: {e}") from None
+
+
+def _url(environ: Mapping[str, str], name: str) -> str:
+    value = get_input(environ, name)
+    if value and not value.startswith(("https://", "http://")):
+        raise UsageError(f"input {name}: {value!r} is not an http(s) URL")
+    return value
+
+
 def parse_inputs(environ: Mapping[str, str]) -> Inputs:
     """Read and validate every input; a bad value raises `UsageError` naming the input and the choices."""
     grace = get_input(environ, "grace-days")
@@ -146,7 +168,9 @@ def parse_inputs(environ: Mapping[str, str]) -> Inputs:
         source=_choice(environ, "source", Source, Source.AUTO) or Source.AUTO,
         cflags=get_input(environ, "cflags"),
         ldflags=get_input(environ, "ldflags"),
-        configure_args=get_input(environ, "configure-args"),
+        configure_args=_words(environ, "configure-args"),
+        builds_mirror=_url(environ, "builds-mirror"),
+        source_mirror=_url(environ, "source-mirror"),
         fail_on=_choice(environ, "fail-on", FailOn, None),
         version_policy=_choice(environ, "version-policy", VersionPolicy, None),
         grace_days=grace_days,
@@ -204,6 +228,10 @@ def _check_combination(i: Inputs) -> None:
     ]
     if build_only and i.source != Source.BUILD:
         raise UsageError(f"input {build_only[0]} only applies with source: build")
+    if i.source_mirror and i.source != Source.BUILD:
+        raise UsageError("input source-mirror only applies with source: build")
+    if i.builds_mirror and i.source not in (Source.AUTO, Source.PREBUILT, Source.BUILD):
+        raise UsageError("input builds-mirror only applies with source prebuilt (or auto)")
     if i.platform and not (i.image or i.image_archive):
         raise UsageError("input platform only applies with input image or image-archive")
     if any(c in i.path for c in "\0\n\r"):
@@ -306,69 +334,98 @@ def _otp_version(inputs: Inputs, ctx: Context, source: Source) -> str:
     return pin.version_text
 
 
-def cli_arguments(inputs: Inputs, ctx: Context) -> list[str]:
-    """The `otp-gate scan`/`build` arguments that express these inputs: one engine for both front ends.
+def _auto_source(inputs: Inputs, ctx: Context) -> Source:
+    """`source: auto` takes, in order: `path`, `image`, `image-archive`, `otp-version`; with none
+    of them, the prebuilt OTP of the version the repository pins exactly (what setup-beam, mise
+    and the buildpack install from builds.hex.pm), else the workspace itself."""
+    if inputs.source != Source.AUTO:
+        return inputs.source
+    if inputs.path:
+        return Source.PATH
+    if inputs.image:
+        return Source.IMAGE
+    if inputs.image_archive:
+        return Source.IMAGE_ARCHIVE
+    if inputs.otp_version or pinned_version(ctx.workspace) is not None:
+        return Source.PREBUILT
+    return Source.PATH
 
-    `source: auto` takes, in order: `path`, `image`, `image-archive`, `otp-version`; with none of
-    them, the prebuilt OTP of the version the repository pins exactly (what setup-beam, mise and
-    the buildpack install from builds.hex.pm), else the workspace itself.
-    """
-    source = inputs.source
-    if source == Source.AUTO:
-        source = (
-            Source.PATH
-            if inputs.path
-            else Source.IMAGE
-            if inputs.image
-            else Source.IMAGE_ARCHIVE
-            if inputs.image_archive
-            else Source.PREBUILT
-            if inputs.otp_version or pinned_version(ctx.workspace) is not None
-            else Source.PATH
-        )
-    argv = ["build" if source == Source.BUILD else "scan"]
+
+def scan_request(inputs: Inputs, ctx: Context) -> ScanRequest:
+    """The engine's typed request for these inputs: no argv, no argparse (issue 11)."""
+    from gate.engine import BuildRequest, ScanRequest, Target
+    from gate.model.options import ACTION_INPUTS
+
+    source = _auto_source(inputs, ctx)
+    fields: dict[str, Any] = {}
     if source == Source.PATH:
-        argv.append(str(_in_workspace(inputs.path or ".", ctx.workspace)))
-    elif source == Source.DISTRO:
-        argv.append("--distro")
+        fields["path"] = _existing(inputs.path or ".", "path", ctx.workspace)
     elif source == Source.IMAGE:
-        argv += ["--image", inputs.image]
+        fields["image"] = inputs.image
     elif source == Source.IMAGE_ARCHIVE:
-        argv += ["--image-archive", str(_in_workspace(inputs.image_archive, ctx.workspace))]
-    elif source == Source.PREBUILT:
-        argv += ["--otp-version", _otp_version(inputs, ctx, source)]
-    elif source == Source.BUILD:
-        argv += ["--otp-version", _otp_version(inputs, ctx, source)]
-        for flag, value in (
-            ("--cflags", inputs.cflags),
-            ("--ldflags", inputs.ldflags),
-            ("--configure-args", inputs.configure_args),
-        ):
-            if value:
-                argv += [flag, value]
-    if inputs.platform:
-        argv += ["--platform", inputs.platform]
-    config = _in_workspace(inputs.config_file, ctx.workspace)
-    if config.is_file():
-        argv += ["--config", str(config)]
+        fields["path"] = _existing(inputs.image_archive, "image-archive", ctx.workspace)
+    elif source in (Source.PREBUILT, Source.BUILD):
+        fields["otp_version"] = _otp_version(inputs, ctx, source)
+        fields["builds_mirror"] = inputs.builds_mirror or None
+    if source == Source.BUILD:
+        fields["build"] = BuildRequest(
+            cflags=inputs.cflags or EEF_CFLAGS,
+            ldflags=inputs.ldflags or EEF_LDFLAGS,
+            configure_args=inputs.configure_args,
+            source_mirror=inputs.source_mirror or None,
+        )
+    return ScanRequest(
+        target=Target(source.value),
+        config=_config(inputs, ctx),
+        platform=inputs.platform or None,
+        offline=inputs.offline,
+        backports=BackportPolicy(inputs.distro_backports.value),
+        workspace=ctx.workspace,
+        names=ACTION_INPUTS,
+        group_log=True,
+        display_base=ctx.workspace,
+        **fields,
+    )
+
+
+def _config(inputs: Inputs, ctx: Context) -> Config:
+    """The config file (in the workspace), with the policy inputs over it."""
+    from gate.config import load_config_file
+
+    path = in_workspace(inputs.config_file, "config-file", ctx.workspace)
+    if path.is_file():
+        config = load_config_file(path)
     elif inputs.config_file != DEFAULT_CONFIG_NAME:
         raise UsageError(f"input config-file: {inputs.config_file}: no such file in the workspace")
-    if inputs.fail_on is not None:
-        argv += ["--fail-on", inputs.fail_on.value]
-    if inputs.version_policy is not None:
-        argv += ["--version-policy", inputs.version_policy.value]
+    else:
+        config = Config()
+    config = config.with_options(fail_on=inputs.fail_on, version_policy=inputs.version_policy)
     if inputs.grace_days is not None:
-        argv += ["--grace-days", str(inputs.grace_days)]
-    if inputs.distro_backports != Backports.IGNORE:
-        argv += ["--distro-backports", inputs.distro_backports.value]
-    if inputs.offline:
-        argv.append("--offline")
-    return argv
+        config = dataclasses.replace(config, grace_days=inputs.grace_days)
+    return config
 
 
-def _in_workspace(path: str, workspace: Path) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() else workspace / p
+def in_workspace(text: str, name: str, workspace: Path) -> Path:
+    """`text` under the workspace; refused when it leaves it (`..`, an absolute path elsewhere).
+
+    Checked on the path as written: a symbolic link the repository holds is its own content.
+    """
+    joined = Path(os.path.normpath(workspace / text))
+    base = Path(os.path.normpath(workspace))
+    if joined != base and base not in joined.parents:
+        raise UsageError(
+            f"input {name}: {text}: outside the workspace",
+            hint="give a path relative to the repository checkout (GITHUB_WORKSPACE)",
+        )
+    return joined
+
+
+def _existing(text: str, name: str, workspace: Path) -> Path:
+    path = in_workspace(text, name, workspace)
+    if not path.exists():
+        what = "broken symbolic link" if path.is_symlink() else "no such file or directory"
+        raise UsageError(f"input {name}: {text}: {what} in the workspace")
+    return path
 
 
 #: What the engine returns per runtime: `(report, verdict)`.
@@ -383,11 +440,12 @@ def _markdown(results: Results, max_chars: int) -> str:
     return "\n\n---\n\n".join(markdown.render(r[0], r[1], max_chars=share) for r in results)
 
 
-def run_engine(argv: Sequence[str], environ: Mapping[str, str]) -> Results:
-    """Acquire, scan and evaluate exactly as `otp-gate scan` does, returning the results instead of printing."""
-    from gate.cli import run_scan
+def run_engine(inputs: Inputs, ctx: Context, environ: Mapping[str, str]) -> Results:
+    """Acquire, scan and evaluate exactly as `otp-gate scan` does, returning the results."""
+    from gate.cli import today_of
+    from gate.engine import run
 
-    return [*run_scan(argv, environ, offline_option="the input `offline: true`")]
+    return [*run(scan_request(inputs, ctx), environ, today_of(environ))]
 
 
 # -- report locations ------------------------------------------------------------------------
@@ -614,7 +672,6 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
     try:
         inputs = parse_inputs(env)
         ctx = read_context(env)
-        argv = cli_arguments(inputs, ctx)
         engine_env = dict(env)
         if inputs.github_token and not env.get("GITHUB_TOKEN"):
             # Live release data (GitHub's API) is rate-limited hard without a token. The engine
@@ -622,7 +679,7 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
             engine_env["GITHUB_TOKEN"] = inputs.github_token
         if inputs.release_data_token:
             engine_env["OTP_GATE_RELEASE_DATA_TOKEN"] = inputs.release_data_token
-        results = run_engine(argv, engine_env)
+        results = run_engine(inputs, ctx, engine_env)
     except GateError as e:
         try:
             sinks.write_summary(_error_summary(e), env)
@@ -732,7 +789,7 @@ def _uri_base(inputs: Inputs, ctx: Context) -> str:
     """The scanned folder relative to the workspace, so SARIF locations resolve in code scanning."""
     if inputs.image or inputs.image_archive or inputs.otp_version:
         return ""
-    target = _in_workspace(inputs.path, ctx.workspace)
+    target = ctx.workspace / inputs.path
     try:
         rel = target.resolve().relative_to(ctx.workspace.resolve())
     except (ValueError, OSError):

@@ -30,6 +30,7 @@ from gate.acquire.download import (
 )
 from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError, UsageError
+from gate.model.options import CLI_OPTIONS, OptionNames
 from gate.model.runtime import Origin
 
 # The EEF's "Secure Coding and Deployment Hardening" flags, with the `-O2` OTP's configure needs.
@@ -102,11 +103,14 @@ class SourceBuild:
     jobs: int | None = None
     flags_via: FlagsVia = "environment"
     progress: ProgressFn = plain_progress
+    names: OptionNames = CLI_OPTIONS  # how hints name the user's options
 
     def __post_init__(self) -> None:
         version = self.version.removeprefix("OTP-")
         if not _VERSION_RX.fullmatch(version):
-            raise UsageError(f"--otp-version {self.version!r} is not an OTP version like 27.3.4")
+            raise UsageError(
+                f"{self.names.otp_version} {self.version!r} is not an OTP version like 27.3.4"
+            )
         object.__setattr__(self, "version", version)
         object.__setattr__(self, "configure_args", tuple(self.configure_args))
         object.__setattr__(self, "extra_env", dict(self.extra_env))
@@ -114,7 +118,7 @@ class SourceBuild:
         if self.cflags is not None and not re.search(r"(^|\s)-O", self.cflags):
             raise UsageError(
                 f"CFLAGS {self.cflags!r} has no -O flag: OTP's configure stops without one",
-                hint=f'add "-O2 -g", e.g. --cflags "-O2 -g {self.cflags}"',
+                hint=f'add "-O2 -g", e.g. {self.names.cflags} "-O2 -g {self.cflags}"',
             )
         if self.flags_via not in ("environment", "configure"):
             raise UsageError(f"flags-via {self.flags_via!r} is not one of: environment, configure")
@@ -128,7 +132,8 @@ class SourceBuild:
                 or arg.startswith("LDFLAGS=")
             ):
                 raise UsageError(
-                    f"configure argument {arg!r} is set by the builder; pass flags with --cflags/--ldflags"
+                    f"configure argument {arg!r} is set by the builder; pass flags with "
+                    f"{self.names.cflags}/{self.names.ldflags}"
                 )
 
     # -- public -------------------------------------------------------------------------------
@@ -167,19 +172,25 @@ class SourceBuild:
             return None
         name = f"otp_src_{self.version}.tar.gz"
         try:
-            text = fetch_bytes(sums_url).decode("utf-8", "replace")
+            text = fetch_bytes(sums_url, mirror_option=self.names.source_mirror).decode(
+                "utf-8", "replace"
+            )
         except AcquireError as e:
-            raise AcquireError(
-                f"cannot verify {self.url}: {e.message}",
-                hint="pass the tarball's sha256 (--sha256) if the mirror has no SHA256.txt",
-            ) from e
+            hint = (
+                f"pass the tarball's sha256 ({self.names.sha256}) if the mirror has no SHA256.txt"
+                if self.names.sha256
+                else f"use a {self.names.source_mirror} that serves the release's SHA256.txt"
+            )
+            raise AcquireError(f"cannot verify {self.url}: {e.message}", hint=hint) from e
         for line in text.splitlines():
             fields = line.split()
             if len(fields) == 2 and fields[1].lstrip("*") == name and is_sha256(fields[0].lower()):
                 return fields[0].lower()
         raise AcquireError(
             f"{sums_url} has no sha256 for {name}",
-            hint="pass the tarball's sha256 (--sha256) to build anyway",
+            hint=f"pass the tarball's sha256 ({self.names.sha256}) to build anyway"
+            if self.names.sha256
+            else f"use a {self.names.source_mirror} that lists it in SHA256.txt",
         )
 
     def cache_key(self) -> str:
@@ -252,6 +263,7 @@ class SourceBuild:
             self.build_dir().parent.parent / "sources",
             sha256=expected,
             filename=name,
+            mirror_option=self.names.source_mirror,
         )
         timings["download"] = time.monotonic() - t0
         self.progress(
@@ -271,7 +283,7 @@ class SourceBuild:
         if found != self.version:
             raise AcquireError(
                 f"{self.url}: the tarball holds OTP {found!r}, not the requested {self.version}",
-                hint="pass the matching --otp-version or the right source URL",
+                hint=f"pass the matching {self.names.otp_version} or the right source",
             )
         timings["unpack"] = time.monotonic() - t0
         self.progress(BuildProgress("unpack", "done", timings["unpack"], str(top)))

@@ -45,7 +45,13 @@ def _request(url: str) -> urllib.request.Request:
     )
 
 
-def fetch_bytes(url: str, *, timeout: float = DEFAULT_TIMEOUT, limit: int = 16 << 20) -> bytes:
+def fetch_bytes(
+    url: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    limit: int = 16 << 20,
+    mirror_option: str = "the mirror option",
+) -> bytes:
     """GET a small document (an index) into memory; AcquireError naming the URL on any failure."""
     try:
         with urllib.request.urlopen(_request(url), timeout=timeout) as resp:
@@ -53,7 +59,7 @@ def fetch_bytes(url: str, *, timeout: float = DEFAULT_TIMEOUT, limit: int = 16 <
     except urllib.error.HTTPError as e:
         raise AcquireError(f"{url}: HTTP {e.code} {e.reason}", hint=_http_hint(e.code)) from e
     except (TimeoutError, urllib.error.URLError, OSError) as e:
-        raise AcquireError(f"{url}: {_reason(e)}", hint=_NET_HINT) from e
+        raise AcquireError(f"{url}: {_reason(e)}", hint=net_hint(mirror_option)) from e
     if len(data) > limit:
         raise AcquireError(f"{url}: larger than {limit} bytes; this is not the expected index")
     return data
@@ -74,6 +80,7 @@ def fetch_verified(
     filename: str,
     timeout: float = DEFAULT_TIMEOUT,
     max_bytes: int = MAX_DOWNLOAD_BYTES,
+    mirror_option: str = "the mirror option",
 ) -> Download:
     """Fetch `url` into `cache_dir/<sha256>/<filename>`, refusing a digest other than `sha256`.
 
@@ -111,7 +118,7 @@ def fetch_verified(
         except urllib.error.HTTPError as e:
             raise AcquireError(f"{url}: HTTP {e.code} {e.reason}", hint=_http_hint(e.code)) from e
         except (TimeoutError, urllib.error.URLError, OSError) as e:
-            raise AcquireError(f"{url}: {_reason(e)}", hint=_NET_HINT) from e
+            raise AcquireError(f"{url}: {_reason(e)}", hint=net_hint(mirror_option)) from e
         got = digest.hexdigest()
         if sha256 is not None and got != sha256:
             raise AcquireError(
@@ -148,7 +155,9 @@ def unpack_tarball(archive: Path, dest: Path, *, label: str) -> None:
     extract_all(archive, dest, TARBALL_LIMITS, name=label)
 
 
-_NET_HINT = "check the URL and your network; an air-gapped setup can point the mirror option at a local copy"
+def net_hint(mirror_option: str) -> str:
+    """The fix for an unreachable download, naming the option of the user's front end."""
+    return f"check the URL and your network; an air-gapped setup can point {mirror_option} at a local copy"
 
 
 def _http_hint(code: int) -> str | None:

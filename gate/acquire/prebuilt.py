@@ -25,6 +25,7 @@ from gate.acquire.download import (
 )
 from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError, UsageError
+from gate.model.options import CLI_OPTIONS, OptionNames
 from gate.model.runtime import Origin
 
 DEFAULT_MIRROR = "https://builds.hex.pm"
@@ -45,7 +46,9 @@ class BuildEntry:
     sha256: str
 
 
-def parse_builds_txt(text: str, url: str) -> dict[str, BuildEntry]:
+def parse_builds_txt(
+    text: str, url: str, mirror_option: str = CLI_OPTIONS.builds_mirror
+) -> dict[str, BuildEntry]:
     """Parse builds.txt strictly: a malformed line means a broken or hostile index, not a gap."""
     entries: dict[str, BuildEntry] = {}
     for lineno, line in enumerate(text.splitlines(), 1):
@@ -55,11 +58,11 @@ def parse_builds_txt(text: str, url: str) -> dict[str, BuildEntry]:
         if len(fields) != 4 or not _GIT_SHA_RX.fullmatch(fields[1]) or not is_sha256(fields[3]):
             raise AcquireError(
                 f"{url}: line {lineno} is not '<name> <git sha> <date> <sha256>': {line[:120]!r}",
-                hint="the mirror does not serve a builds.hex.pm builds.txt; check --builds-mirror",
+                hint=f"the mirror does not serve a builds.hex.pm builds.txt; check {mirror_option}",
             )
         entries[fields[0]] = BuildEntry(*fields)
     if not entries:
-        raise AcquireError(f"{url}: empty builds.txt", hint="check --builds-mirror")
+        raise AcquireError(f"{url}: empty builds.txt", hint=f"check {mirror_option}")
     return entries
 
 
@@ -95,6 +98,7 @@ class PrebuiltSource:
     cache_dir: Path | None = None
     timeout: float = DEFAULT_TIMEOUT
     environ: Mapping[str, str] | None = None
+    names: OptionNames = CLI_OPTIONS  # how hints name the mirror option
 
     @property
     def base_url(self) -> str:
@@ -118,14 +122,23 @@ class PrebuiltSource:
         base = self.base_url
         index_url = f"{base}/builds.txt"
         index = parse_builds_txt(
-            fetch_bytes(index_url, timeout=self.timeout).decode("utf-8", "replace"), index_url
+            fetch_bytes(
+                index_url, timeout=self.timeout, mirror_option=self.names.builds_mirror
+            ).decode("utf-8", "replace"),
+            index_url,
+            self.names.builds_mirror,
         )
         entry = index[self.build_name(index)]
         url = f"{base}/{entry.name}.tar.gz"
         cache = (self.cache_dir or default_cache_dir()) / "prebuilt"
         # The digest from builds.txt is the cache key: a rebuilt tarball gets a new entry.
         dl = fetch_verified(
-            url, cache, sha256=entry.sha256, filename=f"{entry.name}.tar.gz", timeout=self.timeout
+            url,
+            cache,
+            sha256=entry.sha256,
+            filename=f"{entry.name}.tar.gz",
+            timeout=self.timeout,
+            mirror_option=self.names.builds_mirror,
         )
         dest = workdir / f"prebuilt-{entry.name}"
         unpack_tarball(dl.path, dest, label=url)

@@ -150,3 +150,60 @@ def test_network_down_gives_the_offline_answer_plus_one_notice(
     # JSON lists each note once.
     notes = doc["otp"]["notes"] + doc["otp"]["data"]["notes"]  # type: ignore[index]
     assert len(notes) == len(set(notes))
+
+
+def test_source_build_with_single_token_flag_values_reaches_the_build(
+    runner: tuple[Path, dict[str, str]],  # noqa: F811
+) -> None:
+    # `cflags: -O2`, `ldflags: -pie`, `configure-args: --without-wx`: once re-parsed as argv these
+    # were options and argparse stopped the run; typed, they reach configure and make (issue 11).
+    import hashlib
+
+    from tests.acquire.test_build import VERSION, _source_tarball
+
+    _ws, env = runner
+    tarball = _source_tarball()
+    digest = hashlib.sha256(tarball).hexdigest()
+    cache = Path(env["RUNNER_TEMP"]) / "cache"
+    with FakeServer() as mirror:
+        mirror.route("GET", f"/OTP-{VERSION}/otp_src_{VERSION}.tar.gz", Response(200, tarball))
+        mirror.route(
+            "GET",
+            f"/OTP-{VERSION}/SHA256.txt",
+            Response(200, f"{digest}  otp_src_{VERSION}.tar.gz\n"),
+        )
+        env.update(
+            {
+                "INPUT_SOURCE": "build",
+                "INPUT_OTP-VERSION": VERSION,
+                "INPUT_CFLAGS": "-O2",
+                "INPUT_LDFLAGS": "-pie",
+                "INPUT_CONFIGURE-ARGS": "--without-wx",
+                "INPUT_SOURCE-MIRROR": mirror.url,
+                "OTP_GATE_CACHE": str(cache),
+            }
+        )
+        run = run_action(env, "push", {})
+        assert [r.path for r in mirror.requests] == [
+            f"/OTP-{VERSION}/SHA256.txt",
+            f"/OTP-{VERSION}/otp_src_{VERSION}.tar.gz",
+        ], run.log
+    assert "usage" not in run.log.lower() and "argument" not in run.log.lower(), run.log
+    assert "::group::otp-gate build: configure" in run.log
+    [log] = list(cache.rglob("build.log"))
+    assert "./configure --prefix=/usr/local --without-wx" in log.read_text()
+    [made] = list(cache.rglob("make.env"))
+    seen = dict(line.split("=", 1) for line in made.read_text().splitlines() if line)
+    assert (seen["CFLAGS"], seen["LDFLAGS"]) == ("-O2", "-pie")
+
+
+def test_fail_on_never_prints_no_error_and_paths_are_workspace_relative(
+    debian_ws: tuple[Path, dict[str, str]],  # noqa: F811
+) -> None:
+    _ws, env = debian_ws
+    env["INPUT_FAIL-ON"] = "never"
+    run = run_action(env, "push", {})
+    assert run.code == 0, run.log
+    assert "::error" not in run.log and "::warning" in run.log
+    assert "**Runtime:** otp" in run.summary
+    assert env["GITHUB_WORKSPACE"] not in run.summary
