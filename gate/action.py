@@ -442,10 +442,10 @@ def _markdown(results: Results, max_chars: int) -> str:
 
 def run_engine(inputs: Inputs, ctx: Context, environ: Mapping[str, str]) -> Results:
     """Acquire, scan and evaluate exactly as `otp-gate scan` does, returning the results."""
-    from gate.cli import today_of
+    from gate.clock import clock_from_environ
     from gate.engine import run
 
-    return [*run(scan_request(inputs, ctx), environ, today_of(environ))]
+    return [*run(scan_request(inputs, ctx), environ, clock_from_environ(environ))]
 
 
 # -- report locations ------------------------------------------------------------------------

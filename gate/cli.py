@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from gate import __version__
+from gate.clock import Clock, clock_from_environ
 from gate.config import (
     Config,
     FailOn,
@@ -203,17 +204,8 @@ class _Run:
     today: date
     environ: Mapping[str, str]
     backports: BackportPolicy
-
-
-def today_of(environ: Mapping[str, str]) -> date:
-    # OTP_GATE_TODAY pins "today" for reproducible runs and tests (waiver expiry, data age).
-    value = environ.get("OTP_GATE_TODAY")
-    if not value:
-        return date.today()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"OTP_GATE_TODAY: {value!r} is not a date like 2026-11-29") from None
+    # The run's one clock (OTP_GATE_TODAY pins it): `today`, data age and cache stamps all read it.
+    clock: Clock
 
 
 def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> _Run:
@@ -237,13 +229,15 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> _Run:
         config = dataclasses.replace(config, stale_data_days=args.max_data_age)
     if args.grace_days is not None:
         config = dataclasses.replace(config, grace_days=args.grace_days)
+    clock = clock_from_environ(environ)
     return _Run(
         command=args.command,
         fmt=fmt,
         output=Path(args.output) if args.output else None,
         config=config,
         offline=bool(args.offline),
-        today=today_of(environ),
+        today=clock().date(),
+        clock=clock,
         environ=environ,
         backports=(
             parse_choice(BackportPolicy, args.distro_backports, "--distro-backports")
@@ -357,7 +351,7 @@ def run_scan(argv: Sequence[str], environ: Mapping[str, str]) -> list[Result]:
         raise UsageError(f"run_scan runs 'scan' or 'build', not {args.command!r}")
     run = _settings(args, environ)
     make = _build_request if args.command == "build" else _scan_request
-    return run_engine(make(args, run), environ, run.today)
+    return run_engine(make(args, run), environ, run.clock)
 
 
 def _write(run: _Run, text: str, stdout: TextIO) -> None:
@@ -412,7 +406,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             from gate.engine import run as run_engine
 
             make = _build_request if run.command == "build" else _scan_request
-            results = run_engine(make(args, run), env, run.today)
+            results = run_engine(make(args, run), env, run.clock)
 
         from gate.report import render_many
 

@@ -12,11 +12,11 @@ import dataclasses
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gate.clock import Clock
 from gate.config import Config
 from gate.errors import UsageError
 from gate.model.advisory import BackportPolicy
@@ -135,6 +135,7 @@ def _path_source(req: ScanRequest) -> RuntimeSource:
 def _build_source(req: ScanRequest, environ: Mapping[str, str]) -> RuntimeSource:
     try:
         from gate.acquire.build import SourceBuild, plain_progress
+        from gate.acquire.download import default_cache_dir
     except ImportError as e:  # the build route ships separately (issue 4)
         raise UsageError(f"building OTP is not available in this installation ({e})") from e
     b = req.build or BuildRequest(None, None)
@@ -148,7 +149,7 @@ def _build_source(req: ScanRequest, environ: Mapping[str, str]) -> RuntimeSource
         mirror=b.source_mirror,
         sha256=b.sha256,
         # A build takes minutes: it is cached by version and flags (`$OTP_GATE_CACHE`).
-        cache_dir=Path(environ["OTP_GATE_CACHE"]) if environ.get("OTP_GATE_CACHE") else None,
+        cache_dir=default_cache_dir(environ),
         progress=_log_group_progress if req.group_log else plain_progress,
         names=req.names,
     )
@@ -169,7 +170,9 @@ def _log_group_progress(event: BuildProgress) -> None:
         print(command("endgroup", ""), flush=True)
 
 
-def live_options(offline: bool, environ: Mapping[str, str], max_age_days: int) -> LiveOptions:
+def live_options(
+    offline: bool, environ: Mapping[str, str], max_age_days: int, clock: Clock
+) -> LiveOptions:
     """Settings of the live release data and advisories (issue 5).
 
     The data is erlang/otp's, which lives on github.com even when the workflow runs on GitHub
@@ -191,6 +194,7 @@ def live_options(offline: bool, environ: Mapping[str, str], max_age_days: int) -
         offline=offline,
         max_age_days=max_age_days,
         cache_dir=Path(cache) / "data" if cache else None,
+        clock=clock,
         **urls,
     )
     return dataclasses.replace(opts, token=release_data_token(environ, opts.github_api_url))
@@ -225,7 +229,7 @@ def same_origin(a: str, b: str) -> bool:
 
 
 def release_index(
-    offline: bool, today: date, environ: Mapping[str, str], max_age_days: int
+    offline: bool, clock: Clock, environ: Mapping[str, str], max_age_days: int
 ) -> ReleaseIndex:
     """The release index for this run: live sources merged over the bundled snapshot (issue 5).
 
@@ -241,14 +245,14 @@ def release_index(
     from gate.knowledge.live import load_index
 
     return load_index(
-        today=today,
-        options=live_options(offline, environ, max_age_days),
+        today=clock().date(),
+        options=live_options(offline, environ, max_age_days, clock),
         environ=environ,
     )
 
 
 def _load_advisories(
-    req: ScanRequest, index: ReleaseIndex, environ: Mapping[str, str], today: date
+    req: ScanRequest, index: ReleaseIndex, environ: Mapping[str, str], clock: Clock
 ) -> tuple[tuple[Advisory, ...], tuple[SourceStatus, ...]]:
     """Bundled advisories, plus GitHub's and OpenVEX when online, with the status of each source."""
     if req.offline:
@@ -259,8 +263,8 @@ def _load_advisories(
     from gate.knowledge.releases import supported_lines
 
     found = load_advisories(
-        options=live_options(req.offline, environ, req.config.stale_data_days),
-        today=today,
+        options=live_options(req.offline, environ, req.config.stale_data_days, clock),
+        today=clock().date(),
         lines=supported_lines(index.releases()),
         environ=environ,
     )
@@ -291,16 +295,19 @@ def project_workspace(cwd: Path) -> Path | None:
     return cwd if any((cwd / m).exists() for m in markers) else None
 
 
-def run(req: ScanRequest, environ: Mapping[str, str], today: date) -> list[Result]:
-    """Acquire, scan and judge what `req` names; every runtime's `(report, verdict)`."""
+def run(req: ScanRequest, environ: Mapping[str, str], clock: Clock) -> list[Result]:
+    """Acquire, scan and judge what `req` names; every runtime's `(report, verdict)`.
+
+    `clock` is the run's one clock (`gate.clock`): today, data age and cache stamps read it."""
     from gate.errors import AcquireError
     from gate.policy import evaluate
     from gate.scan import ScanOptions, scan_runtime
 
     source = runtime_source(req, environ)
+    today = clock().date()
     stale_days = req.config.stale_data_days
-    index = release_index(req.offline, today, environ, stale_days)
-    advisories, more = _load_advisories(req, index, environ, today)
+    index = release_index(req.offline, clock, environ, stale_days)
+    advisories, more = _load_advisories(req, index, environ, clock)
     notice = data_notice(index, more, req.names.offline)
     options = ScanOptions(workspace=req.workspace, advisories=advisories, backports=req.backports)
     results: list[Result] = []
