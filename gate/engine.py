@@ -212,7 +212,7 @@ def release_data_token(environ: Mapping[str, str], data_api_url: str) -> str | N
     if explicit:
         return explicit
     workflow_token = environ.get("GITHUB_TOKEN")
-    from gate.knowledge.github_source import DEFAULT_API_URL
+    from gate.github.client import DEFAULT_API_URL
 
     home = environ.get("GITHUB_API_URL") or DEFAULT_API_URL
     if workflow_token and same_origin(home, data_api_url):

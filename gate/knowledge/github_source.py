@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gate.github.client import DEFAULT_API_URL
 from gate.knowledge.fetch import FetchError
 from gate.model.otp import OtpVersion, Release
 
-DEFAULT_API_URL = "https://api.github.com"
 OTP_REPO = "erlang/otp"
 MAX_ITEMS = 1500  # erlang/otp has ~600 OTP release tags; the cap bounds a runaway pagination
 

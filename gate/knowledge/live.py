@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from gate.clock import Clock, fixed_clock
 from gate.errors import KnowledgeError
+from gate.github.client import DEFAULT_API_URL
 from gate.knowledge import github_source as gh
 from gate.knowledge.advisories import (
     load_bundled_advisories,
@@ -60,7 +61,7 @@ class LiveOptions:
     max_age_days: int = DEFAULT_MAX_AGE_DAYS
     cache_dir: Path | None = None  # None: `default_cache_dir(environ)`
     ttl: timedelta = DEFAULT_TTL
-    github_api_url: str = gh.DEFAULT_API_URL
+    github_api_url: str = DEFAULT_API_URL
     token: str | None = None
     raw_base_url: str = DEFAULT_RAW_BASE
     builds_base_url: str = DEFAULT_BUILDS_BASE
@@ -185,7 +186,7 @@ def load_index(
     offline: bool = False,
     max_age_days: int = DEFAULT_MAX_AGE_DAYS,
     cache_dir: Path | None = None,
-    github_api_url: str = gh.DEFAULT_API_URL,
+    github_api_url: str = DEFAULT_API_URL,
     token: str | None = None,
     today: date,
     options: LiveOptions | None = None,
