@@ -26,8 +26,8 @@ from gate.model.report import ExitCode
 
 if TYPE_CHECKING:
     from gate.engine import ScanRequest
-    from gate.github.client import GitHubApiError, GitHubClient
     from gate.inspection.pins import Pin
+    from gate.outside.github import GitHubApiError, GitHubClient
     from gate.report import Result
 
 #: The check run's name and the title of the summary section.
@@ -518,7 +518,7 @@ def _permission_warning(
 
 
 def _client(inputs: Inputs, ctx: Context, environ: Mapping[str, str]) -> GitHubClient:
-    from gate.github.client import GitHubClient
+    from gate.outside.github import GitHubClient
 
     # Tests set a tiny write spacing; GitHub asks integrations to space writes by about a second.
     spacing = float(environ.get("OTP_GATE_WRITE_SPACING", "0.5"))
@@ -535,8 +535,8 @@ def _sticky_comment(
     log: Log,
     client: Callable[[], GitHubClient],
 ) -> None:
-    from gate.github.client import GitHubApiError
     from gate.github.comment import CommentAction, marker, publish
+    from gate.outside.github import GitHubApiError
 
     if inputs.comment == CommentMode.NEVER or ctx.pr_number is None:
         return
@@ -575,7 +575,7 @@ def _check_run(
     client: Callable[[], GitHubClient],
 ) -> None:
     from gate.github.check_run import publish_check_run
-    from gate.github.client import GitHubApiError
+    from gate.outside.github import GitHubApiError
     from gate.report.annotations import build as build_annotations
 
     if not inputs.check_run or not ctx.head_sha:
@@ -600,8 +600,8 @@ def _drift(
     log: Log,
     client: Callable[[], GitHubClient],
 ) -> None:
-    from gate.github.client import GitHubApiError
     from gate.github.drift import sync
+    from gate.outside.github import GitHubApiError
 
     if not inputs.drift_issue or not ctx.is_scheduled:
         return

@@ -21,6 +21,7 @@ from gate.config import Config
 from gate.errors import UsageError
 from gate.model.advisory import BackportPolicy
 from gate.model.options import CLI_OPTIONS, OptionNames
+from gate.outside.cache import cache_root
 
 if TYPE_CHECKING:
     from gate.acquire.build import BuildProgress
@@ -135,7 +136,6 @@ def _path_source(req: ScanRequest) -> RuntimeSource:
 def _build_source(req: ScanRequest, environ: Mapping[str, str]) -> RuntimeSource:
     try:
         from gate.acquire.build import SourceBuild, plain_progress
-        from gate.acquire.download import default_cache_dir
     except ImportError as e:  # the build route ships separately (issue 4)
         raise UsageError(f"building OTP is not available in this installation ({e})") from e
     b = req.build or BuildRequest(None, None)
@@ -149,7 +149,7 @@ def _build_source(req: ScanRequest, environ: Mapping[str, str]) -> RuntimeSource
         mirror=b.source_mirror,
         sha256=b.sha256,
         # A build takes minutes: it is cached by version and flags (`$OTP_GATE_CACHE`).
-        cache_dir=default_cache_dir(environ),
+        cache_dir=cache_root(environ),
         progress=_log_group_progress if req.group_log else plain_progress,
         names=req.names,
     )
@@ -212,7 +212,7 @@ def release_data_token(environ: Mapping[str, str], data_api_url: str) -> str | N
     if explicit:
         return explicit
     workflow_token = environ.get("GITHUB_TOKEN")
-    from gate.github.client import DEFAULT_API_URL
+    from gate.outside.github import DEFAULT_API_URL
 
     home = environ.get("GITHUB_API_URL") or DEFAULT_API_URL
     if workflow_token and same_origin(home, data_api_url):

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Literal
 
 from gate.acquire.download import (
-    default_cache_dir,
-    fetch_bytes,
+    DEFAULT_TIMEOUT,
     fetch_verified,
+    get_index,
     is_sha256,
     unpack_tarball,
 )
@@ -32,6 +32,7 @@ from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError, UsageError
 from gate.model.options import CLI_OPTIONS, OptionNames
 from gate.model.runtime import Origin
+from gate.outside.cache import cache_root
 
 # The EEF's "Secure Coding and Deployment Hardening" flags, with the `-O2` OTP's configure needs.
 EEF_CFLAGS = "-O2 -fpie -fstack-protector-strong"
@@ -172,9 +173,9 @@ class SourceBuild:
             return None
         name = f"otp_src_{self.version}.tar.gz"
         try:
-            text = fetch_bytes(sums_url, mirror_option=self.names.source_mirror).decode(
-                "utf-8", "replace"
-            )
+            text = get_index(
+                sums_url, timeout=DEFAULT_TIMEOUT, mirror_option=self.names.source_mirror
+            ).decode("utf-8", "replace")
         except AcquireError as e:
             hint = (
                 f"pass the tarball's sha256 ({self.names.sha256}) if the mirror has no SHA256.txt"
@@ -210,7 +211,7 @@ class SourceBuild:
         # Absolute: make runs in many subfolders, and a relative DESTDIR would scatter the install.
         # The CLI always passes cache_dir (from its environ); the process environment is the
         # library default only.
-        base = (self.cache_dir or default_cache_dir(os.environ)).resolve()
+        base = (self.cache_dir or cache_root(os.environ)).resolve()
         return base / "builds" / f"OTP-{self.version}-{self.cache_key()}"
 
     def acquire(self, workdir: Path) -> Sequence[AcquiredTree]:

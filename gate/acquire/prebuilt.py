@@ -17,9 +17,8 @@ from pathlib import Path
 
 from gate.acquire.download import (
     DEFAULT_TIMEOUT,
-    default_cache_dir,
-    fetch_bytes,
     fetch_verified,
+    get_index,
     is_sha256,
     unpack_tarball,
 )
@@ -27,6 +26,7 @@ from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError, UsageError
 from gate.model.options import CLI_OPTIONS, OptionNames
 from gate.model.runtime import Origin
+from gate.outside.cache import cache_root
 
 DEFAULT_MIRROR = "https://builds.hex.pm"
 # builds.hex.pm builds per Ubuntu LTS; GitHub's `ubuntu-latest` runner is 24.04.
@@ -122,7 +122,7 @@ class PrebuiltSource:
         base = self.base_url
         index_url = f"{base}/builds.txt"
         index = parse_builds_txt(
-            fetch_bytes(
+            get_index(
                 index_url, timeout=self.timeout, mirror_option=self.names.builds_mirror
             ).decode("utf-8", "replace"),
             index_url,
@@ -131,7 +131,7 @@ class PrebuiltSource:
         entry = index[self.build_name(index)]
         url = f"{base}/{entry.name}.tar.gz"
         env = os.environ if self.environ is None else self.environ
-        cache = (self.cache_dir or default_cache_dir(env)) / "prebuilt"
+        cache = (self.cache_dir or cache_root(env)) / "prebuilt"
         # The digest from builds.txt is the cache key: a rebuilt tarball gets a new entry.
         dl = fetch_verified(
             url,

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 from gate.clock import Clock, fixed_clock
 from gate.errors import KnowledgeError
-from gate.github.client import DEFAULT_API_URL
 from gate.knowledge import github_source as gh
 from gate.knowledge.advisories import (
     load_bundled_advisories,
@@ -27,8 +26,8 @@ from gate.knowledge.advisories import (
     parse_github_advisory,
     parse_openvex,
 )
-from gate.knowledge.cache import DEFAULT_TTL, FileCache, default_cache_dir
-from gate.knowledge.fetch import Fetched, FetchError, Origin, fetch_document, http_get
+from gate.knowledge.cache import DEFAULT_TTL, FileCache
+from gate.knowledge.fetch import Fetched, FetchError, Origin, fetch_document, http_document
 from gate.knowledge.hexpm import (
     DEFAULT_BUILDS_BASE,
     DEFAULT_BUILDS_TARGET,
@@ -45,6 +44,8 @@ from gate.knowledge.tables import (
 )
 from gate.model.advisory import Advisory
 from gate.model.otp import AppVersion, DataProvenance, OtpVersion, Release
+from gate.outside.cache import cache_root
+from gate.outside.github import DEFAULT_API_URL, ListingOptions
 
 T = TypeVar("T")
 
@@ -59,7 +60,7 @@ class LiveOptions:
 
     offline: bool = False
     max_age_days: int = DEFAULT_MAX_AGE_DAYS
-    cache_dir: Path | None = None  # None: `default_cache_dir(environ)`
+    cache_dir: Path | None = None  # None: `data` in the boundary's cache folder
     ttl: timedelta = DEFAULT_TTL
     github_api_url: str = DEFAULT_API_URL
     token: str | None = None
@@ -144,7 +145,8 @@ def _snapshot() -> ReleaseIndex:
 
 def _cache(opts: LiveOptions, environ: Mapping[str, str] | None, today: date) -> FileCache:
     clock = opts.clock or fixed_clock(today)
-    return FileCache(opts.cache_dir or default_cache_dir(environ), opts.ttl, clock)
+    directory = opts.cache_dir or cache_root(environ or {}) / "data"
+    return FileCache(directory, opts.ttl, clock)
 
 
 def _try(
@@ -183,13 +185,8 @@ def _try(
 
 def load_index(
     *,
-    offline: bool = False,
-    max_age_days: int = DEFAULT_MAX_AGE_DAYS,
-    cache_dir: Path | None = None,
-    github_api_url: str = DEFAULT_API_URL,
-    token: str | None = None,
     today: date,
-    options: LiveOptions | None = None,
+    options: LiveOptions = LiveOptions(),  # frozen, so one shared default is safe
     snapshot: ReleaseIndex | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> LiveIndex:
@@ -198,13 +195,7 @@ def load_index(
     Never raises for network trouble: each failed source is named in `sources`, `warnings` and the
     provenance notes. Raises `KnowledgeError` only if the bundled snapshot itself is unreadable.
     """
-    opts = options or LiveOptions(
-        offline=offline,
-        max_age_days=max_age_days,
-        cache_dir=cache_dir,
-        github_api_url=github_api_url,
-        token=token,
-    )
+    opts = options
     base = snapshot or _snapshot()
     snap = base.provenance
     statuses: list[SourceStatus] = []
@@ -219,7 +210,7 @@ def load_index(
 
     cache = _cache(opts, environ, today)
     dead: set[str] = set()
-    ghopts = gh.GithubOptions(opts.github_api_url, opts.token, timeout=opts.timeout)
+    ghopts = ListingOptions(opts.github_api_url, opts.token, timeout=opts.timeout)
     api = opts.github_api_url.rstrip("/")
     got_rel = _try(
         "GitHub releases of erlang/otp",
@@ -246,7 +237,7 @@ def load_index(
         "builds.hex.pm builds.txt",
         f"builds:{burl}",
         burl,
-        lambda: http_get(burl, opts.timeout),
+        lambda: http_document(burl, opts.timeout),
         lambda b: parse_builds(b, burl),
         cache,
         statuses,
@@ -277,7 +268,7 @@ def load_index(
                 f"otp_versions.table ({branch})",
                 f"table:{turl}",
                 turl,
-                lambda u=turl: http_get(u, opts.timeout),  # type: ignore[misc]
+                lambda u=turl: http_document(u, opts.timeout),  # type: ignore[misc]
                 lambda b, u=turl: parse_table(b, u),  # type: ignore[misc]
                 cache,
                 statuses,
@@ -375,7 +366,7 @@ def load_advisories(
     cache = _cache(options, environ, today)
     dead: set[str] = set()
     statuses: list[SourceStatus] = []
-    ghopts = gh.GithubOptions(options.github_api_url, options.token, timeout=options.timeout)
+    ghopts = ListingOptions(options.github_api_url, options.token, timeout=options.timeout)
     api = options.github_api_url.rstrip("/")
     groups: list[tuple[Advisory, ...]] = [bundled]
     got = _try(
@@ -397,7 +388,7 @@ def load_advisories(
                 f"OpenVEX otp-{n}",
                 f"vex:{url}",
                 url,
-                lambda u=url: http_get(u, options.timeout),  # type: ignore[misc]
+                lambda u=url: http_document(u, options.timeout),  # type: ignore[misc]
                 lambda b, u=url, n=n: _parse_vex(b, u, n),  # type: ignore[misc]
                 cache,
                 statuses,

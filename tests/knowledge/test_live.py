@@ -264,7 +264,8 @@ def test_offline_uses_the_snapshot_only(net: Internet, tmp_path: Path) -> None:
     assert index.warnings == ()
     assert "offline: live sources were not consulted" in index.provenance.notes
     old = load_index(
-        offline=True, max_age_days=30, today=snap.as_of + timedelta(days=31), cache_dir=tmp_path
+        today=snap.as_of + timedelta(days=31),
+        options=LiveOptions(offline=True, max_age_days=30, cache_dir=tmp_path),
     )
     # The data's age is judged once, by the policy (`stale-data`), not warned about here too.
     assert old.warnings == () and old.provenance.as_of == snap.as_of
