@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gate.action import (
+from gate.action_inputs import (
     CommentMode,
     Inputs,
     LogFormat,
