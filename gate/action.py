@@ -292,11 +292,11 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
         results = run_engine(inputs, ctx, engine_env)
     except GateError as e:
         try:
-            sinks.write_summary(_error_summary(e), env)
+            sinks.write_summary(user_paths(_error_summary(e), env), env)
             sinks.write_outputs({"result": "error"}, env)
         except GateError as inner:
             log.command("error", inner.diagnostics(), title=f"{GATE_NAME}: cannot write")
-        log.command("error", e.diagnostics(), title=f"{GATE_NAME}: {e.kind} error")
+        log.command("error", user_paths(e.diagnostics(), env), title=f"{GATE_NAME}: {e.kind} error")
         return int(ExitCode.ERROR)
 
     except Exception as e:  # a bug must read as "could not run" (exit 2), never as a verdict
@@ -309,6 +309,15 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
         return int(ExitCode.ERROR)
     except Exception as e:
         return _internal_error(e, log)
+
+
+def user_paths(text: str, environ: Mapping[str, str]) -> str:
+    """`text` with the container's workspace folder (`/github/workspace/...`) shown as the user
+    knows it: relative to the repository checkout."""
+    workspace = (environ.get("GITHUB_WORKSPACE") or "").rstrip("/")
+    if not workspace:
+        return text
+    return text.replace(workspace + "/", "").replace(workspace, ".")
 
 
 def _internal_error(e: Exception, log: Log) -> int:

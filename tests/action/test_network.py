@@ -207,3 +207,15 @@ def test_fail_on_never_prints_no_error_and_paths_are_workspace_relative(
     assert "::error" not in run.log and "::warning" in run.log
     assert "**Runtime:** otp" in run.summary
     assert env["GITHUB_WORKSPACE"] not in run.summary
+
+
+def test_an_engine_error_names_workspace_paths_as_the_user_knows_them(
+    runner: tuple[Path, dict[str, str]],  # noqa: F811
+) -> None:
+    ws, env = runner
+    (ws / "rel").mkdir()
+    (ws / "rel" / "README").write_text("no OTP here\n")
+    env["INPUT_PATH"] = "rel"
+    run = run_action(env, "push", {})
+    assert run.code == 2, run.log
+    assert "rel" in run.summary and str(ws) not in run.summary and str(ws) not in run.log
