@@ -171,7 +171,11 @@ def _log_group_progress(event: BuildProgress) -> None:
 
 
 def live_options(
-    offline: bool, environ: Mapping[str, str], max_age_days: int, clock: Clock
+    offline: bool,
+    environ: Mapping[str, str],
+    max_age_days: int,
+    clock: Clock,
+    builds_mirror: str | None = None,
 ) -> LiveOptions:
     """Settings of the live release data and advisories (issue 5).
 
@@ -181,7 +185,9 @@ def live_options(
     """
     from gate.knowledge.live import LiveOptions
 
-    urls: dict[str, Any] = {}
+    # A builds.hex.pm mirror the user named for the runtime also serves the release data's
+    # builds.txt (an air-gapped runner reaches only the mirror).
+    urls: dict[str, Any] = {"builds_base_url": builds_mirror} if builds_mirror else {}
     for var, name in (
         ("OTP_GATE_GITHUB_API_URL", "github_api_url"),
         ("OTP_GATE_RAW_BASE_URL", "raw_base_url"),
@@ -229,7 +235,11 @@ def same_origin(a: str, b: str) -> bool:
 
 
 def release_index(
-    offline: bool, clock: Clock, environ: Mapping[str, str], max_age_days: int
+    offline: bool,
+    clock: Clock,
+    environ: Mapping[str, str],
+    max_age_days: int,
+    builds_mirror: str | None = None,
 ) -> ReleaseIndex:
     """The release index for this run: live sources merged over the bundled snapshot (issue 5).
 
@@ -246,7 +256,7 @@ def release_index(
 
     return load_index(
         today=clock().date(),
-        options=live_options(offline, environ, max_age_days, clock),
+        options=live_options(offline, environ, max_age_days, clock, builds_mirror),
         environ=environ,
     )
 
@@ -306,7 +316,7 @@ def run(req: ScanRequest, environ: Mapping[str, str], clock: Clock) -> list[Resu
     source = runtime_source(req, environ)
     today = clock().date()
     stale_days = req.config.stale_data_days
-    index = release_index(req.offline, clock, environ, stale_days)
+    index = release_index(req.offline, clock, environ, stale_days, req.builds_mirror)
     advisories, more = _load_advisories(req, index, environ, clock)
     notice = data_notice(index, more, req.names.offline)
     options = ScanOptions(workspace=req.workspace, advisories=advisories, backports=req.backports)
