@@ -51,6 +51,7 @@ T = TypeVar("T")
 
 DEFAULT_MAX_AGE_DAYS = 30
 SNAPSHOT = "snapshot"
+_SKIPPED = "did not answer an earlier request"
 FAILED = "failed"
 
 
@@ -168,9 +169,7 @@ def _try(
     if host in dead_hosts:
 
         def download() -> bytes:
-            raise FetchError(
-                f"{url}: skipped, {host} did not answer an earlier request", network=True
-            )
+            raise FetchError(f"{url}: skipped, {host} {_SKIPPED}", network=True)
 
     try:
         got = fetch_document(key, url, download, parse, cache)
@@ -329,7 +328,10 @@ def fallback_notice(
     parts: list[str] = []
     if failed:
         names = ", ".join(s.name for s in failed)
-        errors = list(dict.fromkeys(s.error or "no reply" for s in failed))
+        # A host that did not answer is asked once: the sources skipped after it add no news.
+        errors = list(
+            dict.fromkeys(s.error or "no reply" for s in failed if _SKIPPED not in (s.error or ""))
+        )
         shown = "; ".join(errors[:3]) + (f"; and {len(errors) - 3} more" if len(errors) > 3 else "")
         parts.append(
             f"Live release data unavailable: {names} ({shown}). The bundled snapshot of "
