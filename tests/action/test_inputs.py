@@ -309,3 +309,39 @@ def test_unmounted_runner_temp_falls_back_to_github_home(tmp_path: Path) -> None
     here, there = report_dir({"RUNNER_TEMP": "/home/runner/work/_temp"}, github_home=str(home))
     assert here == home / "otp-gate"
     assert there == "/home/runner/work/_temp/_github_home/otp-gate"
+
+
+def test_engine_hints_name_the_action_input(tmp_path: Path) -> None:
+    # A value the builder refuses is reported in the Action's words, not the CLI's flags.
+    from gate.engine import runtime_source
+
+    ctx = read_context({"GITHUB_WORKSPACE": str(tmp_path)})
+    inputs = parse_inputs(
+        {"INPUT_SOURCE": "build", "INPUT_OTP-VERSION": "27.3.4", "INPUT_CFLAGS": "-fpie"}
+    )
+    with pytest.raises(UsageError) as err:
+        runtime_source(scan_request(inputs, ctx), {})
+    assert err.value.hint is not None and "input cflags" in err.value.hint
+    assert "--cflags" not in err.value.diagnostics()
+    bad = parse_inputs({"INPUT_SOURCE": "build", "INPUT_OTP-VERSION": "27.x"})
+    with pytest.raises(UsageError, match=r"input otp-version '27\.x'"):
+        runtime_source(scan_request(bad, ctx), {})
+
+
+def test_an_unreachable_builds_mirror_names_the_input(tmp_path: Path) -> None:
+    import socket
+
+    from gate.engine import runtime_source
+    from gate.errors import AcquireError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    ctx = read_context({"GITHUB_WORKSPACE": str(tmp_path)})
+    inputs = parse_inputs({"INPUT_OTP-VERSION": "27.3.4", "INPUT_BUILDS-MIRROR": dead})
+    source = runtime_source(scan_request(inputs, ctx), {"OTP_GATE_CACHE": str(tmp_path / "c")})
+    with pytest.raises(AcquireError) as err:
+        source.acquire(tmp_path / "work")
+    assert (
+        err.value.hint is not None and "point input builds-mirror at a local copy" in err.value.hint
+    )
