@@ -269,7 +269,7 @@ def _load_advisories(
         from gate.knowledge.advisories import load_bundled_advisories
 
         return load_bundled_advisories(), ()
-    from gate.knowledge.live import load_advisories
+    from gate.knowledge.live import LiveIndex, load_advisories
     from gate.knowledge.releases import supported_lines
 
     found = load_advisories(
@@ -277,6 +277,7 @@ def _load_advisories(
         today=clock().date(),
         lines=supported_lines(index.releases()),
         environ=environ,
+        dead_hosts=index.dead_hosts if isinstance(index, LiveIndex) else frozenset(),
     )
     return found.advisories, found.sources
 

@@ -119,6 +119,8 @@ class LiveIndex:
     sources: tuple[SourceStatus, ...] = ()
     warnings: tuple[str, ...] = ()
     snapshot_as_of: date | None = None  # the bundled data's date, which fills in for failures
+    # Hosts that did not answer: the advisories of the same run skip them instead of waiting again.
+    dead_hosts: frozenset[str] = frozenset()
 
     def releases(self) -> tuple[Release, ...]:
         return self.release_list
@@ -293,6 +295,7 @@ def load_index(
             tuple(statuses),
             tuple(warnings),
             snap.as_of,
+            frozenset(dead),
         )
     # The release list is as current as its most recent source that answered; its age is judged
     # by the policy (`stale-data-days`), once.
@@ -310,6 +313,7 @@ def load_index(
         tuple(statuses),
         tuple(warnings),
         snap.as_of,
+        frozenset(dead),
     )
 
 
@@ -353,6 +357,7 @@ def load_advisories(
     today: date,
     lines: Sequence[int] = (),
     environ: Mapping[str, str] | None = None,
+    dead_hosts: frozenset[str] = frozenset(),
 ) -> AdvisorySet:
     """Bundled advisories, plus erlang/otp's GitHub repository advisories and the OpenVEX files of
     `lines` when online. A failed source is a warning; the bundled set always remains.
@@ -366,7 +371,7 @@ def load_advisories(
             ("offline: bundled advisories only",),
         )
     cache = _cache(options, environ, today)
-    dead: set[str] = set()
+    dead: set[str] = set(dead_hosts)
     statuses: list[SourceStatus] = []
     ghopts = ListingOptions(options.github_api_url, options.token, timeout=options.timeout)
     api = options.github_api_url.rstrip("/")

@@ -350,3 +350,19 @@ def test_main_stamps_the_cache_with_otp_gate_today(net: Internet, tmp_path: Path
     env["OTP_GATE_TODAY"] = "2031-03-15"
     main(["scan", str(root), "--format", "json", "--output", str(out)], env)
     assert "40 days old" in out.read_text()
+
+
+def test_advisories_skip_a_host_the_release_index_found_dead(net: Internet, tmp_path: Path) -> None:
+    # One black-holed host costs one timeout per run, not one for the index and one for the
+    # advisories (issue 11: a bad network must stay cheap).
+    net.srv.route("GET", r"/api/repos/erlang/otp/.*", Response(200, "too late", delay=3.0))
+    opts = net.options(tmp_path)
+    index = load_index(today=TODAY, options=opts)
+    assert index.dead_hosts
+    start = time.monotonic()
+    adv = load_advisories(options=opts, today=TODAY, lines=(28,), dead_hosts=index.dead_hosts)
+    assert time.monotonic() - start < 1.0
+    errors = {s.name: s.error or "" for s in adv.sources}
+    assert (
+        "did not answer an earlier request" in errors["GitHub repository advisories of erlang/otp"]
+    )
