@@ -147,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--otp-version", metavar="V", help="fetch the prebuilt OTP V from builds.hex.pm"
     )
     where.add_argument(
-        "--builds-mirror", metavar="URL", help="mirror of builds.hex.pm for --otp-version"
+        "--builds-mirror",
+        metavar="URL",
+        help="mirror of builds.hex.pm for --otp-version (also serves the release data's builds.txt)",
     )
     _common(scan)
 
