@@ -17,9 +17,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gate.acquire.build import EEF_CFLAGS, EEF_LDFLAGS
 from gate.config import DEFAULT_CONFIG_NAME, Config, FailOn, VersionPolicy, parse_choice
 from gate.errors import UsageError
+from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
 from gate.model.advisory import BackportPolicy
 
 if TYPE_CHECKING:

@@ -147,9 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--otp-version", metavar="V", help="fetch the prebuilt OTP V from builds.hex.pm"
     )
     where.add_argument(
-        "--builds-mirror",
-        metavar="URL",
-        help="mirror of builds.hex.pm for --otp-version (also serves the release data's builds.txt)",
+        "--builds-mirror", metavar="URL", help="builds.hex.pm mirror (also for the release data)"
     )
     _common(scan)
 
@@ -171,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--cflags",
         metavar="FLAGS",
-        help='CFLAGS (must contain -O; default "-O2 -fpie -fstack-protector-strong")',
+        help='CFLAGS (must contain -O; default "-O2 -g -fpie -fstack-protector-strong")',
     )
     build.add_argument("--ldflags", metavar="FLAGS", help='LDFLAGS (default "-pie -z now")')
     build.add_argument("--cppflags", metavar="FLAGS", help="CPPFLAGS, e.g. -D_FORTIFY_SOURCE=3")
@@ -311,8 +309,8 @@ def _run_fields(run: _Run) -> dict[str, Any]:
 
 def _build_request(args: argparse.Namespace, run: _Run) -> ScanRequest:
     """The request `otp-gate build` arguments make."""
-    from gate.acquire.build import EEF_CFLAGS, EEF_LDFLAGS
     from gate.engine import BuildRequest, ScanRequest, Target
+    from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
 
     extra: dict[str, str] = {}
     for item in args.env:

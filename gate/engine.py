@@ -94,7 +94,7 @@ def runtime_source(req: ScanRequest, environ: Mapping[str, str]) -> RuntimeSourc
         # No platform: the image source picks this machine's platform in a multi-arch index.
         platform = Platform.parse(req.platform) if req.platform else None
         if req.target == Target.IMAGE:
-            return DockerImageSource(req.image or "", platform)
+            return DockerImageSource(req.image or "", platform, environ=environ)
         assert req.path is not None
         return ImageArchiveSource(req.path, platform)
     if req.target == Target.PREBUILT:

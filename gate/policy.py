@@ -168,12 +168,17 @@ def _version_reasons(
                 severity=Severity.WARNING,
                 message=f"release data ({vs.provenance.source}) is {age} days old, older than "
                 f"{config.stale_data_days} days: newer patches may exist",
-                # The same words whether the run was offline or its live sources failed, so the
-                # two give the same findings (issue 11); the data notes say which it was.
-                fix="Let the gate read live release data (this run used older data: see the "
-                "release-data notes), or update otp-gate for a newer bundled snapshot; if old "
-                "data is acceptable, raise `stale-data-days` in the config file.",
+                fix=_STALE_DATA_FIX,
             )
+
+
+# The same words whether the run was offline or its live sources failed, so the two give the same
+# findings (issue 11); the release-data notes say which it was.
+_STALE_DATA_FIX = (
+    "Let the gate read live release data (this run used older data: see the release-data notes), "
+    "or update otp-gate for a newer bundled snapshot; if old data is acceptable, raise "
+    "`stale-data-days` in the config file."
+)
 
 
 def _version_key(text: str) -> tuple[int, OtpVersion | None, str]:
