@@ -143,5 +143,6 @@ def render(report: Report, verdict: Verdict) -> str:
             out.extend(f"           {line}" for line in fix_lines[1:])
     if verdict.waived:
         out.append(f"  waived: {len(verdict.waived)} finding(s) accepted by the config file")
+    out.extend(f"note: {printable(n)}" for n in report.notices)
     out.extend(_details(report.details))
     return "\n".join(out) + "\n"
