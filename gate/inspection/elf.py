@@ -38,6 +38,7 @@ from gate.inspection.elf_format import (
     DT_STRSZ,
     DT_STRTAB,
     DT_SYMTAB,
+    FORTIFIABLE,
     NT_GNU_ABI_TAG,
     NT_GNU_PROPERTY_TYPE_0,
     PF_W,
@@ -61,6 +62,7 @@ from gate.inspection.elf_format import (
     gnu_properties,
     has_tag,
     last_tag,
+    names_at,
     textrel_evidence,
     up,
 )
@@ -72,30 +74,11 @@ BUILD_FLAG_SYMBOLS = ("erts_build_flags_CFLAGS", "erts_build_flags_LDFLAGS")
 # The emulator exports the NIF API to the libraries it loads; OTP 29 still does, while it no longer
 # exports erts_build_flags_*. Version strings are looked for only in files defining one of them.
 EMULATOR_MARKER = "enif_make_atom"
-WANTED_DEFINED = frozenset(
-    {
-        "__stack_chk_fail",
-        "__stack_chk_guard",
-        *BUILD_FLAG_SYMBOLS,
-        "_dl_relocate_static_pie",
-        "__init_libc",
-        EMULATOR_MARKER,
-    }
-)
 STACK_CHK = ("__stack_chk_fail", "__stack_chk_guard")
-
-# glibc functions that have a `__<name>_chk` twin (the list `hardening-check -F` derives from
-# libc.so.6, which the differential test compares against).
-FORTIFIABLE = frozenset(
-    """asprintf confstr dprintf explicit_bzero fdelt fgets fgets_unlocked fgetws fgetws_unlocked
-    fprintf fread fread_unlocked fwprintf getcwd getdomainname getgroups gethostname getlogin_r
-    gets getwd longjmp mbsnrtowcs mbsrtowcs mbstowcs memcpy memmove mempcpy memset obstack_printf
-    obstack_vprintf poll ppoll pread64 pread printf ptsname_r read readlink readlinkat realpath
-    recv recvfrom snprintf sprintf stpcpy stpncpy strcat strcpy strlcat strlcpy strncat strncpy
-    swprintf syslog ttyname_r vasprintf vdprintf vfprintf vfwprintf vprintf vsnprintf vsprintf
-    vswprintf vsyslog vwprintf wcpcpy wcpncpy wcrtomb wcscat wcscpy wcslcat wcslcpy wcsncat
-    wcsncpy wcsnrtombs wcsrtombs wcstombs wctomb wmemcpy wmemmove wmempcpy wmemset wprintf""".split()  # noqa: SIM905 (a word list reads better)
+WANTED_DEFINED = frozenset(
+    {*STACK_CHK, *BUILD_FLAG_SYMBOLS, "_dl_relocate_static_pie", "__init_libc", EMULATOR_MARKER}
 )
+
 _INTERESTING_IMPORTS = frozenset(n.encode() for n in (*FORTIFIABLE, *STACK_CHK))
 _CHK_NAME = re.compile(r"__(\w+)_chk")
 
@@ -484,10 +467,10 @@ class _Reader:
             if name_defined
             else []
         )
-        for raw in _names(strtab, undefined):
+        for raw in names_at(strtab, undefined):
             if raw in _INTERESTING_IMPORTS or (raw.startswith(b"__") and raw.endswith(b"_chk")):
                 out.imports.add(raw.decode("ascii", "replace"))
-        for raw in _names(strtab, defined):
+        for raw in names_at(strtab, defined):
             if raw.startswith(b"__") and raw.endswith(b"_chk"):
                 out.chk_defined.add(raw.decode("ascii", "replace"))
         out.read = True
@@ -697,14 +680,6 @@ def _rwx(loads: list[_Seg]) -> tuple[str, ...]:
     if len(rwx) > MAX_RWX_LISTED:
         named.append(f"and {len(rwx) - MAX_RWX_LISTED} more RWX PT_LOAD")
     return tuple(named)
-
-
-def _names(strtab: bytes, offsets: list[int]) -> Iterator[bytes]:
-    find, size = strtab.find, len(strtab)
-    for off in offsets:
-        if off < size:
-            end = find(b"\0", off)
-            yield strtab[off : end if end >= 0 else size]
 
 
 def _libc(interp: str | None, needed: tuple[str, ...], abi_tag: bool, syms: _Symbols) -> Libc:

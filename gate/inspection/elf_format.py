@@ -7,6 +7,7 @@ from __future__ import annotations
 import array
 import struct
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,3 +196,26 @@ def array_of_words(raw: bytes, little: bool, code: str = "I") -> array.array[int
     if little != (sys.byteorder == "little"):
         words.byteswap()
     return words
+
+
+# glibc functions that have a `__<name>_chk` twin (the list `hardening-check -F` derives from
+# libc.so.6, which the differential test compares against).
+FORTIFIABLE = frozenset(
+    """asprintf confstr dprintf explicit_bzero fdelt fgets fgets_unlocked fgetws fgetws_unlocked
+    fprintf fread fread_unlocked fwprintf getcwd getdomainname getgroups gethostname getlogin_r
+    gets getwd longjmp mbsnrtowcs mbsrtowcs mbstowcs memcpy memmove mempcpy memset obstack_printf
+    obstack_vprintf poll ppoll pread64 pread printf ptsname_r read readlink readlinkat realpath
+    recv recvfrom snprintf sprintf stpcpy stpncpy strcat strcpy strlcat strlcpy strncat strncpy
+    swprintf syslog ttyname_r vasprintf vdprintf vfprintf vfwprintf vprintf vsnprintf vsprintf
+    vswprintf vsyslog vwprintf wcpcpy wcpncpy wcrtomb wcscat wcscpy wcslcat wcslcpy wcsncat
+    wcsncpy wcsnrtombs wcsrtombs wcstombs wctomb wmemcpy wmemmove wmempcpy wmemset wprintf""".split()  # noqa: SIM905 (a word list reads better)
+)
+
+
+def names_at(strtab: bytes, offsets: list[int]) -> Iterator[bytes]:
+    """The NUL-terminated names at `offsets` of a string table (an offset past it is skipped)."""
+    find, size = strtab.find, len(strtab)
+    for off in offsets:
+        if off < size:
+            end = find(b"\0", off)
+            yield strtab[off : end if end >= 0 else size]
