@@ -104,6 +104,13 @@ def _stack_protector(f: ElfFacts) -> Outcome:
             f"{_n(f.address_taken_frames, 'stack frame')} under {FRAME_MIN} bytes pass their "
             "own address on (an array or address-taken local -fstack-protector-strong would guard)"
         )
+    if f.canary_loads:
+        # A protected function that never returns (a main loop) reads the canary but never
+        # checks it, so the file may not import __stack_chk_fail at all (seen: X11's listres).
+        return Status.UNKNOWN, (
+            f"no __stack_chk_fail import, but {_n(f.canary_loads, 'canary read')} in the code: "
+            "built with a stack protector whose check never runs"
+        )
     return Status.UNKNOWN, (
         "no __stack_chk_fail import, and no stack frame that holds an array or an address-taken "
         "local (nothing a canary would guard)"

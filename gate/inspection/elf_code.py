@@ -47,6 +47,14 @@ _X86_STACK_ADDR = re.compile(
     rb"|\x8d[\x45\x4d\x55\x5d\x65\x6d\x75\x7d]([\x80-\xff])",  # lea -disp8(%ebp/%rbp),%reg
     re.DOTALL,
 )
+# A parameter spilled to the frame (`mov %edi,0x1c(%rsp)`; rdi, rsi, rdx, rcx, r8, r9) and then
+# passed by address is not what -fstack-protector-strong guards (gcc protects local variables,
+# not parameters: `f(int x) { g(&x); }` gets no canary), so such a slot is no evidence.
+_X86_PARAM_STORE = re.compile(
+    rb"[\x88\x89](?:([\x44\x4c\x54\x74\x7c])\x24(.)|[\x04\x0c\x14\x34\x3c]\x24()"
+    rb"|([\x45\x4d\x55\x75\x7d])(.))",
+    re.DOTALL,
+)
 
 # AArch64 (4-byte aligned words): `sub sp, sp, #imm`, `stp x29, x30, [sp, #-N]!`, and the probe
 # pair `sub sp, sp, #1, lsl #12; str xzr, [sp, #1024]`.
@@ -199,14 +207,47 @@ def _x86_small_frames(data: Buffer, start: int, end: int, *, rex: bool) -> int:
 
 
 def _x86_stack_address(data: Buffer, start: int, end: int, frame: int, *, rex: bool) -> bool:
+    params: set[tuple[str, int]] | None = None
     for m in _X86_STACK_ADDR.finditer(data, start, end):
-        # 64-bit pointer arithmetic carries REX.W (0x48, or 0x49/0x4c for r8-r15).
-        if rex and data[m.start() - 1] not in (0x48, 0x49, 0x4C):
+        # 64-bit pointer arithmetic carries REX.W. `mov %rsp,%reg` may add REX.B (0x49: %r8-%r15
+        # as the target), never REX.R (0x4c would make the source %r12); `lea` may add REX.R
+        # (0x4c: the target), never REX.B (0x49 would make the base %r12 or %r13).
+        allowed = (0x48, 0x49) if m.group(1) is not None else (0x48, 0x4C)
+        if rex and data[m.start() - 1] not in allowed:
             continue
         if m.group(2) is not None and m.group(2)[0] >= frame:
             continue  # above this frame: the caller's stack arguments
+        if rex:
+            if params is None:
+                params = _x86_param_slots(data, start, end)
+            if _slot(m) in params:
+                continue
         return True
     return False
+
+
+def _slot(m: re.Match[bytes]) -> tuple[str, int]:
+    """The stack slot (base register, displacement) an address match of _X86_STACK_ADDR names."""
+    if m.group(3) is not None:
+        return "bp", m.group(3)[0]
+    return "sp", m.group(2)[0] if m.group(2) is not None else 0
+
+
+def _x86_param_slots(data: Buffer, start: int, end: int) -> set[tuple[str, int]]:
+    """Frame slots an argument register is stored to in data[start:end] (x86-64)."""
+    slots: set[tuple[str, int]] = set()
+    for m in _X86_PARAM_STORE.finditer(data, start, end):
+        modrm = m.group(1) or m.group(4)
+        # ModRM reg 000 is %r8 only with REX.R (0x44/0x4c); without it, %eax: not an argument.
+        if modrm in (b"\x44", b"\x45") and data[m.start() - 1] not in (0x44, 0x4C):
+            continue
+        if m.group(1) is not None:
+            slots.add(("sp", m.group(2)[0]))
+        elif m.group(3) is not None:
+            slots.add(("sp", 0))
+        else:
+            slots.add(("bp", m.group(5)[0]))
+    return slots
 
 
 def _a64_words(pattern: re.Pattern[bytes], data: Buffer, start: int, end: int) -> Iterator[int]:

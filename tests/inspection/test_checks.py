@@ -67,6 +67,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     # issue 12: a char[16] is enough to need a canary; nothing to guard stays unknown
     "smallbuf-nossp":   (P, F, F, P, F, P, P, P, P, U, N, U),
     "smallbuf-ssp":     (P, P, F, P, F, P, P, P, P, U, N, U),
+    "paramaddr":        (P, U, U, P, F, P, P, P, P, U, N, U),
     "i386-smallbuf":    (N, F, F, P, F, P, P, P, P, U, N, U),
     "a64-smallbuf-nossp": (P, F, F, P, F, P, P, P, P, N, U, U),
     "a64-smallbuf-ssp": (P, P, F, P, F, P, P, P, P, N, U, U),
@@ -113,6 +114,7 @@ def test_evidence_names_what_decided(elf_fixture: Callable[[str], Path]) -> None
             small, "stack-protector"
         )
     assert "nothing a canary would guard" in ev("noarray", "stack-protector")
+    assert "nothing a canary would guard" in ev("paramaddr", "stack-protector")
     assert ev("a64-force-bti", "bti").startswith("BTI: yes, PAC: no (the PAC property is cleared")
     assert ev("a64-nolibc-bti-pac", "bti") == "BTI: yes, PAC: yes"
     assert "PT_LOAD at 0x" in ev("rwx", "rwx")
@@ -172,6 +174,7 @@ def test_small_frames_decide_only_with_nothing_reading_the_canary() -> None:
     # A canary read somewhere, or code left unscanned by the per-file cap: cannot decide.
     read = dataclasses.replace(bare, address_taken_frames=2, canary_loads=1)
     assert _status("stack-protector", read) == U
+    assert "1 canary read in the code" in check_by_id("stack-protector").evaluate(read).evidence
     capped = dataclasses.replace(bare, address_taken_frames=2, code_scan_complete=False)
     assert _status("stack-protector", capped) == U
 
