@@ -286,14 +286,32 @@ def _a64_small_frames(data: Buffer, start: int, end: int) -> int:
 
 def _a64_stack_address(data: Buffer, start: int, end: int) -> bool:
     """An `add xN, sp|x29, #imm` before this function returns or the next one begins (glibc's
-    `_start`, right after `main`, does `add x2, sp, #8` with no frame of its own)."""
+    `_start`, right after `main`, does `add x2, sp, #8` with no frame of its own), naming a slot
+    no argument register (x0-x7) was stored to: gcc guards locals, not parameters."""
+    params: set[tuple[int, int]] = set()
     for pos in range(start, end - 3, 4):
         word = int.from_bytes(data[pos : pos + 4], "little")
         if word in _A64_RETURNS or word & 0xFFC07FFF == 0xA9807BFD:
             return False
-        if _a64_is_stack_add(word):
+        params |= _a64_param_slots(word)
+        if _a64_is_stack_add(word) and ((word >> 5) & 31, (word >> 10) & 0xFFF) not in params:
             return True
     return False
+
+
+def _a64_param_slots(word: int) -> set[tuple[int, int]]:
+    """(base register, offset) slots an argument register is stored to by this instruction."""
+    rt, rn = word & 31, (word >> 5) & 31
+    if rn not in (29, 31) or rt > 7:
+        return set()
+    if word & 0xFFC00000 == 0xF9000000:  # str xT, [xN, #imm12*8]
+        return {(rn, ((word >> 10) & 0xFFF) * 8)}
+    if word & 0xFFC00000 == 0xB9000000:  # str wT, [xN, #imm12*4]
+        return {(rn, ((word >> 10) & 0xFFF) * 4)}
+    if word & 0xFFC00000 == 0xA9000000 and (word >> 10) & 31 <= 7:  # stp xT, xT2, [xN, #imm7*8]
+        offset = ((word >> 15) & 0x7F) * 8
+        return {(rn, offset), (rn, offset + 8)}
+    return set()
 
 
 def _a64_is_stack_add(word: int) -> bool:

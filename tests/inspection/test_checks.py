@@ -72,6 +72,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "a64-smallbuf-nossp": (P, F, F, P, F, P, P, P, P, N, U, U),
     "a64-smallbuf-ssp": (P, P, F, P, F, P, P, P, P, N, U, U),
     "a64-noarray":      (P, U, U, P, F, P, P, P, P, N, U, U),
+    "a64-paramaddr":    (P, U, U, P, F, P, P, P, P, N, U, U),
     # -z force-bti: BTI without PAC passes; BTI and PAC from a file with no crt objects
     "a64-force-bti":    (P, U, U, P, F, P, P, P, P, N, P, U),
     "a64-nolibc-bti-pac": (F, U, U, F, N, P, P, P, P, N, P, U),
