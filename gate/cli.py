@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from gate.knowledge.interface import ReleaseIndex
     from gate.knowledge.live import LiveOptions, SourceStatus
     from gate.model.advisory import Advisory
+    from gate.model.pin import PinsReport
+    from gate.model.report import Verdict
     from gate.report import Format, Result
 
 PROG = "otp-gate"
@@ -163,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     elf.add_argument("files", nargs="+", metavar="FILE")
     _common(elf)
+
+    pins = sub.add_parser(
+        "pins",
+        help="judge every OTP pin of a repository (.tool-versions, mise, Dockerfiles, workflows, ...)",
+        description="Find every place DIR pins OTP and compare each pin with the releases: "
+        "current, behind, unsupported line or unknown version. Needs no runtime.",
+    )
+    pins.add_argument(
+        "dir", nargs="?", default=".", metavar="DIR", help="the repository (default .)"
+    )
+    _common(pins)
 
     build = sub.add_parser(
         "build",
@@ -500,6 +513,42 @@ def _scan_detailed(run: _Run, source: RuntimeSource) -> list[Result]:
     return results
 
 
+def _finish(run: _Run, code: ExitCode) -> int:
+    if run.output is not None:
+        verdict = "pass" if code == ExitCode.PASS else "fail"
+        print(
+            f"{PROG}: {verdict} (exit {int(code)}); report written to {run.output}",
+            file=sys.stderr,
+        )
+    return int(code)
+
+
+def run_pins(argv: Sequence[str], environ: Mapping[str, str]) -> tuple[PinsReport, Verdict]:
+    """Judge the pins as `otp-gate pins ARGV...` does and return them (the action's entry)."""
+    args = build_parser().parse_args(list(argv))
+    if args.command != "pins":
+        raise UsageError(f"run_pins runs 'pins', not {args.command!r}")
+    return _judge_pins(_settings(args, environ), Path(args.dir))
+
+
+def _judge_pins(run: _Run, root: Path) -> tuple[PinsReport, Verdict]:
+    """Every pin under `root`, judged with release data only: no runtime is needed (issue 10)."""
+    from gate.inspection.pins import find_pins
+    from gate.knowledge.pin_status import judge_pins
+    from gate.policy import evaluate_pins
+
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a directory", hint=f"give the repository: {PROG} pins DIR")
+    index, fallbacks = release_index(
+        run.offline, run.today, run.environ, run.config.stale_data_days
+    )
+    advisories, more = _load_advisories(run, index)
+    report = judge_pins(
+        find_pins(root), index, advisories, run.today, str(root), (*fallbacks, *more)
+    )
+    return report, evaluate_pins(report, run.config, run.today, index.releases())
+
+
 def _write(run: _Run, text: str, stdout: TextIO) -> None:
     if run.output is None:
         _emit(text, stdout)
@@ -548,6 +597,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
             report = scan_files([Path(p) for p in args.files])
             results: list[Result] = [(report, evaluate(report, run.config, run.today))]
+        elif run.command == "pins":
+            from gate.report.pins import render as render_pins
+
+            pins_report, pins_verdict = _judge_pins(run, Path(args.dir))
+            _write(run, render_pins(run.fmt, pins_report, pins_verdict), sys.stdout)
+            return _finish(run, pins_verdict.exit_code)
         elif run.command == "build":
             results = _scan_detailed(run, _build_source(args, env))
         else:
@@ -557,14 +612,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
         text = render_many(run.fmt, results, sarif_uri_base=_uri_base(args))
         _write(run, text, sys.stdout)
-        code = max(r[1].exit_code for r in results)
-        if run.output is not None:
-            verdict = "pass" if code == ExitCode.PASS else "fail"
-            print(
-                f"{PROG}: {verdict} (exit {int(code)}); report written to {run.output}",
-                file=sys.stderr,
-            )
-        return int(code)
+        return _finish(run, max(r[1].exit_code for r in results))
     except GateError as e:
         from gate.report import printable
 

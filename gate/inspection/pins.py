@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gate.model.dockerfile import (
     OTP_VERSION,
+    Seg,
     Value,
     image_otp_version,
     is_dockerfile_name,
@@ -209,26 +210,53 @@ def parse_workflow(text: str, path: str) -> tuple[list[Pin], list[str]]:
 
 
 def _matrix_pins(lines: list[str], key: str, path: str, strict: bool) -> list[Pin]:
-    """Versions listed under a matrix key, inline (`otp: ['26.2', '27.3.4']`) or as a dash list."""
+    """Versions under a matrix key: inline (`otp: ['26.2', '27.3.4']`), a dash list, or one value
+    per `include:` entry (`- elixir: '1.18'` / `  otp: '27.3.4'`)."""
     pins: list[Pin] = []
-    rx = re.compile(r"^(\s*)" + re.escape(key) + r":\s*(.*?)\s*(?:#.*)?$")
+    rx = re.compile(r"^\s*(?:-\s+)?" + re.escape(key) + r":\s*(.*?)\s*(?:#.*)?$")
+
+    def add(n: int, item: str) -> None:
+        item = item.strip("\"' ")
+        if re.fullmatch(_VERSION, item):
+            v = _clean(item)
+            pins.append(Pin(path, n, v, strict or _parts(v) >= 3, PinKind.WORKFLOW))
+
     for i, raw in enumerate(lines):
         m = rx.match(raw)
         if not m:
             continue
-        if m.group(2).startswith("["):
-            for item in re.findall(r"[\"']?([^,\[\]\"'\s]+)[\"']?", m.group(2)):
-                if re.fullmatch(_VERSION, item):
-                    v = _clean(item)
-                    pins.append(Pin(path, i + 1, v, strict or _parts(v) >= 3, PinKind.WORKFLOW))
-        elif not m.group(2):
+        value = m.group(1)
+        if value.startswith("["):
+            for item in re.findall(r"[^,\[\]]+", value):
+                add(i + 1, item)
+        elif value:
+            add(i + 1, value)
+        else:
             for j in range(i + 1, len(lines)):
-                item = re.match(r"^\s*-\s*[\"']?([^\"'\s#]+)", lines[j])
-                if not item:
+                item = re.match(r"^\s*-\s*([^#]+?)\s*(?:#.*)?$", lines[j])
+                if not item or ":" in item.group(1):
                     break
-                if re.fullmatch(_VERSION, item.group(1)):
-                    v = _clean(item.group(1))
-                    pins.append(Pin(path, j + 1, v, strict or _parts(v) >= 3, PinKind.WORKFLOW))
+                add(j + 1, item.group(1))
+    return pins
+
+
+# -- container images in workflows and compose files ---------------------------------------------
+_IMAGE_LINE = re.compile(
+    r"""^\s*(?:-\s+)?(?:image|container|uses):\s*["']?(?:docker://)?([^\s"'#]+)["']?\s*(?:#.*)?$"""
+)
+
+
+def parse_images(text: str, path: str) -> list[Pin]:
+    """`image: erlang:27.3`, `container: hexpm/elixir:...-erlang-26.2.5-...`, `uses: docker://...`
+    in workflows and compose files: the OTP those containers run."""
+    pins: list[Pin] = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        m = _IMAGE_LINE.match(raw)
+        if not m or "${{" in m.group(1):
+            continue
+        pin = _image_pin((Seg(m.group(1), n),), path, PinKind.IMAGE, None)
+        if pin is not None:
+            pins.append(pin)
     return pins
 
 
@@ -279,7 +307,7 @@ def find_pins(workspace: Path) -> tuple[Pin, ...]:
             continue
         if parser is parse_workflow:
             found, files = parse_workflow(text, rel)
-            pins.extend(_with_text(found, text))
+            pins.extend(_with_text([*found, *parse_images(text, rel)], text))
             extra_version_files.update(files)
         else:
             pins.extend(_with_text(parser(text, rel), text))  # type: ignore[operator]
@@ -292,6 +320,9 @@ def find_pins(workspace: Path) -> tuple[Pin, ...]:
         if text is not None:
             pins.extend(_with_text(parse_tool_versions(text, Path(norm).as_posix()), text))
     return tuple(sorted(set(pins), key=lambda p: (p.path, p.line, p.version_text)))
+
+
+_COMPOSE = re.compile(r"(?:docker-)?compose(?:\.[\w-]+)?\.ya?ml")
 
 
 def _walk(workspace: Path) -> Iterator[tuple[str, str]]:
@@ -330,6 +361,8 @@ def _parser_for(rel: str, name: str) -> object | None:
         return parse_dockerfile
     if rel.startswith(".github/workflows/") and name.endswith((".yml", ".yaml")):
         return parse_workflow
+    if _COMPOSE.fullmatch(name.lower()):
+        return parse_images
     if name == "elixir_buildpack.config":
         return parse_buildpack
     if name == "rebar.config":

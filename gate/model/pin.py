@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from gate.model.advisory import AdvisoryFinding
-from gate.model.otp import DataProvenance, OtpVersion
+from gate.model.otp import DataProvenance, OtpVersion, VersionStatus
 
 
 class PinKind(StrEnum):
@@ -69,6 +69,7 @@ class PinJudgement:
     supported_lines: tuple[int, ...]
     advisories: tuple[AdvisoryFinding, ...] = ()
     note: str = ""
+    version_status: VersionStatus | None = None  # of `resolved`, for the grace-days rule
 
 
 @dataclass(frozen=True)
