@@ -22,6 +22,7 @@ from gate.errors import GateError, UsageError
 from gate.model.report import ExitCode
 
 if TYPE_CHECKING:
+    from gate.action_pins import PinsOutcome
     from gate.github.client import GitHubApiError, GitHubClient
     from gate.inspection.pins import Pin
     from gate.report import Result
@@ -346,6 +347,12 @@ def cli_arguments(inputs: Inputs, ctx: Context) -> list[str]:
                 argv += [flag, value]
     if inputs.platform:
         argv += ["--platform", inputs.platform]
+    return argv + policy_arguments(inputs, ctx)
+
+
+def policy_arguments(inputs: Inputs, ctx: Context) -> list[str]:
+    """The options shared by `scan`, `build` and `pins`: config file, policy, data."""
+    argv: list[str] = []
     config = _in_workspace(inputs.config_file, ctx.workspace)
     if config.is_file():
         argv += ["--config", str(config)]
@@ -513,14 +520,21 @@ def _check_run(
     pins: Sequence[Pin],
     log: Log,
     client: Callable[[], GitHubClient],
+    judged: PinsOutcome | None = None,
+    origin: tuple[str, int] | None = None,
 ) -> None:
     from gate.github.check_run import publish_check_run
     from gate.github.client import GitHubApiError
     from gate.report.annotations import build as build_annotations
+    from gate.report.annotations import pin_annotations
 
     if not inputs.check_run or not ctx.head_sha:
         return
-    notes = [a for r, v in results for a in build_annotations(r, v, pins)]
+    if judged is not None:
+        notes = [a for r, v in results for a in build_annotations(r, v, (), origin)]
+        notes += pin_annotations(judged.verdict)
+    else:
+        notes = [a for r, v in results for a in build_annotations(r, v, pins, origin)]
     summary = _markdown(results, 60_000)
     try:
         run = publish_check_run(
@@ -536,7 +550,7 @@ def _drift(
     inputs: Inputs,
     ctx: Context,
     results: Results,
-    pins: Sequence[Pin],
+    judged: PinsOutcome | None,
     log: Log,
     client: Callable[[], GitHubClient],
 ) -> None:
@@ -545,6 +559,7 @@ def _drift(
 
     if not inputs.drift_issue or not ctx.is_scheduled:
         return
+    pins = judged.report.judgements if judged is not None else ()
     try:
         outcome = sync(client(), [r for r, _ in results], pins, ctx.run_url)
     except GitHubApiError as e:
@@ -572,6 +587,12 @@ def _outputs(results: Results, json_path: str, sarif_path: str, result: str) -> 
         "report-json": json_path,
         "report-sarif": sarif_path,
     }
+
+
+def pin_summary(judged: PinsOutcome) -> str:
+    from gate.action_pins import summary
+
+    return summary(judged)
 
 
 def _error_summary(e: GateError) -> str:
@@ -609,34 +630,78 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
 
     env = os.environ if environ is None else environ
     log = Log(stdout or sys.stdout)
+    pins: PinsOutcome | None = None
     try:
         inputs = parse_inputs(env)
         ctx = read_context(env)
-        argv = cli_arguments(inputs, ctx)
         engine_env = dict(env)
         if inputs.github_token and not env.get("GITHUB_TOKEN"):
             # Live release data (GitHub's API) is rate-limited hard without a token.
             engine_env["GITHUB_TOKEN"] = inputs.github_token
+        # The pins first: judging them needs release data only, so an acquire error below still
+        # reports every pin (issue 10).
+        pins = _judge_pins(inputs, ctx, engine_env, log)
+        argv = cli_arguments(inputs, ctx)
         results = run_engine(argv, engine_env)
     except GateError as e:
+        summary = _error_summary(e) + (f"\n---\n\n{pin_summary(pins)}" if pins else "")
         try:
-            sinks.write_summary(_error_summary(e), env)
+            sinks.write_summary(summary, env)
             sinks.write_outputs({"result": "error"}, env)
         except GateError as inner:
             log.command("error", inner.diagnostics(), title=f"{GATE_NAME}: cannot write")
         log.command("error", e.diagnostics(), title=f"{GATE_NAME}: {e.kind} error")
+        if pins is not None:
+            _pins_without_runtime(inputs, ctx, pins, env, log)
         return int(ExitCode.ERROR)
 
     except Exception as e:  # a bug must read as "could not run" (exit 2), never as a verdict
         return _internal_error(e, log)
 
     try:
-        return _report(inputs, ctx, results, env, log)
+        return _report(inputs, ctx, results, env, log, pins)
     except GateError as e:
         log.command("error", e.diagnostics(), title=f"{GATE_NAME}: {e.kind} error")
         return int(ExitCode.ERROR)
     except Exception as e:
         return _internal_error(e, log)
+
+
+def _judge_pins(
+    inputs: Inputs, ctx: Context, environ: Mapping[str, str], log: Log
+) -> PinsOutcome | None:
+    """Every pin of the workspace judged (issue 10); a failure here is a warning, the runtime's
+    verdict still stands."""
+    from gate.action_pins import judge
+
+    try:
+        return judge(policy_arguments(inputs, ctx), ctx.workspace, environ)
+    except UsageError:
+        raise  # a bad config file or input: the scan would stop on it too
+    except GateError as e:
+        log.warning(f"Could not judge the repository's OTP pins: {e.message}")
+        return None
+
+
+def _pins_without_runtime(
+    inputs: Inputs, ctx: Context, pins: PinsOutcome, env: Mapping[str, str], log: Log
+) -> None:
+    """After an acquire error: the pins' annotations, and the drift issue on a schedule."""
+    from gate.report.annotations import choose, pin_annotations
+
+    for a in choose(pin_annotations(pins.verdict)):
+        log.line(a.render())
+    made: list[GitHubClient] = []
+
+    def client() -> GitHubClient:
+        if not made:
+            made.append(_client(inputs, ctx, env))
+        return made[0]
+
+    if inputs.drift_issue and ctx.is_scheduled and inputs.github_token and ctx.repository:
+        _drift(inputs, ctx, [], pins, log, client)
+    for c in made:
+        c.close()
 
 
 def _internal_error(e: Exception, log: Log) -> int:
@@ -651,25 +716,37 @@ def _internal_error(e: Exception, log: Log) -> int:
 
 
 def _report(
-    inputs: Inputs, ctx: Context, results: Results, env: Mapping[str, str], log: Log
+    inputs: Inputs,
+    ctx: Context,
+    results: Results,
+    env: Mapping[str, str],
+    log: Log,
+    judged: PinsOutcome | None = None,
 ) -> int:
+    from gate.action_pins import runtime_at, worse
     from gate.github import sinks
     from gate.inspection.pins import find_pins
     from gate.report import Format, render_many
     from gate.report import sarif as sarif_mod
     from gate.report.annotations import render_all as render_annotations
 
-    code = max((v.exit_code for _, v in results), default=ExitCode.ERROR)
+    code = worse(max((v.exit_code for _, v in results), default=ExitCode.ERROR), judged)
     passed = code == ExitCode.PASS
 
     # 1. The job summary, first: it is the one report that is always there.
     summary = _markdown(results, SUMMARY_MAX_CHARS)
+    if judged is not None:
+        summary += "\n\n---\n\n" + pin_summary(judged)
     sinks.write_summary(summary, env)
 
     # 2. Report files under RUNNER_TEMP, then the step outputs that point at them.
-    pins = find_pins(ctx.workspace) if ctx.workspace.is_dir() else ()
+    if judged is not None:
+        pins: Sequence[Pin] = [j.pin for j in judged.report.judgements]
+    else:
+        pins = find_pins(ctx.workspace) if ctx.workspace.is_dir() else ()
     here, there = report_dir(env)
-    runtime_pin = next((p for p in pins if p.produces_runtime), None)
+    origin = runtime_at(ctx.workspace)
+    runtime_pin = sarif_mod.Pin(*origin) if origin else None
     version_pin = next((p for p in pins if p.exact), None)
     sinks.write_report_file(here / "report.json", render_many(Format.JSON, results))
     sinks.write_report_file(
@@ -677,9 +754,7 @@ def _report(
         sarif_mod.render_many(
             results,
             uri_base=_uri_base(inputs, ctx),
-            hardening_pin=sarif_mod.Pin(runtime_pin.path, runtime_pin.line)
-            if runtime_pin
-            else None,
+            hardening_pin=runtime_pin,
             version_pin=sarif_mod.Pin(version_pin.path, version_pin.line) if version_pin else None,
         ),
     )
@@ -690,7 +765,9 @@ def _report(
 
     # 3. Annotations (escaped, at most 10 per type), then the report itself, in a stop-commands block
     #    because it quotes file names and strings from the scanned binaries.
-    for line in render_annotations(results, pins):
+    for line in render_annotations(
+        results, pins, pin_verdict=judged.verdict if judged else None, runtime_at=origin
+    ):
         log.line(line)
     log.untrusted_block(render_many(Format(inputs.format.value), results))
 
@@ -715,8 +792,8 @@ def _report(
         log.warning("GITHUB_REPOSITORY is not set: no PR comment, check run or drift issue.")
     elif wants_github:
         _sticky_comment(inputs, ctx, results, passed, log, client)
-        _check_run(inputs, ctx, results, passed, pins, log, client)
-        _drift(inputs, ctx, results, pins, log, client)
+        _check_run(inputs, ctx, results, passed, pins, log, client, judged, origin)
+        _drift(inputs, ctx, results, judged, log, client)
     for c in made:
         c.close()
     log.line(f"otp-gate: {result} (exit {int(code)})")

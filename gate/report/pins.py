@@ -7,6 +7,7 @@ and the runner's annotations point at the line to edit.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from gate import __version__ as gate_version
@@ -204,13 +205,18 @@ _ICON = {
 
 
 def markdown_table(report: PinsReport) -> list[str]:
-    """The pins as a Markdown table (also the drift issue's list)."""
+    """The pins as a Markdown table."""
+    return markdown_table_of(report.judgements)
+
+
+def markdown_table_of(judgements: Sequence[PinJudgement]) -> list[str]:
+    """Judged pins as a Markdown table (the summary's section and the drift issue's list)."""
     from gate.report.markdown import escape
 
-    if not report.judgements:
+    if not judgements:
         return ["No OTP pin found in the repository."]
     out = ["| pin | line | exact | installs | status |", "|---|---|---|---|---|"]
-    for j in report.judgements:
+    for j in judgements:
         p = j.pin
         icon = _ICON[j.status] if p.exact or j.status == PinStatus.FLOOR else "🔄"
         fixed = (

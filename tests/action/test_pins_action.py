@@ -1,0 +1,92 @@
+"""The action judges every pin in every event (issue 10): whatever runtime was scanned, and also
+when acquiring it failed; each behind exact pin is annotated on its own line; the drift issue
+lists the runtime and every pin. Run through `entrypoint.py` against a local GitHub API server."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from tests.action.test_entrypoint import (  # noqa: F401  (runner is a fixture)
+    commands_outside_stop_blocks,
+    pr_payload,
+    run_action,
+    runner,
+)
+from tests.github.fake_github import FakeGitHub
+from tests.test_pins_command import EXPECTED_FAILING, FIXTURE
+
+ANNOTATION = re.compile(r"^::(error|warning|notice) file=([^,]+),line=(\d+),")
+
+
+def _annotated(log: str) -> dict[tuple[str, int], str]:
+    found: dict[tuple[str, int], str] = {}
+    for c in commands_outside_stop_blocks(log):
+        m = ANNOTATION.match(c)
+        if m:
+            found[(m.group(2), int(m.group(3)))] = m.group(1)
+    return found
+
+
+def _workspace(runner_: tuple[Path, dict[str, str]]) -> tuple[Path, dict[str, str]]:
+    ws, env = runner_
+    shutil.rmtree(ws)
+    shutil.copytree(FIXTURE, ws)
+    # No runtime is reachable: the runtime input is a file that is no archive at all.
+    (ws / "runtime.tar.gz").write_bytes(b"not a tarball")
+    env["INPUT_PATH"] = "runtime.tar.gz"
+    env["OTP_GATE_TODAY"] = "2026-08-01"
+    return ws, env
+
+
+def test_schedule_without_a_runtime_still_judges_every_pin(
+    runner: tuple[Path, dict[str, str]],  # noqa: F811
+) -> None:
+    _, env = _workspace(runner)
+    with FakeGitHub() as gh:
+        env["GITHUB_API_URL"] = gh.url
+        run = run_action(env, "schedule", {"schedule": "0 6 * * 1"})
+        assert run.code == 2, run.log  # the acquire error is the worse of the two
+        assert run.outputs["result"] == "error"
+        cmds = commands_outside_stop_blocks(run.log)
+        assert any(c.startswith("::error title=otp-hardening-gate") for c in cmds), cmds
+        # Every exact pin that is behind is annotated on its line, and no other line is.
+        annotated = _annotated(run.log)
+        errors = {k for k, level in annotated.items() if level == "error"}
+        assert errors == EXPECTED_FAILING
+        assert set(annotated) - errors == {("docker-compose.yml", 3)}  # the floating pin's notice
+        # Both are in the summary: the error and the pins.
+        assert (
+            "could not run" in run.summary and "| `mise.toml` | 2 | exact | 28.0.2 |" in run.summary
+        )
+        # The drift issue lists the pins although no runtime was scanned.
+        [issue] = gh.issues.values()
+        assert "not scanned in this run" in issue["body"]
+        assert "| `.tool-versions` | 1 | exact | 27.3.3 |" in issue["body"]
+
+
+def test_pins_are_judged_apart_from_the_scanned_runtime(
+    runner: tuple[Path, dict[str, str]],  # noqa: F811
+    debian_otp: Path,
+) -> None:
+    # The runtime is Debian's OTP 25; the repository pins 27.3.3: the pin is judged on its own.
+    ws, env = runner
+    (ws / "otp").symlink_to(debian_otp)
+    (ws / ".tool-versions").write_text("erlang 27.3.3\n")
+    (ws / "Dockerfile").write_text(
+        "FROM hexpm/elixir:1.16.3-erlang-26.2.5-alpine-3.19.1 AS build\n"
+        "RUN mix release\n"
+        "FROM erlang:27.3.4.15-slim\n"
+        "COPY --from=build /app/priv/static /app/priv/static\n"
+    )
+    env["INPUT_PATH"] = "otp/"
+    env["INPUT_COMMENT"] = "never"
+    env["OTP_GATE_TODAY"] = "2026-08-01"
+    run = run_action(env, "pull_request", pr_payload())
+    assert run.code == 1, run.log
+    annotated = _annotated(run.log)
+    assert annotated[(".tool-versions", 1)] == "error"
+    assert annotated[("Dockerfile", 1)] == "error"  # the build stage's OTP 26, unsupported
+    assert ("Dockerfile", 3) in annotated  # hardening findings: the final stage's FROM line
+    assert "| `.tool-versions` | 1 | exact | 27.3.3 |" in run.summary
