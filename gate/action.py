@@ -670,38 +670,25 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
 def _judge_pins(
     inputs: Inputs, ctx: Context, environ: Mapping[str, str], log: Log
 ) -> PinsOutcome | None:
-    """Every pin of the workspace judged (issue 10); a failure here is a warning, the runtime's
-    verdict still stands."""
-    from gate.action_pins import judge
+    from gate.action_pins import judge_or_warn
 
-    try:
-        return judge(policy_arguments(inputs, ctx), ctx.workspace, environ)
-    except UsageError:
-        raise  # a bad config file or input: the scan would stop on it too
-    except GateError as e:
-        log.warning(f"Could not judge the repository's OTP pins: {e.message}")
-        return None
+    return judge_or_warn(policy_arguments(inputs, ctx), ctx.workspace, environ, log.warning)
 
 
 def _pins_without_runtime(
     inputs: Inputs, ctx: Context, pins: PinsOutcome, env: Mapping[str, str], log: Log
 ) -> None:
     """After an acquire error: the pins' annotations, and the drift issue on a schedule."""
-    from gate.report.annotations import choose, pin_annotations
+    from gate.action_pins import annotation_lines
 
-    for a in choose(pin_annotations(pins.verdict)):
-        log.line(a.render())
-    made: list[GitHubClient] = []
-
-    def client() -> GitHubClient:
-        if not made:
-            made.append(_client(inputs, ctx, env))
-        return made[0]
-
+    for line in annotation_lines(pins):
+        log.line(line)
     if inputs.drift_issue and ctx.is_scheduled and inputs.github_token and ctx.repository:
-        _drift(inputs, ctx, [], pins, log, client)
-    for c in made:
-        c.close()
+        client = _client(inputs, ctx, env)
+        try:
+            _drift(inputs, ctx, [], pins, log, lambda: client)
+        finally:
+            client.close()
 
 
 def _internal_error(e: Exception, log: Log) -> int:

@@ -7,7 +7,7 @@ the runtime's and the pins'.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,32 @@ def judge(
         return None
     report, verdict = run_pins(["pins", str(workspace), *policy_args], environ)
     return PinsOutcome(report, verdict)
+
+
+def judge_or_warn(
+    policy_args: Sequence[str],
+    workspace: Path,
+    environ: Mapping[str, str],
+    warn: Callable[[str], None],
+) -> PinsOutcome | None:
+    """`judge`, where a failure is a warning (the runtime's verdict still stands); a usage error
+    (a bad config file) is raised, since the scan stops on it too."""
+    from gate.errors import GateError, UsageError
+
+    try:
+        return judge(policy_args, workspace, environ)
+    except UsageError:
+        raise
+    except GateError as e:
+        warn(f"Could not judge the repository's OTP pins: {e.message}")
+        return None
+
+
+def annotation_lines(outcome: PinsOutcome) -> list[str]:
+    """The pins' annotations alone (when no runtime was scanned), at most 10 per type."""
+    from gate.report.annotations import choose, pin_annotations
+
+    return [a.render() for a in choose(pin_annotations(outcome.verdict))]
 
 
 def summary(outcome: PinsOutcome) -> str:
