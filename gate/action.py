@@ -93,6 +93,7 @@ class Inputs:
     comment: CommentMode = CommentMode.ON_FAILURE
     check_run: bool = False
     drift_issue: bool = True
+    drift_pr: bool = False
     config_file: str = DEFAULT_CONFIG_NAME
     github_token: str = ""
     format: LogFormat = LogFormat.TEXT
@@ -156,6 +157,7 @@ def parse_inputs(environ: Mapping[str, str]) -> Inputs:
         or CommentMode.ON_FAILURE,
         check_run=_bool(environ, "check-run", False),
         drift_issue=_bool(environ, "drift-issue", True),
+        drift_pr=_bool(environ, "drift-pr", False),
         config_file=get_input(environ, "config-file") or DEFAULT_CONFIG_NAME,
         github_token=get_input(environ, "github-token"),
         format=_choice(environ, "format", LogFormat, LogFormat.TEXT) or LogFormat.TEXT,
@@ -571,6 +573,32 @@ def _drift(
     )
 
 
+def _pin_fixes(
+    inputs: Inputs,
+    ctx: Context,
+    judged: PinsOutcome | None,
+    log: Log,
+    client: Callable[[], GitHubClient],
+) -> None:
+    """Review suggestions on a pull request; the pin-bump pull request on a schedule (issue 10)."""
+    from gate.action_pins import suggest_or_bump
+    from gate.github.client import GitHubApiError
+
+    suggest = inputs.comment != CommentMode.NEVER and ctx.pr_number is not None
+    bump = inputs.drift_pr and ctx.is_scheduled
+    if judged is None or not (suggest or bump):
+        return
+    try:
+        log.line(
+            suggest_or_bump(client(), judged, ctx.workspace, ctx.pr_number, ctx.head_sha, bump)
+        )
+    except GitHubApiError as e:
+        if suggest:
+            _permission_warning(log, e, "suggest the pin changes", "pull-requests", ctx)
+        else:
+            _permission_warning(log, e, "update the pin-bump pull request", "contents", ctx)
+
+
 # -- main ------------------------------------------------------------------------------------
 def _outputs(results: Results, json_path: str, sarif_path: str, result: str) -> dict[str, str]:
     report = results[0][0] if results else None
@@ -678,15 +706,17 @@ def _judge_pins(
 def _pins_without_runtime(
     inputs: Inputs, ctx: Context, pins: PinsOutcome, env: Mapping[str, str], log: Log
 ) -> None:
-    """After an acquire error: the pins' annotations, and the drift issue on a schedule."""
+    """After an acquire error: the pins' annotations, their review suggestions on a pull request,
+    the drift issue and pin-bump pull request on a schedule."""
     from gate.action_pins import annotation_lines
 
     for line in annotation_lines(pins):
         log.line(line)
-    if inputs.drift_issue and ctx.is_scheduled and inputs.github_token and ctx.repository:
+    if (ctx.is_scheduled or ctx.is_pull_request) and inputs.github_token and ctx.repository:
         client = _client(inputs, ctx, env)
         try:
             _drift(inputs, ctx, [], pins, log, lambda: client)
+            _pin_fixes(inputs, ctx, pins, log, lambda: client)
         finally:
             client.close()
 
@@ -769,7 +799,7 @@ def _report(
     wants_github = (
         (inputs.comment != CommentMode.NEVER and ctx.is_pull_request)
         or inputs.check_run
-        or (inputs.drift_issue and ctx.is_scheduled)
+        or ((inputs.drift_issue or inputs.drift_pr) and ctx.is_scheduled)
     )
     if wants_github and not inputs.github_token:
         log.warning(
@@ -781,6 +811,7 @@ def _report(
         _sticky_comment(inputs, ctx, results, passed, log, client)
         _check_run(inputs, ctx, results, passed, pins, log, client, judged, origin)
         _drift(inputs, ctx, results, judged, log, client)
+        _pin_fixes(inputs, ctx, judged, log, client)
     for c in made:
         c.close()
     log.line(f"otp-gate: {result} (exit {int(code)})")

@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gate.model.pin import PinsReport
+from gate.model.pin import PinEdit, PinsReport
 from gate.model.report import ExitCode, Verdict
+
+if TYPE_CHECKING:
+    from gate.github.client import GitHubClient
 
 
 @dataclass(frozen=True)
@@ -82,3 +86,48 @@ def runtime_at(workspace: Path) -> tuple[str, int] | None:
     from gate.inspection.pins import runtime_location
 
     return runtime_location(workspace) if workspace.is_dir() else None
+
+
+def edits(outcome: PinsOutcome, workspace: Path) -> list[PinEdit]:
+    """The one-line edits that bump every exact pin that is behind (read from the checkout)."""
+    from gate.report.suggestions import edit_for
+
+    found: list[PinEdit] = []
+    lines_of: dict[str, list[str]] = {}
+    for j in outcome.report.judgements:
+        path = j.pin.path
+        if path not in lines_of:
+            try:
+                lines_of[path] = (workspace / path).read_text("utf-8").splitlines()
+            except (OSError, UnicodeDecodeError):
+                lines_of[path] = []
+        lines = lines_of[path]
+        edit = edit_for(j, lines[j.pin.line - 1]) if 0 < j.pin.line <= len(lines) else None
+        if edit is not None:
+            found.append(edit)
+    return found
+
+
+def suggest_or_bump(
+    client: GitHubClient,
+    outcome: PinsOutcome,
+    workspace: Path,
+    pr_number: int | None,
+    head_sha: str,
+    bump: bool,
+) -> str:
+    """Post the review suggestions (pull request) or sync the pin-bump pull request (schedule);
+    return the log line."""
+    from gate.github.pin_fixes import publish_suggestions, sync_pull
+
+    found = edits(outcome, workspace)
+    if pr_number is not None and not bump:
+        out = publish_suggestions(client, pr_number, head_sha, found, outcome.report.judgements)
+        return (
+            f"otp-gate: {out.posted} pin suggestion(s) posted, {out.already} already there, "
+            f"{out.outside_diff} on lines outside the pull request's diff"
+        )
+    pr = sync_pull(client, outcome.report, found)
+    return f"otp-gate: pin-bump pull request {pr.action.value}" + (
+        f" (#{pr.number})" if pr.number else ""
+    )

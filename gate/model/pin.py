@@ -80,3 +80,15 @@ class PinsReport:
     judgements: tuple[PinJudgement, ...]
     provenance: DataProvenance
     warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PinEdit:
+    """The one-line change that moves an exact pin to the newest patch of its line."""
+
+    path: str
+    line: int
+    old_line: str  # the line as written, without its line ending
+    new_line: str
+    old_version: str
+    new_version: str

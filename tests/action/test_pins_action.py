@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 
 from tests.action.test_entrypoint import (  # noqa: F401  (runner is a fixture)
+    HEAD,
+    PR,
     commands_outside_stop_blocks,
     pr_payload,
     run_action,
@@ -90,3 +92,71 @@ def test_pins_are_judged_apart_from_the_scanned_runtime(
     assert annotated[("Dockerfile", 1)] == "error"  # the build stage's OTP 26, unsupported
     assert ("Dockerfile", 3) in annotated  # hardening findings: the final stage's FROM line
     assert "| `.tool-versions` | 1 | exact | 27.3.3 |" in run.summary
+
+
+def test_pull_request_gets_one_suggestion_per_behind_pin(
+    runner: tuple[Path, dict[str, str]],  # noqa: F811
+) -> None:
+    _ws, env = _workspace(runner)
+    with FakeGitHub() as gh:
+        gh.add_issue("PR", "", [], pull_request=True, number=PR)
+        # The pull request changed these lines; GitHub refuses review comments elsewhere.
+        gh.pulls_state.diff_lines[PR] = {(".tool-versions", 1), ("Dockerfile", 4), ("mise.toml", 2)}
+        gh.pulls_state.pulls[PR] = {
+            "number": PR,
+            "state": "open",
+            "title": "t",
+            "body": "",
+            "head": {"ref": "f", "sha": HEAD},
+            "base": {"ref": "main", "sha": HEAD},
+        }
+        env["GITHUB_API_URL"] = gh.url
+        run = run_action(env, "pull_request", pr_payload())
+        assert run.code == 2, run.log  # the acquire error; the pins are judged all the same
+        comments = gh.pulls_state.review_comments[PR]
+        assert [(c["path"], c["line"]) for c in comments] == [
+            (".tool-versions", 1),
+            ("Dockerfile", 4),
+            ("mise.toml", 2),
+        ]
+        assert all(c["commit_id"] == HEAD for c in comments)
+        assert "```suggestion\nARG OTP_VERSION=27.3.4.15\n```" in comments[1]["body"]
+        assert "2 on lines outside the pull request's diff" in run.log  # ci.yml 15 and 39
+        # A second run on the same pull request adds none.
+        run_action(env, "pull_request", pr_payload())
+        assert len(gh.pulls_state.review_comments[PR]) == 3
+
+
+def test_schedule_opens_one_pin_bump_pull_request_and_a_read_only_token_warns(
+    runner: tuple[Path, dict[str, str]],  # noqa: F811
+) -> None:
+    ws, env = _workspace(runner)
+    env["INPUT_DRIFT-PR"] = "true"
+    env["INPUT_DRIFT-ISSUE"] = "false"
+    files = {
+        p.relative_to(ws).as_posix(): p.read_text()
+        for p in ws.rglob("*")
+        if p.is_file() and p.suffix != ".gz"
+    }
+    with FakeGitHub() as gh:
+        gh.pulls_state.branches["main"] = gh.pulls_state.commit(None, files)
+        env["GITHUB_API_URL"] = gh.url
+        run = run_action(env, "schedule", {"schedule": "0 6 * * 1"})
+        assert run.code == 2, run.log
+        [pr] = gh.pulls_state.pulls.values()
+        bumped = gh.pulls_state.files_of("otp-gate/pin-bump")
+        assert bumped[".tool-versions"].startswith("erlang 27.3.4.15\n")
+        assert "ARG OTP_VERSION=27.3.4.15\n" in bumped["Dockerfile"]
+        assert 'erlang = "28.5.0.4"' in bumped["mise.toml"]
+        assert bumped["docker-compose.yml"] == files["docker-compose.yml"]  # floating: untouched
+        assert "| `mise.toml` | 2 | 28.0.2 | 28.5.0.4 |" in pr["body"]
+        run_action(env, "schedule", {"schedule": "0 6 * * 1"})
+        assert len(gh.pulls_state.pulls) == 1  # updated, never a second one
+    with FakeGitHub() as gh:
+        gh.pulls_state.branches["main"] = gh.pulls_state.commit(None, files)
+        gh.read_only()
+        env["GITHUB_API_URL"] = gh.url
+        run = run_action(env, "schedule", {"schedule": "0 6 * * 1"})
+        assert run.code == 2  # the same verdict
+        warnings = [c for c in commands_outside_stop_blocks(run.log) if c.startswith("::warning")]
+        assert any("pin-bump pull request" in w for w in warnings), warnings
