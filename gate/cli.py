@@ -539,7 +539,7 @@ def _judge_pins(run: _Run, root: Path) -> tuple[PinsReport, Verdict]:
     if not root.is_dir():
         raise UsageError(f"{root}: not a directory", hint=f"give the repository: {PROG} pins DIR")
     index, fallbacks = release_index(
-        run.offline, run.today, run.environ, run.config.stale_data_days
+        run.offline, run.clock, run.environ, run.config.stale_data_days
     )
     advisories, more = _load_advisories(run, index)
     report = judge_pins(

@@ -14,6 +14,7 @@ from gate import __version__ as gate_version
 from gate.model.pin import PinJudgement, PinsReport, PinStatus
 from gate.model.report import SCHEMA_VERSION, Reason, Verdict
 from gate.report import Format, printable
+from gate.report.json_report import reason_doc
 
 FLOATING_RULE = "otp-floating-pin"
 
@@ -106,15 +107,8 @@ def _judgement(j: PinJudgement) -> dict[str, Any]:
 
 
 def _reason(r: Reason) -> dict[str, Any]:
-    return {
-        "code": r.code,
-        "severity": r.severity.value,
-        "message": r.message,
-        "check": r.check_id,
-        "path": r.path,
-        "line": r.line,
-        "fix": r.fix,
-    }
+    # The runtime report's reason, plus the pin's line.
+    return {**reason_doc(r), "line": r.line}
 
 
 def document(report: PinsReport, verdict: Verdict) -> dict[str, Any]:
@@ -172,26 +166,7 @@ def sarif(report: PinsReport, verdict: Verdict) -> str:
         if waived:
             result["suppressions"] = [{"kind": "external", "justification": "waived"}]
         results.append(result)
-    doc = {
-        "$schema": base.SARIF_SCHEMA,
-        "version": base.SARIF_VERSION,
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "otp-gate",
-                        "version": gate_version,
-                        "semanticVersion": gate_version,
-                        "informationUri": base.INFORMATION_URI,
-                        "rules": list(rules.values()),
-                    }
-                },
-                "results": results,
-                "columnKind": "unicodeCodePoints",
-            }
-        ],
-    }
-    return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
+    return base.document(rules, results)
 
 
 # -- Markdown --------------------------------------------------------------------------------------
