@@ -160,6 +160,9 @@ _KEY = re.compile(r"^\s*(otp-version|version-file|version-type):\s*(.*?)\s*(?:#.
 _MATRIX_EXPR = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
 
 
+_STEP_SPAN = 60
+
+
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
@@ -174,18 +177,21 @@ def parse_workflow(text: str, path: str) -> tuple[list[Pin], list[str]]:
     lines = text.splitlines()
     pins: list[Pin] = []
     version_files: list[str] = []
+    matrix_seen: set[tuple[str, bool]] = set()
     for i, raw in enumerate(lines):
         m = _SETUP_BEAM.match(raw)
         if not m:
             continue
-        # The step starts at the nearest `- ` at or above this line with a smaller indent.
+        # The step starts at the nearest `- ` at or above this line with a smaller indent. A step
+        # is a few lines: both searches stop after `_STEP_SPAN` lines, so a hostile workflow of
+        # thousands of `uses:` lines is read in linear time.
         dash = i
         if not m.group(2):
-            while dash > 0 and not lines[dash].lstrip().startswith("- "):
+            while dash > max(0, i - _STEP_SPAN) and not lines[dash].lstrip().startswith("- "):
                 dash -= 1
         step_indent = _indent(lines[dash])
         end = i + 1
-        while end < len(lines):
+        while end < min(len(lines), i + _STEP_SPAN):
             nxt = lines[end]
             if nxt.strip() and not nxt.lstrip().startswith("#") and _indent(nxt) <= step_indent:
                 break
@@ -201,7 +207,10 @@ def parse_workflow(text: str, path: str) -> tuple[list[Pin], list[str]]:
         if "otp-version" in found:
             n, value = found["otp-version"]
             mx = _MATRIX_EXPR.fullmatch(value)
-            if mx:
+            if mx and (mx.group(1), strict) not in matrix_seen:
+                # Once per matrix key: a workflow of many steps must not rescan the whole file
+                # for each of them.
+                matrix_seen.add((mx.group(1), strict))
                 pins.extend(_matrix_pins(lines, mx.group(1), path, strict))
             elif re.fullmatch(_VERSION, value):
                 v = _clean(value)

@@ -19,6 +19,7 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 _VAR = re.compile(
     r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?([-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))"
@@ -70,15 +71,21 @@ def line_at(value: Value, offset: int) -> int:
     return value[-1].line if value else 0
 
 
+#: An expanded value longer than this is cut: `ARG B=$A$A` chains would otherwise double in size
+#: with every line of a hostile Dockerfile.
+MAX_VALUE = 4096
+
+
 def expand(raw: str, line: int, scope: Mapping[str, Value]) -> Value:
-    """Expand `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR:+alt}` in `raw` (written on `line`)."""
+    """Expand `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR:+alt}` in `raw` (written on `line`);
+    the result is cut at `MAX_VALUE` characters."""
     out: list[Seg] = []
     pos = 0
     for m in _VAR.finditer(raw):
         if m.start() > pos:
             out.append(Seg(raw[pos : m.start()], line))
         name = m.group(1) or m.group(4)
-        known = name in scope and text_of(scope[name]) != ""
+        known = name in scope and any(s.text for s in scope[name])
         if m.group(2) == "+":
             if known:
                 out.append(Seg(m.group(3), line))
@@ -87,9 +94,23 @@ def expand(raw: str, line: int, scope: Mapping[str, Value]) -> Value:
         elif m.group(2) == "-":
             out.append(Seg(m.group(3), line))
         pos = m.end()
-    if pos < len(raw):
-        out.append(Seg(raw[pos:], line))
-    return tuple(s for s in out if s.text)
+        if sum(len(s.text) for s in out) > MAX_VALUE:
+            break
+    else:
+        if pos < len(raw):
+            out.append(Seg(raw[pos:], line))
+    return _cut(tuple(s for s in out if s.text))
+
+
+def _cut(value: Value) -> Value:
+    kept: list[Seg] = []
+    room = MAX_VALUE
+    for s in value:
+        if room <= 0:
+            break
+        kept.append(s if len(s.text) <= room else Seg(s.text[:room], s.line))
+        room -= len(s.text)
+    return tuple(kept)
 
 
 @dataclass(frozen=True)
@@ -294,14 +315,19 @@ class Dockerfile:
     global_args: tuple[tuple[str, Value], ...] = ()
     stages: tuple[Stage, ...] = field(default=())
 
+    @cached_property
+    def _by_ref(self) -> dict[str, Stage]:
+        found: dict[str, Stage] = {}
+        for s in self.stages:
+            found.setdefault(str(s.index), s)
+            if s.name:
+                found.setdefault(s.name.lower(), s)
+        return found
+
     def stage(self, ref: str, before: int | None = None) -> Stage | None:
         """The stage named `ref` (case-insensitive) or numbered `ref`, earlier than `before`."""
-        for s in self.stages:
-            if before is not None and s.index >= before:
-                break
-            if (s.name and s.name.lower() == ref.lower()) or ref == str(s.index):
-                return s
-        return None
+        s = self._by_ref.get(ref.lower())
+        return s if s is not None and (before is None or s.index < before) else None
 
     def runtime_origin(self) -> RuntimeOrigin | None:
         """Where the runtime the image ships comes from (issue 10's multi-stage rule).
@@ -338,15 +364,12 @@ def _stage(
     ins: Instruction,
     body: list[Instruction],
     global_args: dict[str, Value],
-    earlier: list[Stage],
+    earlier: Mapping[str, Stage],
 ) -> Stage:
     words = ins.operands()
     image = expand(words[0], ins.line, global_args) if words else ()
     name = words[2] if len(words) >= 3 and words[1].lower() == "as" else None
-    base = next(
-        (s for s in reversed(earlier) if s.name and s.name.lower() == text_of(image).lower()),
-        None,
-    )
+    base = earlier.get(text_of(image).lower())
     inherited = base.env() if base else {}
     scope = dict(inherited)
     variables: list[Var] = []
@@ -391,12 +414,20 @@ def parse_dockerfile(text: str, path: str = "Dockerfile") -> Dockerfile:
     instructions = parse_instructions(text)
     global_args: dict[str, Value] = {}
     stages: list[Stage] = []
+    named: dict[str, Stage] = {}  # the latest stage of each name, for `FROM <stage>`
     current: Instruction | None = None
     body: list[Instruction] = []
+
+    def close() -> None:
+        if current is not None:
+            stage = _stage(len(stages), current, body, global_args, named)
+            stages.append(stage)
+            if stage.name:
+                named[stage.name.lower()] = stage
+
     for ins in instructions:
         if ins.keyword == "FROM":
-            if current is not None:
-                stages.append(_stage(len(stages), current, body, global_args, stages))
+            close()
             current, body = ins, []
         elif current is None:
             if ins.keyword == "ARG":
@@ -404,8 +435,7 @@ def parse_dockerfile(text: str, path: str = "Dockerfile") -> Dockerfile:
                     global_args[n] = v
         else:
             body.append(ins)
-    if current is not None:
-        stages.append(_stage(len(stages), current, body, global_args, stages))
+    close()
     return Dockerfile(path, instructions, tuple(global_args.items()), tuple(stages))
 
 

@@ -254,3 +254,16 @@ def test_dockerfile_copy_from_an_image_and_stage_args() -> None:
         (1, "27.3.4", "dockerfile-arg", False),
         (4, "26.2.5.6", "dockerfile", True),  # the runtime is what the final stage copies in
     ]
+
+
+def test_hostile_workflows_are_read_in_linear_time() -> None:
+    import time
+
+    many_steps = "steps:\n" + (
+        "  - uses: erlef/setup-beam@v1\n    with:\n      otp-version: ${{ matrix.otp }}\n" * 8000
+    )
+    no_dashes = "jobs:\n" + "        uses: erlef/setup-beam@v1\n" * 30_000
+    start = time.monotonic()
+    for text in (many_steps, no_dashes):
+        assert parse_workflow(text, "w.yml") == ([], [])
+    assert time.monotonic() - start < 30  # about two seconds here; minutes when quadratic

@@ -148,3 +148,23 @@ def test_copy_from_a_stage_number_and_a_cycle_is_bounded() -> None:
 def test_no_from_and_empty_input() -> None:
     assert parse_dockerfile("").runtime_origin() is None
     assert parse_dockerfile("# only a comment\nARG X=1\n").stages == ()
+
+
+def test_hostile_expansion_is_cut_and_long_stage_chains_stay_fast() -> None:
+    import time
+
+    from gate.model.dockerfile import MAX_VALUE
+
+    # Each ARG doubles the one before: 2**60 characters unless the reader caps values.
+    text = "ARG A0=xx\n" + "".join(f"ARG A{i}=${{A{i - 1}}}${{A{i - 1}}}\n" for i in range(1, 61))
+    df = parse_dockerfile(text + "FROM erlang:27.3.4-${A60}\n")
+    assert len(df.stages[0].image_text) <= MAX_VALUE
+    assert image_otp_version(df.stages[0].image_text) is not None
+    # 20,000 stages, each built FROM and copying from the one before (a 1 MiB Dockerfile).
+    chain = "FROM erlang:26.2.5 AS s0\n" + "".join(
+        f"FROM s{i - 1} AS s{i}\nCOPY --from=s{i - 1} /opt/rel /x\n" for i in range(1, 20_000)
+    )
+    start = time.monotonic()
+    origin = parse_dockerfile(chain).runtime_origin()
+    assert origin is not None and origin.line == 1
+    assert time.monotonic() - start < 20  # linear: about a second here, minutes when quadratic
