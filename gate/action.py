@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from gate.action_pins import PinsOutcome
     from gate.github.client import GitHubApiError, GitHubClient
     from gate.inspection.pins import Pin
+    from gate.model.merged import RuntimeSummary
     from gate.report import Result
 
 #: The check run's name and the title of the summary section.
@@ -94,6 +95,7 @@ class Inputs:
     check_run: bool = False
     drift_issue: bool = True
     drift_pr: bool = False
+    reports: str = ""  # a glob of JSON reports: merge them instead of scanning
     config_file: str = DEFAULT_CONFIG_NAME
     github_token: str = ""
     format: LogFormat = LogFormat.TEXT
@@ -158,6 +160,7 @@ def parse_inputs(environ: Mapping[str, str]) -> Inputs:
         check_run=_bool(environ, "check-run", False),
         drift_issue=_bool(environ, "drift-issue", True),
         drift_pr=_bool(environ, "drift-pr", False),
+        reports=get_input(environ, "reports"),
         config_file=get_input(environ, "config-file") or DEFAULT_CONFIG_NAME,
         github_token=get_input(environ, "github-token"),
         format=_choice(environ, "format", LogFormat, LogFormat.TEXT) or LogFormat.TEXT,
@@ -207,6 +210,11 @@ def _check_combination(i: Inputs) -> None:
         raise UsageError(f"input {build_only[0]} only applies with source: build")
     if i.platform and not (i.image or i.image_archive):
         raise UsageError("input platform only applies with input image or image-archive")
+    if i.reports and (given or i.source not in (Source.AUTO,)):
+        raise UsageError(
+            "input reports: merges the JSON reports of other jobs, so it cannot be combined "
+            "with path, image, image-archive, otp-version or source"
+        )
     if any(c in i.path for c in "\0\n\r"):
         raise UsageError("input path: contains a control character")
 
@@ -483,6 +491,7 @@ def _sticky_comment(
     passed: bool,
     log: Log,
     client: Callable[[], GitHubClient],
+    text: str | None = None,
 ) -> None:
     from gate.github.client import GitHubApiError
     from gate.github.comment import CommentAction, marker, publish
@@ -497,12 +506,14 @@ def _sticky_comment(
         inputs.image_archive,
         inputs.otp_version,
         inputs.platform,
+        *((inputs.reports,) if inputs.reports else ()),
     )
     mark = marker("/".join((ctx.sticky_key, *target)))
     # on-failure: say nothing on a clean PR, but do update an earlier failure comment to "pass",
     # so a fixed PR does not keep a stale red comment.
     create = inputs.comment == CommentMode.ALWAYS or not passed
-    text = _markdown(results, COMMENT_MAX_CHARS)
+    if text is None:
+        text = _markdown(results, COMMENT_MAX_CHARS)
     try:
         result = publish(client(), ctx.pr_number, text, mark, ctx.run_url, create=create)
     except GitHubApiError as e:
@@ -551,19 +562,21 @@ def _check_run(
 def _drift(
     inputs: Inputs,
     ctx: Context,
-    results: Results,
+    results: Results | Sequence[RuntimeSummary],
     judged: PinsOutcome | None,
     log: Log,
     client: Callable[[], GitHubClient],
 ) -> None:
     from gate.github.client import GitHubApiError
     from gate.github.drift import sync
+    from gate.model.merged import RuntimeSummary
 
     if not inputs.drift_issue or not ctx.is_scheduled:
         return
     pins = judged.report.judgements if judged is not None else ()
+    runtimes = [r if isinstance(r, RuntimeSummary) else r[0] for r in results]
     try:
-        outcome = sync(client(), [r for r, _ in results], pins, ctx.run_url)
+        outcome = sync(client(), runtimes, pins, ctx.run_url)
     except GitHubApiError as e:
         _permission_warning(log, e, "update the drift tracking issue", "issues", ctx)
         return
@@ -589,14 +602,15 @@ def _pin_fixes(
     if judged is None or not (suggest or bump):
         return
     try:
-        log.line(
-            suggest_or_bump(client(), judged, ctx.workspace, ctx.pr_number, ctx.head_sha, bump)
-        )
+        said = suggest_or_bump(client(), judged, ctx.workspace, ctx.pr_number, ctx.head_sha, bump)
     except GitHubApiError as e:
         if suggest:
             _permission_warning(log, e, "suggest the pin changes", "pull-requests", ctx)
         else:
             _permission_warning(log, e, "update the pin-bump pull request", "contents", ctx)
+        return
+    if said:
+        log.line(said)
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -669,6 +683,8 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
         # The pins first: judging them needs release data only, so an acquire error below still
         # reports every pin (issue 10).
         pins = _judge_pins(inputs, ctx, engine_env, log)
+        if inputs.reports:
+            return _merged(inputs, ctx, env, log, pins)
         argv = cli_arguments(inputs, ctx)
         results = run_engine(argv, engine_env)
     except GateError as e:
@@ -693,6 +709,36 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
         return int(ExitCode.ERROR)
     except Exception as e:
         return _internal_error(e, log)
+
+
+def _merged(
+    inputs: Inputs, ctx: Context, env: Mapping[str, str], log: Log, pins: PinsOutcome | None
+) -> int:
+    """Many runtimes, one answer (issue 10): the matrix jobs' JSON reports give one summary, one
+    sticky comment and one drift issue; the pins are judged as in every run."""
+    from gate.action_pins import annotation_lines, read_report_glob, worse
+    from gate.github import sinks
+    from gate.report import merged
+
+    runtimes = read_report_glob(inputs.reports, ctx.workspace)
+    code = worse(merged.worst(runtimes), pins)
+    text = merged.markdown(runtimes)
+    sinks.write_summary(text + (f"\n---\n\n{pin_summary(pins)}" if pins else ""), env)
+    failing = sum(1 for r in runtimes for x in r.reasons if x.severity.rank >= 2)
+    result = "pass" if code == ExitCode.PASS else "fail"
+    sinks.write_outputs({"result": result, "findings": str(failing)}, env)
+    for line in annotation_lines(pins) if pins else []:
+        log.line(line)
+    if inputs.github_token and ctx.repository:
+        client = _client(inputs, ctx, env)
+        try:
+            _sticky_comment(inputs, ctx, [], code == ExitCode.PASS, log, lambda: client, text)
+            _drift(inputs, ctx, runtimes, pins, log, lambda: client)
+            _pin_fixes(inputs, ctx, pins, log, lambda: client)
+        finally:
+            client.close()
+    log.line(f"otp-gate: {result} (exit {int(code)}) for {len(runtimes)} runtimes")
+    return int(code)
 
 
 def _judge_pins(

@@ -17,6 +17,7 @@ from gate.model.report import ExitCode, Verdict
 
 if TYPE_CHECKING:
     from gate.github.client import GitHubClient
+    from gate.model.merged import RuntimeSummary
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ def suggest_or_bump(
 
     found = edits(outcome, workspace)
     if pr_number is not None and not bump:
+        if not found:
+            return ""
         out = publish_suggestions(client, pr_number, head_sha, found, outcome.report.judgements)
         return (
             f"otp-gate: {out.posted} pin suggestion(s) posted, {out.already} already there, "
@@ -131,3 +134,20 @@ def suggest_or_bump(
     return f"otp-gate: pin-bump pull request {pr.action.value}" + (
         f" (#{pr.number})" if pr.number else ""
     )
+
+
+def read_report_glob(pattern: str, workspace: Path) -> list[RuntimeSummary]:
+    """The runtimes of every JSON report matching `pattern` (relative to the workspace, `**`
+    allowed); no match is a usage error naming the input."""
+    from gate.cli import read_reports
+    from gate.errors import UsageError
+
+    if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+        raise UsageError(f"input reports: {pattern!r}: give a pattern inside the workspace")
+    paths = sorted(p for p in workspace.glob(pattern) if p.is_file() and not p.is_symlink())
+    if not paths:
+        raise UsageError(
+            f"input reports: no file matches {pattern!r} in the workspace",
+            hint="download the matrix jobs' report-json artifacts first (actions/download-artifact)",
+        )
+    return read_reports(paths)

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from gate.knowledge.interface import ReleaseIndex
     from gate.knowledge.live import LiveOptions, SourceStatus
     from gate.model.advisory import Advisory
+    from gate.model.merged import RuntimeSummary
     from gate.model.pin import PinsReport
     from gate.model.report import Verdict
     from gate.report import Format, Result
@@ -177,6 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
         "dir", nargs="?", default=".", metavar="DIR", help="the repository (default .)"
     )
     _common(pins)
+
+    merge = sub.add_parser(
+        "merge",
+        help="combine the JSON reports of several runs (a matrix of images or architectures)",
+        description="Read JSON reports written by `otp-gate scan --format json` and give one "
+        "answer: one table, the worst verdict as the exit code.",
+    )
+    merge.add_argument("reports", nargs="+", metavar="REPORT", help="JSON report files")
+    _common(merge)
 
     build = sub.add_parser(
         "build",
@@ -548,6 +558,44 @@ def _judge_pins(run: _Run, root: Path) -> tuple[PinsReport, Verdict]:
     return report, evaluate_pins(report, run.config, run.today, index.releases())
 
 
+def _pins_command(run: _Run, root: Path) -> int:
+    from gate.report.pins import render
+
+    report, verdict = _judge_pins(run, root)
+    _write(run, render(run.fmt, report, verdict), sys.stdout)
+    return _finish(run, verdict.exit_code)
+
+
+def _merge_command(run: _Run, paths: Sequence[Path]) -> int:
+    from gate.report import Format, merged
+
+    if run.fmt == Format.SARIF:
+        raise UsageError(
+            "otp-gate merge: --format sarif is not supported; use json, markdown or text"
+        )
+    runtimes = read_reports(paths)
+    _write(run, merged.render(run.fmt, runtimes), sys.stdout)
+    return _finish(run, merged.worst(runtimes))
+
+
+def read_reports(paths: Sequence[Path]) -> list[RuntimeSummary]:
+    """Every runtime of the JSON reports at `paths`; a missing, huge or malformed file is a usage error."""
+    from gate.report.json_reader import MAX_REPORT_BYTES, parse_reports
+
+    found: list[RuntimeSummary] = []
+    for path in paths:
+        try:
+            if path.stat().st_size > MAX_REPORT_BYTES:
+                raise UsageError(
+                    f"{path}: larger than {MAX_REPORT_BYTES >> 20} MiB: not a gate report"
+                )
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"{path}: cannot read the report: {e}") from None
+        found.extend(parse_reports(text, str(path)))
+    return found
+
+
 def _write(run: _Run, text: str, stdout: TextIO) -> None:
     if run.output is None:
         _emit(text, stdout)
@@ -597,11 +645,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             report = scan_files([Path(p) for p in args.files])
             results: list[Result] = [(report, evaluate(report, run.config, run.today))]
         elif run.command == "pins":
-            from gate.report.pins import render as render_pins
-
-            pins_report, pins_verdict = _judge_pins(run, Path(args.dir))
-            _write(run, render_pins(run.fmt, pins_report, pins_verdict), sys.stdout)
-            return _finish(run, pins_verdict.exit_code)
+            return _pins_command(run, Path(args.dir))
+        elif run.command == "merge":
+            return _merge_command(run, [Path(p) for p in args.reports])
         elif run.command == "build":
             results = _scan_detailed(run, _build_source(args, env))
         else:

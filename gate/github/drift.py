@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from gate.github.client import GitHubClient, Issue
+from gate.model.merged import RuntimeSummary
 from gate.model.pin import PinJudgement, PinStatus
 from gate.model.report import Report
 from gate.report.markdown import escape
@@ -37,24 +38,38 @@ class DriftOutcome:
     number: int | None = None
 
 
-def _runtime_line(r: Report) -> tuple[str, bool]:
-    """One line on a scanned runtime, and whether it is a gap."""
-    vs = r.version_status
+def _runtime_line(r: Report | RuntimeSummary) -> tuple[str, bool]:
+    """One line on a runtime (scanned here, or read from a matrix job's report), and whether it
+    is a gap."""
+    if isinstance(r, RuntimeSummary):
+        version, latest, behind = r.otp_version, r.latest_patch, r.patches_behind or 0
+        supported, line, lines = r.supported, r.line, r.supported_lines
+    else:
+        vs = r.version_status
+        if vs is None or vs.version is None:
+            version = None
+        else:
+            version, behind, supported = str(vs.version), vs.patches_behind, vs.supported
+            latest = str(vs.latest_patch) if vs.latest_patch else None
+            line, lines = vs.line, vs.supported_lines
     name = f"The runtime `{escape(r.target)}`"
-    if vs is None or vs.version is None:
+    if version is None:
         return f"{name}: OTP version unknown.", False
-    if vs.supported is False:
-        lines = ", ".join(str(n) for n in vs.supported_lines)
+    if supported is False:
+        listed = ", ".join(str(n) for n in lines)
         return (
-            f"{name} has OTP {vs.version}: OTP {vs.line} is no longer a supported line (supported: {lines}).",
+            f"{name} has OTP {version}: OTP {line} is no longer a supported line (supported: {listed}).",
             True,
         )
-    if vs.latest_patch is not None and vs.version < vs.latest_patch:
-        return (
-            f"{name} has OTP {vs.version}, {vs.patches_behind} patch(es) behind {vs.latest_patch}.",
-            True,
-        )
-    return f"{name} has OTP {vs.version}, the newest patch of its line.", False
+    if latest is not None and behind > 0:
+        return f"{name} has OTP {version}, {behind} patch(es) behind {latest}.", True
+    return f"{name} has OTP {version}, the newest patch of its line.", False
+
+
+def _known(r: Report | RuntimeSummary) -> bool:
+    if isinstance(r, RuntimeSummary):
+        return r.otp_version is not None
+    return r.version_status is not None and r.version_status.version is not None
 
 
 def _is_gap(j: PinJudgement) -> bool:
@@ -62,7 +77,7 @@ def _is_gap(j: PinJudgement) -> bool:
     return j.pin.exact and j.status in (PinStatus.BEHIND, PinStatus.UNSUPPORTED)
 
 
-def gaps(reports: Sequence[Report], pins: Sequence[PinJudgement]) -> list[str]:
+def gaps(reports: Sequence[Report | RuntimeSummary], pins: Sequence[PinJudgement]) -> list[str]:
     """One line per gap: a runtime behind the newest patch of its line or on an unsupported line,
     and every exact pin that is behind or on an unsupported line (each judged on its own)."""
     out = [text for text, gap in map(_runtime_line, reports) if gap]
@@ -74,7 +89,9 @@ def gaps(reports: Sequence[Report], pins: Sequence[PinJudgement]) -> list[str]:
     return out
 
 
-def _body(reports: Sequence[Report], pins: Sequence[PinJudgement], run_url: str | None) -> str:
+def _body(
+    reports: Sequence[Report | RuntimeSummary], pins: Sequence[PinJudgement], run_url: str | None
+) -> str:
     lines = [
         MARKER,
         "The scheduled OTP hardening gate found the Erlang/OTP runtime or its pins behind.",
@@ -103,7 +120,7 @@ def _ours(issues: list[Issue], login: str | None) -> list[Issue]:
 
 def sync(
     client: GitHubClient,
-    reports: Sequence[Report],
+    reports: Sequence[Report | RuntimeSummary],
     pins: Sequence[PinJudgement],
     run_url: str | None,
 ) -> DriftOutcome:
@@ -114,9 +131,7 @@ def sync(
     if not found:
         if not open_issues:
             return DriftOutcome(DriftAction.NONE)
-        if not reports or any(
-            r.version_status is None or r.version_status.version is None for r in reports
-        ):
+        if not reports or not all(_known(r) for r in reports):
             # No runtime, or an unidentified version, proves nothing: never close on missing evidence.
             return DriftOutcome(DriftAction.UNCHANGED, open_issues[0].number)
         for issue in open_issues:

@@ -160,3 +160,44 @@ def test_schedule_opens_one_pin_bump_pull_request_and_a_read_only_token_warns(
         assert run.code == 2  # the same verdict
         warnings = [c for c in commands_outside_stop_blocks(run.log) if c.startswith("::warning")]
         assert any("pin-bump pull request" in w for w in warnings), warnings
+
+
+def test_matrix_reports_give_one_comment_one_summary_and_one_drift_issue(
+    runner: tuple[Path, dict[str, str]],  # noqa: F811
+) -> None:
+    from gate.report.json_report import render_many
+    from tests.github.reports import make_report, make_verdict
+
+    ws, env = runner
+    env["OTP_GATE_TODAY"] = "2026-08-01"
+    (ws / ".tool-versions").write_text("erlang 27.3.4.15\n")
+    for arch, version, latest, failing in (
+        ("amd64", "27.3.4.15", "27.3.4.15", False),
+        ("arm64", "27.3.3", "27.3.4.15", True),
+    ):
+        report = make_report(version, latest, supported=True, target=f"my-app:{arch}")
+        out = ws / "reports" / f"otp-gate-{arch}" / "report.json"
+        out.parent.mkdir(parents=True)
+        out.write_text(render_many([(report, make_verdict(report, failing=failing))]))
+    env["INPUT_REPORTS"] = "reports/**/*.json"
+    env["INPUT_COMMENT"] = "always"
+    with FakeGitHub() as gh:
+        gh.add_issue("PR", "", [], pull_request=True, number=PR)
+        env["GITHUB_API_URL"] = gh.url
+        run = run_action(env, "pull_request", pr_payload())
+        assert run.code == 1, run.log
+        assert run.outputs["result"] == "fail"
+        assert "(2 runtimes)" in run.summary and "`my-app\\:arm64`" in run.summary
+        assert "| `.tool-versions` | 1 | exact | 27.3.4.15 |" in run.summary
+        [comment] = gh.bot_comments(PR)
+        assert "`my-app\\:amd64`" in comment["body"] and "`my-app\\:arm64`" in comment["body"]
+        run_action(env, "pull_request", pr_payload())
+        assert len(gh.bot_comments(PR)) == 1  # one sticky comment, edited
+        run = run_action(env, "schedule", {"schedule": "0 6 * * 1"})
+        assert run.code == 1
+        [issue] = [i for i in gh.issues.values() if i["number"] != PR]
+        assert "`my-app\\:arm64` has OTP 27.3.3" in issue["body"]
+        assert "`my-app\\:amd64` has OTP 27.3.4.15, the newest patch" in issue["body"]
+    env["INPUT_REPORTS"] = "nothing/*.json"
+    run = run_action(env, "push", {})
+    assert run.code == 2 and "no file matches" in run.log
