@@ -2,7 +2,9 @@
 
 Every event (pull request, schedule, push) judges every pin with release data only: whichever
 runtime was scanned, and also when acquiring it failed. The verdict of the step is the worse of
-the runtime's and the pins'.
+the runtime's and the pins'. On a pull request each exact pin that is behind gets a review
+suggestion; on a schedule `drift-pr` keeps one pin-bump pull request; with `reports` the matrix
+jobs' JSON reports are merged into one answer.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gate.model.pin import PinEdit, PinsReport
+from gate.model.pin import Pin, PinEdit, PinsReport
 from gate.model.report import ExitCode, Verdict
 
 if TYPE_CHECKING:
-    from gate.github.client import GitHubClient
+    from gate.action_inputs import Context, Inputs
     from gate.model.merged import RuntimeSummary
+    from gate.outside.github import GitHubClient
 
 
 @dataclass(frozen=True)
@@ -32,42 +35,38 @@ class PinsOutcome:
         return self.verdict.exit_code
 
 
-def judge(
-    policy_args: Sequence[str], workspace: Path, environ: Mapping[str, str]
+def judge_step(
+    inputs: Inputs, ctx: Context, environ: Mapping[str, str], warn: Callable[[str], None]
 ) -> PinsOutcome | None:
-    """`otp-gate pins WORKSPACE` with the step's policy options; None without a workspace."""
-    from gate.cli import run_pins
-
-    if not workspace.is_dir():
-        return None
-    report, verdict = run_pins(["pins", str(workspace), *policy_args], environ)
-    return PinsOutcome(report, verdict)
-
-
-def judge_or_warn(
-    policy_args: Sequence[str],
-    workspace: Path,
-    environ: Mapping[str, str],
-    warn: Callable[[str], None],
-) -> PinsOutcome | None:
-    """`judge`, where a failure is a warning (the runtime's verdict still stands); a usage error
-    (a bad config file) is raised, since the scan stops on it too."""
+    """Every pin of the workspace judged; None without a workspace. A failure of the release data
+    is a warning (the runtime's verdict still stands); a bad input or config file is raised, since
+    the scan stops on it too."""
+    from gate.action_inputs import pins_request
+    from gate.clock import clock_from_environ
+    from gate.engine import judge_pins
     from gate.errors import GateError, UsageError
 
+    if not ctx.workspace.is_dir():
+        return None
     try:
-        return judge(policy_args, workspace, environ)
+        report, verdict = judge_pins(
+            ctx.workspace, pins_request(inputs, ctx), environ, clock_from_environ(environ)
+        )
     except UsageError:
         raise
     except GateError as e:
         warn(f"Could not judge the repository's OTP pins: {e.message}")
         return None
+    return PinsOutcome(report, verdict)
 
 
-def annotation_lines(outcome: PinsOutcome) -> list[str]:
-    """The pins' annotations alone (when no runtime was scanned), at most 10 per type."""
-    from gate.report.annotations import choose, pin_annotations
+def pins_of(outcome: PinsOutcome | None, workspace: Path) -> Sequence[Pin]:
+    """The pins found (judged, or found again when judging was not possible)."""
+    from gate.inspection.pins import find_pins
 
-    return [a.render() for a in choose(pin_annotations(outcome.verdict))]
+    if outcome is not None:
+        return [j.pin for j in outcome.report.judgements]
+    return find_pins(workspace) if workspace.is_dir() else ()
 
 
 def summary(outcome: PinsOutcome) -> str:
@@ -89,6 +88,31 @@ def runtime_at(workspace: Path) -> tuple[str, int] | None:
     return runtime_location(workspace) if workspace.is_dir() else None
 
 
+def annotation_lines(outcome: PinsOutcome) -> list[str]:
+    """The pins' annotations alone (when no runtime was scanned), at most 10 per type."""
+    from gate.report.annotations import choose, pin_annotations
+
+    return [a.render() for a in choose(pin_annotations(outcome.verdict))]
+
+
+def read_report_glob(pattern: str, workspace: Path) -> list[RuntimeSummary]:
+    """The runtimes of every JSON report matching `pattern` (relative to the workspace, `**`
+    allowed); no match is a usage error naming the input."""
+    from gate.cli import read_reports
+    from gate.errors import UsageError
+
+    if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+        raise UsageError(f"input reports: {pattern!r}: give a pattern inside the workspace")
+    paths = sorted(p for p in workspace.glob(pattern) if p.is_file() and not p.is_symlink())
+    if not paths:
+        raise UsageError(
+            f"input reports: no file matches {pattern!r} in the workspace",
+            hint="download the matrix jobs' report-json artifacts first (actions/download-artifact)",
+        )
+    return read_reports(paths)
+
+
+# -- the fix one click away ----------------------------------------------------------------------
 def edits(outcome: PinsOutcome, workspace: Path) -> list[PinEdit]:
     """The one-line edits that bump every exact pin that is behind (read from the checkout)."""
     from gate.report.suggestions import edit_for
@@ -118,7 +142,7 @@ def suggest_or_bump(
     bump: bool,
 ) -> str:
     """Post the review suggestions (pull request) or sync the pin-bump pull request (schedule);
-    return the log line."""
+    return the log line ("" when there was nothing to suggest)."""
     from gate.github.pin_fixes import publish_suggestions, sync_pull
 
     found = edits(outcome, workspace)
@@ -134,20 +158,3 @@ def suggest_or_bump(
     return f"otp-gate: pin-bump pull request {pr.action.value}" + (
         f" (#{pr.number})" if pr.number else ""
     )
-
-
-def read_report_glob(pattern: str, workspace: Path) -> list[RuntimeSummary]:
-    """The runtimes of every JSON report matching `pattern` (relative to the workspace, `**`
-    allowed); no match is a usage error naming the input."""
-    from gate.cli import read_reports
-    from gate.errors import UsageError
-
-    if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
-        raise UsageError(f"input reports: {pattern!r}: give a pattern inside the workspace")
-    paths = sorted(p for p in workspace.glob(pattern) if p.is_file() and not p.is_symlink())
-    if not paths:
-        raise UsageError(
-            f"input reports: no file matches {pattern!r} in the workspace",
-            hint="download the matrix jobs' report-json artifacts first (actions/download-artifact)",
-        )
-    return read_reports(paths)

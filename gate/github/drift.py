@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from gate.github.client import GitHubClient, Issue
 from gate.model.merged import RuntimeSummary
 from gate.model.pin import PinJudgement, PinStatus
 from gate.model.report import Report
+from gate.outside.github import GitHubClient, Issue
 from gate.report.markdown import escape
 from gate.report.pins import markdown_table_of, status_text
 

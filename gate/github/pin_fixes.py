@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from itertools import groupby
 
-from gate.github.client import GitHubApiError, GitHubClient
 from gate.model.pin import PinEdit, PinJudgement, PinsReport
+from gate.outside.github import GitHubApiError, GitHubClient
 from gate.report.suggestions import apply_edits, pull_request_body, suggestion_comment
 
 #: The one branch the pin-bump pull request comes from.

@@ -62,6 +62,13 @@ def _version_pins(reason: Reason, report: Report, pins: Sequence[Pin]) -> list[P
     return chosen
 
 
+def _level(severity: Severity, verdict: Verdict) -> str | None:
+    """The annotation level follows the policy: a job that passes (`fail-on: never`, or errors
+    waived below the threshold) shows no red `::error` (issue 11)."""
+    level = _LEVEL.get(severity)
+    return "warning" if level == "error" and verdict.passed else level
+
+
 def build(
     report: Report,
     verdict: Verdict,
@@ -80,7 +87,7 @@ def build(
         runtime_at = (pin.path, pin.line) if pin else None
     by_check: dict[tuple[str, Severity], list[Reason]] = {}
     for reason in verdict.reasons:
-        level = _LEVEL.get(reason.severity)
+        level = _level(reason.severity, verdict)
         if level is None:
             continue
         rank = _CODE_RANK.get(reason.code, 5)
@@ -118,7 +125,7 @@ def build(
             message += f" Fix: {check_fix}"
         out.append(
             Annotation(
-                _LEVEL[severity],
+                _level(severity, verdict) or "notice",
                 f"otp-gate: {check_id}",
                 message,
                 runtime_at[0] if runtime_at else None,
@@ -126,6 +133,7 @@ def build(
                 _CODE_RANK["check-failed"],
             )
         )
+    out.extend(Annotation("notice", "otp-gate: note", n, rank=9) for n in report.notices)
     order = {"error": 0, "warning": 1, "notice": 2}
     # sorted() is stable: within a rank the verdict's order (files, then checks) is kept.
     return sorted(out, key=lambda a: (order[a.level], a.rank))
@@ -156,7 +164,7 @@ def pin_annotations(verdict: Verdict) -> list[Annotation]:
     exact pins at their severity, floating pins as notices."""
     out = []
     for reason in verdict.reasons:
-        level = _LEVEL.get(reason.severity)
+        level = _level(reason.severity, verdict)
         if level is None or reason.path is None or reason.line is None:
             continue
         title = (

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from gate.github.check_run import BATCH, publish_check_run
-from gate.github.client import GitHubApiError, GitHubClient
 from gate.github.drift import LABEL, MARKER, DriftAction, gaps, sync
 from gate.model.otp import OtpVersion
 from gate.model.pin import Pin, PinJudgement, PinKind, PinStatus
+from gate.outside.github import GitHubApiError, GitHubClient
 from gate.report.annotations import Annotation
 from tests.github.fake_github import HUMAN, FakeGitHub
 from tests.github.reports import make_report

@@ -7,11 +7,11 @@ from datetime import date
 
 import pytest
 
-from gate.github.client import GitHubApiError, GitHubClient
 from gate.github.pin_fixes import BRANCH, PullAction, publish_suggestions, sync_pull
 from gate.knowledge.pin_status import judge_pins
 from gate.knowledge.snapshot import load_snapshot
 from gate.model.pin import Pin, PinKind
+from gate.outside.github import GitHubApiError, GitHubClient
 from gate.report.suggestions import apply_edits, bump_line, edit_for
 from tests.github.fake_github import READ_ONLY, FakeGitHub
 from tests.support.fake_http import Response
