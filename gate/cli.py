@@ -397,14 +397,6 @@ def _finish(run: _Run, code: ExitCode) -> int:
     return int(code)
 
 
-def run_pins(argv: Sequence[str], environ: Mapping[str, str]) -> tuple[PinsReport, Verdict]:
-    """Judge the pins as `otp-gate pins ARGV...` does and return them (the action's entry)."""
-    args = build_parser().parse_args(list(argv))
-    if args.command != "pins":
-        raise UsageError(f"run_pins runs 'pins', not {args.command!r}")
-    return _judge_pins(_settings(args, environ), Path(args.dir))
-
-
 def _judge_pins(run: _Run, root: Path) -> tuple[PinsReport, Verdict]:
     """Every pin under `root`, judged with release data only: no runtime is needed (issue 10)."""
     from gate.engine import ScanRequest, Target, judge_pins
