@@ -4,8 +4,7 @@ The flags go in an `ENV` before the `RUN ./configure ... && make && make install
 *and* make see them; flags scoped to `./configure` alone (`RUN CFLAGS=... ./configure`) miss
 BIND_NOW in NIFs, so such assignments are removed. Pure: text in, text out (shown as a diff in the
 PR comment and as a SARIF fix on the `RUN ./configure` line). The Dockerfile is read by the one
-reader, `gate.model.dockerfile` (`Instruction` and `parse_instructions` are re-exported for callers
-that still import them from here).
+reader, `gate.model.dockerfile`.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import difflib
 import re
 
 from gate.knowledge.remediation import DISABLE_HARDENING_OPTION, dockerfile_env
-from gate.model.dockerfile import Instruction, parse_instructions
+from gate.model.dockerfile import parse_instructions
 from gate.model.route import DockerfileBuild, DockerfileFix, FlagSet
 
 #: The build variables OTP's configure and make read for hardening (HOWTO/INSTALL.md); a Dockerfile
@@ -34,8 +33,6 @@ _SCOPED_RE = re.compile(
     r"(?=(?:\./configure|\./otp_build\s+configure)\b)"
 )
 _DISABLE_RE = re.compile(r"[ \t]+" + re.escape(DISABLE_HARDENING_OPTION) + r"(?=\s|$)")
-
-__all__ = ["FLAG_VARIABLES", "NOTE", "Instruction", "parse_instructions", "suggest_dockerfile_fix"]
 
 NOTE = (
     "The flags are set with ENV before the RUN so that configure and make both see them: scoping "
