@@ -22,19 +22,20 @@ from pathlib import Path
 from typing import Literal
 
 from gate.acquire.download import (
-    default_cache_dir,
-    fetch_bytes,
+    DEFAULT_TIMEOUT,
+    Download,
     fetch_verified,
+    get_index,
     is_sha256,
     unpack_tarball,
 )
 from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError, UsageError
+from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
+from gate.model.options import CLI_OPTIONS, OptionNames
 from gate.model.runtime import Origin
+from gate.outside.cache import cache_root
 
-# The EEF's "Secure Coding and Deployment Hardening" flags, with the `-O2` OTP's configure needs.
-EEF_CFLAGS = "-O2 -fpie -fstack-protector-strong"
-EEF_LDFLAGS = "-pie -z now"
 GITHUB_RELEASES = "https://github.com/erlang/otp/releases/download"
 INSTALL_PREFIX = "/usr/local"  # what `make install` assumes; the files land under DESTDIR
 # Bump when the build recipe changes, so old cache entries are not reused for a different recipe.
@@ -102,11 +103,14 @@ class SourceBuild:
     jobs: int | None = None
     flags_via: FlagsVia = "environment"
     progress: ProgressFn = plain_progress
+    names: OptionNames = CLI_OPTIONS  # how hints name the user's options
 
     def __post_init__(self) -> None:
         version = self.version.removeprefix("OTP-")
         if not _VERSION_RX.fullmatch(version):
-            raise UsageError(f"--otp-version {self.version!r} is not an OTP version like 27.3.4")
+            raise UsageError(
+                f"{self.names.otp_version} {self.version!r} is not an OTP version like 27.3.4"
+            )
         object.__setattr__(self, "version", version)
         object.__setattr__(self, "configure_args", tuple(self.configure_args))
         object.__setattr__(self, "extra_env", dict(self.extra_env))
@@ -114,7 +118,7 @@ class SourceBuild:
         if self.cflags is not None and not re.search(r"(^|\s)-O", self.cflags):
             raise UsageError(
                 f"CFLAGS {self.cflags!r} has no -O flag: OTP's configure stops without one",
-                hint=f'add "-O2 -g", e.g. --cflags "-O2 -g {self.cflags}"',
+                hint=f'add "-O2 -g", e.g. {self.names.cflags} "-O2 -g {self.cflags}"',
             )
         if self.flags_via not in ("environment", "configure"):
             raise UsageError(f"flags-via {self.flags_via!r} is not one of: environment, configure")
@@ -128,7 +132,8 @@ class SourceBuild:
                 or arg.startswith("LDFLAGS=")
             ):
                 raise UsageError(
-                    f"configure argument {arg!r} is set by the builder; pass flags with --cflags/--ldflags"
+                    f"configure argument {arg!r} is set by the builder; pass flags with "
+                    f"{self.names.cflags}/{self.names.ldflags}"
                 )
 
     # -- public -------------------------------------------------------------------------------
@@ -167,19 +172,25 @@ class SourceBuild:
             return None
         name = f"otp_src_{self.version}.tar.gz"
         try:
-            text = fetch_bytes(sums_url).decode("utf-8", "replace")
+            text = get_index(
+                sums_url, timeout=DEFAULT_TIMEOUT, mirror_option=self.names.source_mirror
+            ).decode("utf-8", "replace")
         except AcquireError as e:
-            raise AcquireError(
-                f"cannot verify {self.url}: {e.message}",
-                hint="pass the tarball's sha256 (--sha256) if the mirror has no SHA256.txt",
-            ) from e
+            hint = (
+                f"pass the tarball's sha256 ({self.names.sha256}) if the mirror has no SHA256.txt"
+                if self.names.sha256
+                else f"use a {self.names.source_mirror} that serves the release's SHA256.txt"
+            )
+            raise AcquireError(f"cannot verify {self.url}: {e.message}", hint=hint) from e
         for line in text.splitlines():
             fields = line.split()
             if len(fields) == 2 and fields[1].lstrip("*") == name and is_sha256(fields[0].lower()):
                 return fields[0].lower()
         raise AcquireError(
             f"{sums_url} has no sha256 for {name}",
-            hint="pass the tarball's sha256 (--sha256) to build anyway",
+            hint=f"pass the tarball's sha256 ({self.names.sha256}) to build anyway"
+            if self.names.sha256
+            else f"use a {self.names.source_mirror} that lists it in SHA256.txt",
         )
 
     def cache_key(self) -> str:
@@ -199,7 +210,7 @@ class SourceBuild:
         # Absolute: make runs in many subfolders, and a relative DESTDIR would scatter the install.
         # The CLI always passes cache_dir (from its environ); the process environment is the
         # library default only.
-        base = (self.cache_dir or default_cache_dir(os.environ)).resolve()
+        base = (self.cache_dir or cache_root(os.environ)).resolve()
         return base / "builds" / f"OTP-{self.version}-{self.cache_key()}"
 
     def acquire(self, workdir: Path) -> Sequence[AcquiredTree]:
@@ -244,49 +255,9 @@ class SourceBuild:
         log.write_text("")
         timings: dict[str, float] = {}
         notes: list[str] = []
-
-        t0 = time.monotonic()
-        self.progress(BuildProgress("download", "start", detail=self.url))
-        name = self.url.rsplit("/", 1)[-1] or f"otp_src_{self.version}.tar.gz"
-        expected = self.expected_sha256()
-        dl = fetch_verified(
-            self.url,
-            self.build_dir().parent.parent / "sources",
-            sha256=expected,
-            filename=name,
-        )
-        timings["download"] = time.monotonic() - t0
-        self.progress(
-            BuildProgress(
-                "download",
-                "done",
-                timings["download"],
-                f"sha256 {dl.sha256}" + (" verified" if expected else " (no checksum to verify)"),
-            )
-        )
-
-        t0 = time.monotonic()
-        self.progress(BuildProgress("unpack", "start"))
-        unpack_tarball(dl.path, bdir / "src", label=self.url)
-        top = _source_top(bdir / "src", self.url)
-        found = (top / "OTP_VERSION").read_text(errors="replace").strip()
-        if found != self.version:
-            raise AcquireError(
-                f"{self.url}: the tarball holds OTP {found!r}, not the requested {self.version}",
-                hint="pass the matching --otp-version or the right source URL",
-            )
-        timings["unpack"] = time.monotonic() - t0
-        self.progress(BuildProgress("unpack", "done", timings["unpack"], str(top)))
-
-        configure_args = list(self.configure_args)
-        # Debian's DFSG tarball drops common_test's bundled jQuery; `make install` then fails in
-        # common_test. Building without common_test keeps every ELF file of the runtime.
-        ct_priv = top / "lib" / "common_test" / "priv"
-        if (ct_priv.is_dir() and not (ct_priv / "jquery-latest.js").exists()
-                and "--without-common_test" not in configure_args):  # fmt: skip
-            configure_args.append("--without-common_test")
-            notes.append("common_test skipped: the source lacks its jquery files (DFSG tarball)")
-
+        dl = self._download(timings)
+        top = self._unpack(dl.path, bdir, timings)
+        configure_args = self._configure_args(top, notes)
         env = self._process_env()
         flag_args: list[str] = []
         if self.flags_via == "configure":
@@ -320,6 +291,56 @@ class SourceBuild:
             "timings_s": {k: round(v, 1) for k, v in timings.items()},
             "notes": notes,
         }
+
+    def _download(self, timings: dict[str, float]) -> Download:
+        t0 = time.monotonic()
+        self.progress(BuildProgress("download", "start", detail=self.url))
+        name = self.url.rsplit("/", 1)[-1] or f"otp_src_{self.version}.tar.gz"
+        expected = self.expected_sha256()
+        dl = fetch_verified(
+            self.url,
+            self.build_dir().parent.parent / "sources",
+            sha256=expected,
+            filename=name,
+            mirror_option=self.names.source_mirror,
+        )
+        timings["download"] = time.monotonic() - t0
+        self.progress(
+            BuildProgress(
+                "download",
+                "done",
+                timings["download"],
+                f"sha256 {dl.sha256}" + (" verified" if expected else " (no checksum to verify)"),
+            )
+        )
+        return dl
+
+    def _unpack(self, tarball: Path, bdir: Path, timings: dict[str, float]) -> Path:
+        """Unpack the source into `bdir/src`; its top folder, checked to hold the requested OTP."""
+        t0 = time.monotonic()
+        self.progress(BuildProgress("unpack", "start"))
+        unpack_tarball(tarball, bdir / "src", label=self.url)
+        top = _source_top(bdir / "src", self.url)
+        found = (top / "OTP_VERSION").read_text(errors="replace").strip()
+        if found != self.version:
+            raise AcquireError(
+                f"{self.url}: the tarball holds OTP {found!r}, not the requested {self.version}",
+                hint=f"pass the matching {self.names.otp_version} or the right source",
+            )
+        timings["unpack"] = time.monotonic() - t0
+        self.progress(BuildProgress("unpack", "done", timings["unpack"], str(top)))
+        return top
+
+    def _configure_args(self, top: Path, notes: list[str]) -> list[str]:
+        configure_args = list(self.configure_args)
+        # Debian's DFSG tarball drops common_test's bundled jQuery; `make install` then fails in
+        # common_test. Building without common_test keeps every ELF file of the runtime.
+        ct_priv = top / "lib" / "common_test" / "priv"
+        if (ct_priv.is_dir() and not (ct_priv / "jquery-latest.js").exists()
+                and "--without-common_test" not in configure_args):  # fmt: skip
+            configure_args.append("--without-common_test")
+            notes.append("common_test skipped: the source lacks its jquery files (DFSG tarball)")
+        return configure_args
 
     def _process_env(self) -> dict[str, str]:
         env = {

@@ -97,7 +97,7 @@ def _details(details: Details) -> list[str]:
         if len(affected) > _MAX_ADVISORIES:
             out.append(f"  and {len(affected) - _MAX_ADVISORIES} more (all of them: --format json)")
     if details.explanation is not None:
-        from gate.inspection.route import explanation_lines
+        from gate.inspection.route_explain import explanation_lines
 
         out.append("")
         out.append("why, and how to fix it:")
@@ -143,5 +143,6 @@ def render(report: Report, verdict: Verdict) -> str:
             out.extend(f"           {line}" for line in fix_lines[1:])
     if verdict.waived:
         out.append(f"  waived: {len(verdict.waived)} finding(s) accepted by the config file")
+    out.extend(f"note: {printable(n)}" for n in report.notices)
     out.extend(_details(report.details))
     return "\n".join(out) + "\n"

@@ -11,18 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gate.acquire.interface import AcquiredTree
-from gate.inspection.route import (
+from gate.inspection.route import detect_route
+from gate.inspection.route_dockerfile import dockerfile_otp_build, find_dockerfile_build
+from gate.inspection.route_explain import explain, explanation_lines
+from gate.inspection.route_flags import (
     analyse_recorded_flags,
-    detect_route,
-    dockerfile_otp_build,
-    explain,
-    explanation_lines,
-    find_dockerfile_build,
     hardening_defaults_disabled,
-    parse_instructions,
     render_recorded_flags,
-    upstream_version,
 )
+from gate.knowledge.dockerfile_fix import parse_instructions
+from gate.knowledge.package_db import upstream_version
 from gate.knowledge.packages import image_metadata_from_config
 from gate.model.elf import RecordedBuildFlags
 from gate.model.otp import OtpVersion
@@ -464,7 +462,7 @@ def test_dockerfile_flags_in_env_and_disable_option() -> None:
     assert build.disables_hardening
     assert build.run_line == build.configure_line == 7
     finding_cause = "passes --disable-security-hardening-flags"
-    from gate.inspection.route import known_cause
+    from gate.inspection.route_causes import known_cause
 
     cause, hardened = known_cause(
         BuildRoute.DOCKERFILE_SOURCE_BUILD, OtpVersion.parse("28.1"), None, build

@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gate.acquire.build import EEF_CFLAGS, EEF_LDFLAGS, FlagsVia, SourceBuild
+from gate.acquire.build import FlagsVia, SourceBuild
 from gate.acquire.interface import AcquiredTree
+from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
 from gate.model.common import Status
 from gate.model.report import FileReport, Report
 from gate.model.runtime import Role
