@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -247,6 +246,8 @@ def load_config_file(path: Path) -> Config:
         raise ConfigError(f"{path}: config file not found") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the config file: {e.strerror or e}") from e
+    import tomllib  # only when a config file is read (start-up time, issue 12)
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:

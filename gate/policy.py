@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
+from typing import TYPE_CHECKING
 
 from gate.config import (
     VERSION_ADVISORY,
@@ -22,9 +23,11 @@ from gate.knowledge.grace import grace_message
 from gate.model.advisory import AdvisorySeverity, FindingStatus
 from gate.model.common import Severity, Status
 from gate.model.otp import OtpVersion, Release
-from gate.model.pin import PinJudgement, PinsReport, PinStatus
 from gate.model.report import ExitCode, Reason, Report, Verdict
 from gate.model.runtime import RuntimeKind
+
+if TYPE_CHECKING:  # pins are judged only when asked: their model loads then (issue 12)
+    from gate.model.pin import PinJudgement, PinsReport
 
 #: The lowest severity that fails the gate for each `fail-on` value; None never fails.
 _THRESHOLD: dict[FailOn, Severity | None] = {
@@ -296,6 +299,8 @@ def _pin_reason(
 ) -> Reason | None:
     """The reason one pin gives: exact pins are judged like a runtime; a floating pin only ever
     gets a note (it installs the newest match by itself)."""
+    from gate.model.pin import PinStatus
+
     pin = j.pin
     if j.status == PinStatus.FLOOR or (j.status == PinStatus.CURRENT and pin.exact):
         return None

@@ -15,7 +15,6 @@ from enum import IntEnum
 from pathlib import Path
 
 from gate.inspection.route_causes import known_cause
-from gate.inspection.route_dockerfile import find_dockerfile_build
 from gate.inspection.route_flags import (
     analyse_recorded_flags,
     hardening_defaults_disabled,
@@ -364,6 +363,9 @@ def detect_route(
     `usr/local/lib/erlang` layout. `workspace` is the project checkout whose Dockerfiles may build
     OTP. Precedence is `Rank`; `DETECTORS` lists the evidence read.
     """
+    # The Dockerfile reader (and its model) loads only when there is a workspace (issue 12).
+    from gate.inspection.route_dockerfile import find_dockerfile_build
+
     otp_version = otp_version or _version_from_origin(origin)
     sys_root = system_root or _infer_system_root(otp_root)
     scene = _Scene(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from gate.knowledge.dockerfile_fix import suggest_dockerfile_fix
 from gate.knowledge.package_db import inside
 from gate.knowledge.remediation import cet_expected, exposure_rank, recommended_flags, remediate
 from gate.model.common import Status
@@ -86,6 +85,9 @@ def explain(
     ):
         path = workspace / dockerfile.path
         if inside(workspace, path) and path.is_file():
+            # The fixer (and the Dockerfile model) loads only when a fix is wanted (issue 12).
+            from gate.knowledge.dockerfile_fix import suggest_dockerfile_fix
+
             try:
                 text = path.read_text("utf-8", "replace")
                 fix = suggest_dockerfile_fix(
