@@ -88,7 +88,7 @@ def runtime_source(req: ScanRequest, environ: Mapping[str, str]) -> RuntimeSourc
     if req.target == Target.DISTRO:
         from gate.acquire.distro import DistroSource
 
-        return DistroSource()
+        return DistroSource(cache_dir=cache_root(environ))
     if req.target in (Target.IMAGE, Target.IMAGE_ARCHIVE):
         from gate.acquire.image import DockerImageSource, ImageArchiveSource, Platform
 

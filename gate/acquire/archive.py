@@ -610,14 +610,20 @@ def _through_link(rel: str, links: set[str]) -> str | None:
 
 
 def extract_all(
-    source: Path, dest: Path, limits: ArchiveLimits | None = None, name: str | None = None
+    source: Path | BinaryIO,
+    dest: Path,
+    limits: ArchiveLimits | None = None,
+    name: str | None = None,
 ) -> ExtractResult:
-    """Extract a (possibly compressed) tar archive into `dest`, safely and streaming."""
+    """Extract a (possibly compressed) tar archive into `dest`, safely and streaming.
+
+    `source` is a file, or a stream it then owns (a .deb's data member: `gate.acquire.deb`), so
+    every archive goes through the same path, link and size rules."""
     label = name or str(source)
     budget = Budget(limits or ArchiveLimits(), label)
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        raw = source.open("rb")
+        raw = source.open("rb") if isinstance(source, Path) else source
     except OSError as e:
         raise AcquireError(f"{label}: cannot open: {e.strerror or e}") from e
     with raw:

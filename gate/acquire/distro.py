@@ -2,18 +2,28 @@
 
 `apt-get download` fetches `erlang-base` and every other architecture-specific binary package built
 from the same source at the same candidate version (found with apt-cache, never a fixed list), and
-`dpkg -x` unpacks each into the scratch folder: no root, nothing installed, nothing executed.
+`gate.acquire.deb` unpacks each into the scratch folder through the safe tar reader: no root,
+nothing installed, nothing executed.
+
+With a cache folder (the CLI passes `$OTP_GATE_CACHE`), a run takes well under 2 s once the
+packages were seen (issue 12): downloads are kept by their SHA256 (the one apt's metadata gives, so
+a file is reused only when it is that package), the unpacked tree is kept under a key made of every
+package's SHA256 and reused while apt names the same packages, and apt's own package cache (which
+Docker's Debian images switch off, making each apt call parse the lists for ~0.6 s) is kept there.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shlex
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from gate.acquire.deb import unpack_deb
 from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError
 from gate.knowledge.packages import deb822_paragraphs, distro_name, parse_os_release
@@ -32,6 +42,7 @@ class Candidate:
     version: str
     source: str
     architecture: str
+    sha256: str = field(default="", compare=False)  # of the .deb, from apt's metadata
 
 
 def parse_stanzas(text: str) -> list[dict[str, str]]:
@@ -45,7 +56,13 @@ def candidate_of(stanza: Mapping[str, str]) -> Candidate | None:
     if "Package" not in stanza or "Version" not in stanza:
         return None
     source = stanza.get("Source", stanza["Package"]).split()[0]
-    return Candidate(stanza["Package"], stanza["Version"], source, stanza.get("Architecture", ""))
+    return Candidate(
+        stanza["Package"],
+        stanza["Version"],
+        source,
+        stanza.get("Architecture", ""),
+        stanza.get("SHA256", "").strip().lower(),
+    )
 
 
 def select_packages(base: Candidate, candidates: Sequence[Candidate]) -> tuple[Candidate, ...]:
@@ -81,11 +98,13 @@ class DistroSource:
         apt_cache: str = "apt-cache",
         dpkg: str = "dpkg",
         os_release: Path = Path("/etc/os-release"),
+        cache_dir: Path | None = None,
     ) -> None:
         self.apt_get = apt_get
         self.apt_cache = apt_cache
         self.dpkg = dpkg
         self.os_release = os_release
+        self.cache = cache_dir / "distro" if cache_dir is not None else None
 
     def _tool(self, name: str) -> str:
         found = shutil.which(name)
@@ -96,6 +115,15 @@ class DistroSource:
                 hint=_HINT_NO_APT,
             )
         return found
+
+    def _apt_options(self) -> list[str]:
+        """Keep apt's binary package cache in ours: Docker's Debian images switch it off
+        (`docker-clean`), and then every apt call parses all package lists again (~0.6 s)."""
+        if self.cache is None:
+            return []
+        self.cache.mkdir(parents=True, exist_ok=True)
+        pkgcache = self.cache / "apt-pkgcache.bin"
+        return ["-o", f"Dir::Cache::pkgcache={pkgcache}", "-o", "Dir::Cache::srcpkgcache="]
 
     def _run(
         self, argv: Sequence[str], cwd: Path | None = None
@@ -113,12 +141,12 @@ class DistroSource:
 
     def packages(self) -> tuple[Candidate, ...]:
         """The packages `acquire` downloads, as apt-cache reports them (no download)."""
-        apt_cache = self._tool(self.apt_cache)
+        apt_cache = [self._tool(self.apt_cache), *self._apt_options()]
         # Every package name of erlang-base's family (Debian names them erlang-<app>), shown at
         # the candidate version apt would install; then keep those built from the same source.
         prefix = BASE_PACKAGE.split("-")[0] + "-"
-        names = {*self._run([apt_cache, "pkgnames", prefix]).stdout.split(), BASE_PACKAGE}
-        shown = self._run([apt_cache, "show", "--no-all-versions", *sorted(names)])
+        names = {*self._run([*apt_cache, "pkgnames", prefix]).stdout.split(), BASE_PACKAGE}
+        shown = self._run([*apt_cache, "show", "--no-all-versions", *sorted(names)])
         candidates = [c for c in map(candidate_of, parse_stanzas(shown.stdout)) if c]
         base = next((c for c in candidates if c.package == BASE_PACKAGE), None)
         if base is None:
@@ -130,15 +158,76 @@ class DistroSource:
         return select_packages(base, candidates)
 
     def acquire(self, workdir: Path) -> Sequence[AcquiredTree]:
-        apt_get = self._tool(self.apt_get)
+        self._tool(self.apt_get)
         dpkg = self._tool(self.dpkg)
         packages = self.packages()
+        entry = self._tree_entry(packages)
+        if entry is not None and entry.is_dir():
+            return self._trees(entry, packages)  # apt names the very packages unpacked before
+        debs = self._download(packages, workdir)
+        dpkg_deb = str(Path(dpkg).with_name("dpkg-deb"))
+        if entry is None:
+            self._unpack(debs, workdir / "root", dpkg_deb)
+            return self._trees(workdir / "root", packages)
+        partial = _fresh(entry)
+        try:
+            self._unpack(debs, partial, dpkg_deb)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        return self._trees(_publish(partial, entry), packages)
+
+    def _unpack(self, debs: Sequence[Path], root: Path, dpkg_deb: str) -> None:
+        for deb in debs:
+            unpack_deb(deb, root, dpkg_deb=dpkg_deb)
+        if not (root / "usr" / "lib" / "erlang").is_dir():
+            raise AcquireError(
+                f"the {BASE_PACKAGE} package did not contain usr/lib/erlang; cannot find its OTP"
+            )
+
+    def _tree_entry(self, packages: Sequence[Candidate]) -> Path | None:
+        """Where the unpacked tree of exactly these packages is cached (None: no cache, or apt
+        gave no SHA256 to name them by)."""
+        if self.cache is None or not all(p.sha256 for p in packages):
+            return None
+        ident = "\n".join(f"{p.package} {p.version} {p.sha256}" for p in packages)
+        key = hashlib.sha256(f"{_UNPACK_RECIPE}\n{ident}".encode()).hexdigest()[:24]
+        return self.cache / "trees" / key
+
+    def _download(self, packages: Sequence[Candidate], workdir: Path) -> list[Path]:
+        """The .deb of every package, in `packages` order: from the download cache when a file
+        there has apt's SHA256 for it, else fetched with `apt-get download`."""
         debs = workdir / "debs"
-        root = workdir / "root"
         debs.mkdir(parents=True, exist_ok=True)
-        root.mkdir(parents=True, exist_ok=True)
+        if self.cache is None or not all(p.sha256 for p in packages):
+            self._apt_download(packages, debs)
+            return sorted(debs.glob("*.deb"))
+        kept = self.cache / "debs"
+        found = {p.sha256: kept / f"{p.sha256}.deb" for p in packages}
+        found = {h: f for h, f in found.items() if f.is_file() and _sha256(f) == h}
+        missing = [p for p in packages if p.sha256 not in found]
+        if missing:
+            self._apt_download(missing, debs)
+        fetched = sorted(debs.glob("*.deb"))
+        kept.mkdir(parents=True, exist_ok=True)
+        for deb in fetched:
+            digest = _sha256(deb)
+            if digest in {p.sha256 for p in missing}:
+                os.replace(deb, kept / f"{digest}.deb")  # same folder tree: a rename
+                found[digest] = kept / f"{digest}.deb"
+        lost = [p.package for p in packages if p.sha256 not in found]
+        if lost:
+            raise AcquireError(
+                "apt-get download gave files whose SHA256 is not the one apt lists for "
+                + ", ".join(lost),
+                hint="run `apt-get update` and try again; a mirror may be changing under you",
+            )
+        return [found[p.sha256] for p in packages]
+
+    def _apt_download(self, packages: Sequence[Candidate], debs: Path) -> None:
         pinned = [f"{p.package}={p.version}" for p in packages]
-        done = self._run([apt_get, "download", *pinned], cwd=debs)
+        argv = [self._tool(self.apt_get), *self._apt_options(), "download", *pinned]
+        done = self._run(argv, cwd=debs)
         if done.returncode != 0:
             raise AcquireError(
                 f"apt-get download of {len(pinned)} Erlang packages failed: "
@@ -146,15 +235,8 @@ class DistroSource:
                 hint="check the network and `apt-get update`; the packages were: "
                 + " ".join(pinned),
             )
-        for deb in sorted(debs.glob("*.deb")):
-            unpacked = self._run([dpkg, "-x", str(deb), str(root)])
-            if unpacked.returncode != 0:
-                raise AcquireError(f"dpkg -x {deb.name} failed: {unpacked.stderr.strip()[-300:]}")
-        otp_root = root / "usr" / "lib" / "erlang"
-        if not otp_root.is_dir():
-            raise AcquireError(
-                f"the {BASE_PACKAGE} package did not contain usr/lib/erlang; cannot find its OTP"
-            )
+
+    def _trees(self, root: Path, packages: Sequence[Candidate]) -> tuple[AcquiredTree, ...]:
         base = packages[0]
         distro = distro_name(read_os_release(self.os_release))
         pretty = read_os_release(self.os_release).get("PRETTY_NAME") or distro or "this system"
@@ -168,4 +250,37 @@ class DistroSource:
             package_version=base.version,
             distro=distro,
         )
+        otp_root = root / "usr" / "lib" / "erlang"
         return (AcquiredTree(root=otp_root, display_root="/usr/lib/erlang", origin=origin),)
+
+
+# Bump when what is unpacked changes, so older cached trees are not reused.
+_UNPACK_RECIPE = "deb-unpack-1"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1024 * 1024):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fresh(entry: Path) -> Path:
+    """An empty folder next to `entry` to unpack into (this process's own: runs may overlap)."""
+    partial = entry.with_name(f"{entry.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    return partial
+
+
+def _publish(partial: Path, entry: Path) -> Path:
+    """Rename the finished tree into place (atomic: a reader sees all of it or none); when another
+    run got there first, keep its tree and drop ours."""
+    try:
+        os.rename(partial, entry)
+    except OSError:
+        shutil.rmtree(partial, ignore_errors=True)
+        if not entry.is_dir():
+            raise
+    return entry
