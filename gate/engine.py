@@ -90,11 +90,13 @@ def runtime_source(req: ScanRequest, environ: Mapping[str, str]) -> RuntimeSourc
 
         return DistroSource(cache_dir=cache_root(environ))
     if req.target in (Target.IMAGE, Target.IMAGE_ARCHIVE):
-        from gate.acquire.image import DockerImageSource, ImageArchiveSource, Platform
+        from gate.acquire.image import ImageArchiveSource, Platform
 
         # No platform: the image source picks this machine's platform in a multi-arch index.
         platform = Platform.parse(req.platform) if req.platform else None
         if req.target == Target.IMAGE:
+            from gate.acquire.image import DockerImageSource
+
             return DockerImageSource(req.image or "", platform, environ=environ)
         assert req.path is not None
         return ImageArchiveSource(req.path, platform)

@@ -354,6 +354,29 @@ def test_hard_links_inside_and_outside_the_runtime(tmp_path: Path, compress: boo
     assert tree.origin.distro == "debian-13"
 
 
+@pytest.mark.parametrize("compress", [False, True])
+def test_compiled_beams_are_not_written_but_an_elf_named_beam_is(
+    tmp_path: Path, compress: bool
+) -> None:
+    # Compiled modules are most of a runtime's files and the scan reads none (issue 12); the
+    # choice is made on the bytes, so an ELF file hiding behind the name is still scanned.
+    beam = b"FOR1" + (20).to_bytes(4, "big") + b"BEAM" + b"AtU8" + b"\0" * 16
+    l1 = layer(
+        *debian_otp(),
+        E("usr/lib/erlang/lib/stdlib-4.2/ebin/lists.beam", beam),
+        E("usr/lib/erlang/lib/stdlib-4.2/ebin/evil.beam", ELF + b"hidden"),
+        E("usr/lib/erlang/lib/stdlib-4.2/ebin/short.beam", b"FOR1"),
+        compress=compress,
+    )
+    arc = legacy(tmp_path / "img.tar", [l1], ["x:1"])
+    (tree,) = ImageArchiveSource(arc).acquire(tmp_path / "w")
+    ebin = tree.root / "lib/stdlib-4.2/ebin"
+    assert (ebin / "evil.beam").read_bytes() == ELF + b"hidden"
+    assert (ebin / "short.beam").read_bytes() == b"FOR1"
+    assert (ebin / "stdlib.app").is_file()
+    assert not (ebin / "lists.beam").exists()
+
+
 def test_oci_nested_multi_arch_gzip_and_plain(tmp_path: Path) -> None:
     oci = Oci()
     amd = oci.manifest([layer(*debian_base(), compress=True), layer(*debian_otp())], "amd64")

@@ -116,6 +116,8 @@ class Extraction:
                         f"{self.outer.label}: {key[1]!r} is too large ({node.size} bytes)"
                     )
                 self._parse(key, Window(self._file(node), node.offset, node.size).read())
+            elif _is_beam(key[1], self._file(node), node):
+                continue
             self._deliver(key, _RangeWriter(self._file(node), node, self.budget, key[1]))
         return {k for k in keys if self.plan.nodes[k].offset < 0}
 
@@ -170,6 +172,16 @@ class Extraction:
             rel_target = os.path.relpath(self.dests[n] / target, src.parent)
             with contextlib.suppress(FileExistsError):
                 os.symlink(rel_target, src)
+
+
+def _is_beam(member: str, src: BinaryIO, node: Node) -> bool:
+    """A compiled Erlang module (`FOR1<size>BEAM`, the IFF header of every .beam): the scan reads
+    none, and they are most of a runtime's files (278 of 349 in Debian's erlang-base), each a file
+    to create. Checked by content, so an ELF file named `.beam` is still extracted and scanned."""
+    if not member.endswith(".beam") or node.size < 12:
+        return False
+    head = Window(src, node.offset, 12).read(12)
+    return head[:4] == b"FOR1" and head[8:12] == b"BEAM"
 
 
 @dataclass
