@@ -8,6 +8,7 @@ index and the renderers are imported where they are used, so start-up stays fast
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import re
@@ -513,11 +514,23 @@ def _write(run: _Run, text: str, stdout: TextIO) -> None:
 
 def _emit(text: str, stream: TextIO) -> None:
     try:
-        stream.write(text)
-    except UnicodeEncodeError:
-        # A terminal that cannot show some character: escape it rather than crash.
-        enc = stream.encoding or "ascii"
-        stream.write(text.encode(enc, "backslashreplace").decode(enc))
+        try:
+            stream.write(text)
+        except UnicodeEncodeError:
+            # A terminal that cannot show some character: escape it rather than crash.
+            enc = stream.encoding or "ascii"
+            stream.write(text.encode(enc, "backslashreplace").decode(enc))
+        # Flushed here, not at interpreter exit, so a full disk (`> /dev/full`) is an error now.
+        stream.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        if stream is sys.stdout:
+            _silence_stdout()
+        raise ReportError(
+            f"cannot write the report to standard output: {e.strerror or e}",
+            hint="check free space where the output goes, or pass --output FILE",
+        ) from e
 
 
 def _uri_base(args: argparse.Namespace) -> str:
@@ -548,9 +561,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
             report = scan_files([Path(p) for p in args.files])
             results: list[Result] = [(report, evaluate(report, run.config, run.today))]
+            unchecked = [f for f in report.files if f.error is not None]
         elif run.command == "build":
+            unchecked = []
             results = _scan_detailed(run, _build_source(args, env))
         else:
+            unchecked = []
             results = _scan_detailed(run, _scan_source(args, env))
 
         from gate.report import render_many
@@ -558,6 +574,16 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         text = render_many(run.fmt, results, sarif_uri_base=_uri_base(args))
         _write(run, text, sys.stdout)
         code = max(r[1].exit_code for r in results)
+        if unchecked:
+            # A file named on the command line that could not be checked is an input error:
+            # the report above covers the others, and each failure is named here (exit 2).
+            from gate.report import printable
+
+            for f in unchecked:
+                error = f.error or ""
+                text = error if error.startswith(f.path) else f"{f.path}: {error}"
+                print(f"{PROG}: elf error: {printable(text)}", file=sys.stderr)
+            code = ExitCode.ERROR
         if run.output is not None:
             verdict = "pass" if code == ExitCode.PASS else "fail"
             print(
@@ -582,6 +608,32 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         # `otp-gate scan | head`: the reader left before the report was written. Point stdout at
         # /dev/null so the interpreter's final flush prints no traceback; the report was not
         # delivered, so this is a tool error, never a pass.
+        _silence_stdout()
+        return int(ExitCode.ERROR)
+    except MemoryError:
+        _internal("out of memory", "the input may be hostile or too large; report it if not")
+        return int(ExitCode.ERROR)
+    except RecursionError:
+        _internal("input nested too deeply", "the input may be hostile; report it if not")
+        return int(ExitCode.ERROR)
+    except Exception as e:  # the one catch-all: an exit 1 would read as "the gate fails"
+        _internal(f"{type(e).__name__}: {e}", "this is a bug in otp-gate; please report it")
+        return int(ExitCode.ERROR)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of an undeliverable report
+    prints no traceback (a closed pipe, a full disk)."""
+    with contextlib.suppress(OSError, ValueError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return int(ExitCode.ERROR)
+
+
+def _internal(what: str, hint: str) -> None:
+    """Anything no `GateError` foresaw: one clear line on stderr (never a traceback), exit 2."""
+    from gate.config import shown
+    from gate.report import printable
+
+    text = printable(what if len(what) < 400 else shown(what))
+    with contextlib.suppress(OSError):
+        print(f"{PROG}: internal error: {text}\n  hint: {hint}", file=sys.stderr, flush=True)

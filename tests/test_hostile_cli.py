@@ -1,0 +1,141 @@
+"""Hostile inputs to the CLI itself (issue 14): configs, unwritable outputs, surprises, many files.
+
+Every one ends in a clear `otp-gate: ...` line and exit 2 (or a report and exit 1), never a
+traceback, never exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gate.cli import main
+from gate.config import MAX_CONFIG_BYTES, load_config_file
+from gate.errors import ConfigError
+
+ENV = {"OTP_GATE_TODAY": "2026-05-01"}
+LS = Path("/bin/ls").resolve()
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv, ENV)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_config_on_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config_file(fifo)  # would block forever in open() without O_NONBLOCK
+
+
+def test_config_on_a_device_is_refused_before_reading() -> None:
+    with pytest.raises(ConfigError, match=r"/dev/zero: .*not a regular file"):
+        load_config_file(Path("/dev/zero"))
+
+
+def test_config_over_the_size_cap_is_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.toml"
+    big.write_text('fail-on = "' + "x" * MAX_CONFIG_BYTES + '"\n')
+    with pytest.raises(ConfigError, match="larger than"):
+        load_config_file(big)
+
+
+def test_deeply_nested_config_is_a_config_error(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config_file(deep)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'fail-on = "never"\nfail_on = "error"\n',
+        "grace_days = 1\ngrace-days = 2\n",
+        '[[waiver]]\ncheck = "pie"\nreason = "x"\npath = "a"\npath = "b"\n',
+    ],
+)
+def test_a_key_given_in_both_spellings_is_refused(tmp_path: Path, text: str) -> None:
+    cfg = tmp_path / "dup.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=r"given twice|defined|overwrite|Cannot"):
+        load_config_file(cfg)
+
+
+def test_a_huge_config_value_is_cut_in_the_message(tmp_path: Path) -> None:
+    cfg = tmp_path / "huge.toml"
+    cfg.write_text('stale-data-days = "' + "y" * 500_000 + '"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config_file(cfg)
+    assert len(info.value.message) < 400
+    assert "500002 characters" in info.value.message
+
+
+def test_elf_reports_every_file_and_names_each_bad_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    truncated = tmp_path / "truncated"
+    truncated.write_bytes(LS.read_bytes()[:200])
+    notelf = tmp_path / "notelf"
+    notelf.write_text("hello")
+    long_name = tmp_path / ("n" * 300)  # over NAME_MAX: ENAMETOOLONG, not a traceback
+    argv = ["elf", str(truncated), str(LS), str(notelf), str(long_name), "--format", "json"]
+    code, out, err = run(argv, capsys)
+    assert code == 2
+    assert "Traceback" not in err
+    files = {f["path"]: f for f in json.loads(out)["files"]}
+    assert files[str(LS)]["error"] is None and files[str(LS)]["checks"]
+    for bad in (truncated, notelf, long_name):
+        assert files[str(bad)]["error"], bad
+        assert str(bad)[:60] in err
+
+
+def test_unforeseen_exception_is_an_internal_error_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gate.scan
+
+    def boom(*_: object, **__: object) -> None:
+        raise ValueError("something nobody foresaw")
+
+    monkeypatch.setattr(gate.scan, "scan_files", boom)
+    code, _, err = run(["elf", str(LS)], capsys)
+    assert code == 2
+    assert err.startswith("otp-gate: internal error: ValueError: something nobody foresaw")
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("exc", [MemoryError, RecursionError])
+def test_memory_and_recursion_errors_exit_2(
+    exc: type[BaseException], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gate.scan
+
+    def boom(*_: object, **__: object) -> None:
+        raise exc()
+
+    monkeypatch.setattr(gate.scan, "scan_files", boom)
+    code, _, err = run(["elf", str(LS)], capsys)
+    assert code == 2 and "internal error" in err
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("to_file", [False, True])
+def test_report_to_a_full_disk_is_a_report_error(to_file: bool) -> None:
+    args = [sys.executable, "-m", "gate", "elf", str(LS)]
+    if to_file:
+        args += ["--output", "/dev/full"]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            args, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60, check=False
+        )
+    assert proc.returncode == 2, proc.stderr
+    assert "No space left on device" in proc.stderr
+    assert "Traceback" not in proc.stderr
