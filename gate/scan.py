@@ -152,6 +152,9 @@ def scan_runtime(
         files.append(file_report)
         if facts is not None:
             facts_by_path[f.path] = facts
+    files.extend(
+        FileReport(rel, Role.OTHER, None, None, (), error=why) for rel, why in runtime.unreadable
+    )
     # Fortify is judged per build, not only per file (a fortified build can leave a file plain).
     files = list(judge_fortify_across_build(files))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -139,3 +140,40 @@ def test_report_to_a_full_disk_is_a_report_error(to_file: bool) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "No space left on device" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _deep_dirs(top: Path, depth: int = 20) -> None:
+    """Folders nested past PATH_MAX (4096 bytes), made relative to descriptors; an ELF at the end."""
+    fd = os.open(top, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d" * 250, dir_fd=fd)
+            nxt = os.open("d" * 250, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        out = os.open("hidden.so", os.O_WRONLY | os.O_CREAT, 0o755, dir_fd=fd)
+        with open(out, "wb") as f:
+            f.write(LS.read_bytes())
+    finally:
+        os.close(fd)
+
+
+def test_a_tree_the_gate_cannot_fully_read_fails_closed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "otp"
+    (root / "erts-13.2" / "bin").mkdir(parents=True)
+    (root / "erts-13.2" / "bin" / "beam.smp").write_bytes(LS.read_bytes())
+    cfg = tmp_path / "gate.toml"
+    # /bin/ls lacks BIND_NOW on most distros: make that a warning so the clean tree passes.
+    cfg.write_text('version-policy = "off"\n[severity]\nbind-now = "warning"\nfortify = "off"\n')
+    argv = ["scan", str(root), "--offline", "--config", str(cfg), "--format", "json"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, (out, err)
+    _deep_dirs(root)
+    code, out, err = run(argv, capsys)
+    assert code == 1, err
+    reasons = json.loads(out)["verdict"]["reasons"]
+    errors = [r for r in reasons if r["code"] == "inspect-error"]
+    assert len(errors) == 1 and "File name too long" in errors[0]["message"]
+    shutil.rmtree(root / ("d" * 250))
