@@ -578,11 +578,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             # A file named on the command line that could not be checked is an input error:
             # the report above covers the others, and each failure is named here (exit 2).
             from gate.report import printable
+            from gate.report.commands import neutralize_commands
 
             for f in unchecked:
                 error = f.error or ""
                 text = error if error.startswith(f.path) else f"{f.path}: {error}"
-                print(f"{PROG}: elf error: {printable(text)}", file=sys.stderr)
+                print(neutralize_commands(f"{PROG}: elf error: {printable(text)}"), file=sys.stderr)
             code = ExitCode.ERROR
         if run.output is not None:
             verdict = "pass" if code == ExitCode.PASS else "fail"
@@ -593,13 +594,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return int(code)
     except GateError as e:
         from gate.report import printable
+        from gate.report.commands import neutralize_commands
 
         # Messages name files from the scanned input: a newline or ESC in a name is shown escaped.
         if type(e).diagnostics is GateError.diagnostics:
             text = printable(e.message) + (f"\n  hint: {printable(e.hint)}" if e.hint else "")
         else:  # a subclass with its own layout: keep its lines, escape within them
             text = "\n".join(printable(line) for line in e.diagnostics().splitlines())
-        print(f"{PROG}: {e.kind} error: {text}", file=sys.stderr)
+        print(neutralize_commands(f"{PROG}: {e.kind} error: {text}"), file=sys.stderr)
         return int(ExitCode.ERROR)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -633,7 +635,8 @@ def _internal(what: str, hint: str) -> None:
     """Anything no `GateError` foresaw: one clear line on stderr (never a traceback), exit 2."""
     from gate.config import shown
     from gate.report import printable
+    from gate.report.commands import neutralize_commands
 
-    text = printable(what if len(what) < 400 else shown(what))
+    text = neutralize_commands(printable(what if len(what) < 400 else shown(what)))
     with contextlib.suppress(OSError):
         print(f"{PROG}: internal error: {text}\n  hint: {hint}", file=sys.stderr, flush=True)

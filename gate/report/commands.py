@@ -13,9 +13,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 
-from github_action_utils._files import _build_file_input
-from github_action_utils._serialization import escape_data, escape_property
-
 #: Commands this project emits; anything else is a programming error, not user input.
 _COMMANDS = frozenset({"error", "warning", "notice", "debug", "group", "endgroup"})
 
@@ -25,11 +22,16 @@ _PROPERTIES = ("file", "line", "endLine", "col", "endColumn", "title")
 
 def escape_message(text: str) -> str:
     """Escape the data part of a command (after the second `::`)."""
+    # Imported here: the library costs ~30 ms, and the text report needs only `neutralize_commands`.
+    from github_action_utils._serialization import escape_data
+
     return escape_data(text)
 
 
 def escape_prop(text: str) -> str:
     """Escape a property value (`file=`, `title=`): data escaping plus `:` and `,`."""
+    from github_action_utils._serialization import escape_property
+
     return escape_property(text)
 
 
@@ -70,7 +72,31 @@ def stop_commands(text: str, token: str | None = None) -> str:
     return f"::stop-commands::{token}\n{body}\n::{token}::"
 
 
+def neutralize_commands(text: str) -> str:
+    """`text` (a whole report) with no line the runner would take as a workflow command.
+
+    The runner parses a line as a command when, after leading whitespace, it starts with `::`, or
+    when it holds the legacy `##[` anywhere (actions/runner `ActionCommand.TryParseV2` and
+    `TryParse`). The CLI's text report starts rows with file names from the scanned tree and
+    also runs inside `docker run` steps where `GITHUB_ACTIONS` is not set, so this is applied
+    always: the first `:` of a leading `::` becomes `\\x3a` and `##[` becomes `#\\x23[`, in the
+    `\\xNN` style `printable` already uses (it doubles real backslashes, so the escape is unambiguous).
+    """
+    if "::" not in text and "##[" not in text:
+        return text
+    out: list[str] = []
+    for line in text.splitlines(keepends=True):
+        body = line.lstrip()
+        if body.startswith("::"):
+            at = len(line) - len(body)
+            line = f"{line[:at]}\\x3a{line[at + 1 :]}"
+        out.append(line.replace("##[", "#\\x23["))
+    return "".join(out)
+
+
 def file_command_record(name: str, value: str) -> bytes:
     """One `GITHUB_OUTPUT`/`GITHUB_ENV` record, `name<<delimiter` framed with a random delimiter
     that the value does not contain, so a value with newlines cannot forge a second record."""
+    from github_action_utils._files import _build_file_input
+
     return _build_file_input(name, value)

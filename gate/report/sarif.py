@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,7 @@ from gate.model.common import Severity
 from gate.model.report import Reason, Report, Verdict
 from gate.model.route import DockerfileFix
 from gate.model.runtime import Role
-from gate.report import Result
+from gate.report import Result, dump_json, printable
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -133,6 +132,22 @@ def _version_subject(report: Report) -> str:
     return emulator or (report.files[0].path if report.files else ".")
 
 
+#: Characters that open a link, an image, raw HTML, code or emphasis in the Markdown code scanning
+#: renders (the Markdown report's set without `:`, `#`, `_`, `-` and `@`, which are inert
+#: mid-line there and frequent in our own text: `bind-now fails: no DT_BIND_NOW`).
+_MD_ACTIVE = frozenset("`*[]<>&|~")  # a backslash is already doubled by `printable`
+
+
+def _message(reason: Reason) -> str:
+    """The result's text with Markdown made inert: code scanning renders it, and it names files
+    from the scanned tree (`[x](javascript:...)`, `<img src=...>`); control characters escaped."""
+    text = reason.message + (f"\nFix: {reason.fix}" if reason.fix else "")
+    return "\n".join(
+        "".join("\\" + ch if ch in _MD_ACTIVE else ch for ch in printable(line))
+        for line in text.split("\n")
+    )
+
+
 def _result(
     reason: Reason,
     report: Report,
@@ -166,7 +181,7 @@ def _result(
     result: dict[str, Any] = {
         "ruleId": rule_id,
         "level": _LEVEL[reason.severity],
-        "message": {"text": reason.message + (f"\nFix: {reason.fix}" if reason.fix else "")},
+        "message": {"text": _message(reason)},
         "locations": [{"physicalLocation": location}],
         "partialFingerprints": {
             "otpGate/v1": _fingerprint(rule_id, f"{report.target}\x00{subject}")
@@ -303,4 +318,4 @@ def render_many(
             }
         ],
     }
-    return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
+    return dump_json(doc)
