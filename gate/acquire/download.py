@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gate import __version__ as _gate_version
-from gate.acquire.archive import ArchiveLimits, GiB, extract_all
+from gate.acquire.archive import ArchiveLimits, GiB
+from gate.acquire.extract import extract_all
 from gate.errors import AcquireError
 
 DEFAULT_TIMEOUT = 60.0  # seconds per socket operation (connect, each read), not for the whole file

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gate.acquire.archive import ArchiveLimits, extract_all
+from gate.acquire.archive import ArchiveLimits
+from gate.acquire.extract import extract_all
 from gate.acquire.image import ImageArchiveSource, is_image_archive
 from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError
