@@ -234,14 +234,37 @@ def parse_compiled_record(data: Mapping[str, Any], source: str) -> Advisory:
     )
 
 
+#: What reading a record of the wrong shape raises (a list where an object belongs, a string
+#: where a number does): the records come from the network or a cache that may be poisoned.
+_SHAPE_ERRORS = (AttributeError, TypeError, ValueError, KeyError, IndexError)
+
+
+def _malformed(source: str, e: Exception) -> KnowledgeError:
+    """A record of the wrong shape makes its whole document invalid: a cache is then treated as
+    absent and the next source (network, stale copy, bundled data) is used instead (issue 14)."""
+    return KnowledgeError(
+        f"{source}: a record has an unexpected shape ({type(e).__name__}: {str(e)[:120]})",
+        hint="the data is damaged or was tampered with; it is not used",
+    )
+
+
 def parse_openvex(
     data: Mapping[str, Any], source: str, otp_line: int | None = None
 ) -> tuple[Advisory, ...]:
     """An OpenVEX document of OTP (`vex/otp-<N>.openvex.json`) -> one Advisory per CVE.
 
     OpenVEX enumerates affected versions, so the ranges carry explicit `versions`; the document is
-    about one OTP line, so they are scoped to it.
+    about one OTP line, so they are scoped to it. A record of the wrong shape: `KnowledgeError`.
     """
+    try:
+        return _parse_openvex(data, source, otp_line)
+    except _SHAPE_ERRORS as e:
+        raise _malformed(source, e) from e
+
+
+def _parse_openvex(
+    data: Mapping[str, Any], source: str, otp_line: int | None
+) -> tuple[Advisory, ...]:
     statements = data.get("statements")
     if not isinstance(statements, list):
         raise KnowledgeError(f"{source}: not an OpenVEX document (no 'statements' list)")
@@ -282,7 +305,15 @@ _GH_OTP_NAMES = {"erlang/otp", "otp", "erlang", "erlang/otp (ssh)"}
 
 
 def parse_github_advisory(data: Mapping[str, Any], source: str = "github") -> Advisory:
-    """A repository advisory in GitHub's REST shape (`GET /repos/{o}/{r}/security-advisories`)."""
+    """A repository advisory in GitHub's REST shape (`GET /repos/{o}/{r}/security-advisories`);
+    a record of the wrong shape (e.g. `cvss` a list): `KnowledgeError`."""
+    try:
+        return _parse_github_advisory(data, source)
+    except _SHAPE_ERRORS as e:
+        raise _malformed(source, e) from e
+
+
+def _parse_github_advisory(data: Mapping[str, Any], source: str) -> Advisory:
     ghsa = data.get("ghsa_id")
     if not isinstance(ghsa, str) or not ghsa:
         raise KnowledgeError(f"{source}: a repository advisory without 'ghsa_id'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,13 +33,14 @@ def test_put_get_and_ttl(tmp_path: Path) -> None:
     assert cache.get("other") is None
 
 
-def test_future_fetch_time_is_not_fresh(tmp_path: Path) -> None:
+def test_future_fetch_time_is_not_trusted(tmp_path: Path) -> None:
     clock = Clock()
     cache = FileCache(tmp_path, timedelta(hours=6), clock)
     cache.put("k", "u", b"x")
-    clock.now -= timedelta(days=1)  # the clock went back: the entry claims to come from the future
-    entry = cache.get("k")
-    assert entry is not None and not cache.is_fresh(entry)
+    clock.now -= timedelta(minutes=2)  # a little clock skew between runners: still fine
+    assert cache.get("k") is not None
+    clock.now -= timedelta(days=1)  # the entry claims to come from the future: not used at all
+    assert cache.get("k") is None
 
 
 def test_damaged_entries_are_misses(tmp_path: Path) -> None:
@@ -72,9 +74,84 @@ def test_default_dirs() -> None:
         "RUNNER_TOOL_CACHE": "/opt/hostedtoolcache",
         "RUNNER_TEMP": "/t",
     }
-    assert default_cache_dir(actions) == Path("/opt/hostedtoolcache/otp-gate")
-    assert default_cache_dir({"GITHUB_ACTIONS": "true", "RUNNER_TEMP": "/t"}) == Path("/t/otp-gate")
+    # The runner's folders are shared between jobs: one folder per user there.
+    uid = f"uid-{os.geteuid()}"
+    assert default_cache_dir(actions) == Path("/opt/hostedtoolcache/otp-gate") / uid
+    assert (
+        default_cache_dir({"GITHUB_ACTIONS": "true", "RUNNER_TEMP": "/t"})
+        == Path("/t/otp-gate") / uid
+    )
     assert default_cache_dir({"XDG_CACHE_HOME": "/x", "HOME": "/h"}) == Path("/x/otp-gate")
     assert default_cache_dir({"HOME": "/h"}) == Path("/h/.cache/otp-gate")
     # Outside Actions, runner variables do not matter.
     assert default_cache_dir({"RUNNER_TEMP": "/t", "HOME": "/h"}) == Path("/h/.cache/otp-gate")
+
+
+# -- poisoning (issue 14): a cache is used only from a private folder, never through a link ------
+
+
+def _entry_files(directory: Path) -> tuple[Path, Path]:
+    (data,) = directory.glob("*.data")
+    (meta,) = directory.glob("*.json")
+    return data, meta
+
+
+def test_new_cache_folder_is_private(tmp_path: Path) -> None:
+    cache = FileCache(tmp_path / "a" / "c", timedelta(hours=1))
+    assert cache.put("k", "u", b"x") is not None
+    assert (tmp_path / "a" / "c").stat().st_mode & 0o777 == 0o700
+    for f in _entry_files(tmp_path / "a" / "c"):
+        assert f.stat().st_mode & 0o077 == 0
+
+
+def test_group_or_world_writable_folder_is_not_trusted(tmp_path: Path) -> None:
+    directory = tmp_path / "c"
+    cache = FileCache(directory, timedelta(hours=1))
+    cache.put("k", "u", b"x")
+    for mode in (0o777, 0o775, 0o1777):
+        directory.chmod(mode)
+        assert cache.get("k") is None, oct(mode)
+        assert cache.put("k", "u", b"y") is None  # nor written to
+    directory.chmod(0o700)
+    assert cache.get("k") is not None
+
+
+def test_writable_entry_files_are_not_trusted(tmp_path: Path) -> None:
+    cache = FileCache(tmp_path / "c", timedelta(hours=1))
+    cache.put("k", "u", b"x")
+    data, meta = _entry_files(tmp_path / "c")
+    for f in (data, meta):
+        f.chmod(0o666)
+        assert cache.get("k") is None
+        f.chmod(0o600)
+    assert cache.get("k") is not None
+
+
+def test_symlinked_folder_or_entry_is_not_followed(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    FileCache(real, timedelta(hours=1)).put("k", "u", b"x")
+    (tmp_path / "link").symlink_to(real)
+    assert FileCache(tmp_path / "link", timedelta(hours=1)).get("k") is None
+    other = tmp_path / "other"
+    cache = FileCache(other, timedelta(hours=1))
+    cache.put("k", "u", b"x")
+    data, _ = _entry_files(other)
+    data.unlink()
+    data.symlink_to(_entry_files(real)[0])
+    assert cache.get("k") is None
+
+
+def test_folder_owned_by_someone_else_is_not_trusted(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        import pytest
+
+        pytest.skip("needs root to give the folder away")
+    directory = tmp_path / "c"
+    cache = FileCache(directory, timedelta(hours=1))
+    cache.put("k", "u", b"x")
+    os.chown(directory, 65534, 65534)  # nobody
+    assert cache.get("k") is None
+    os.chown(directory, 0, 0)
+    data, _ = _entry_files(directory)
+    os.chown(data, 65534, 65534)
+    assert cache.get("k") is None

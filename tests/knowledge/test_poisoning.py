@@ -1,0 +1,106 @@
+"""A poisoned cache (issue 14): records of the wrong shape never crash a run; an invalid cached
+copy is treated as absent, so the next source (network, then the bundled data) is used."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gate.errors import KnowledgeError
+from gate.knowledge import github_source as gh
+from gate.knowledge.advisories import parse_github_advisory, parse_openvex
+from gate.knowledge.cache import FileCache
+from gate.knowledge.fetch import FetchError, Origin, fetch_document
+
+GOOD_ADVISORY: dict[str, Any] = {
+    "ghsa_id": "GHSA-37cp-fgq5-7wc2",
+    "cve_id": "CVE-2025-32433",
+    "severity": "critical",
+    "cvss": {"score": 10.0},
+    "vulnerabilities": [
+        {"package": {"name": "erlang/otp"}, "patched_versions": "OTP-27.3.3"},
+    ],
+}
+
+
+def _gh_parse(data: bytes) -> tuple[Any, ...]:
+    return tuple(parse_github_advisory(r) for r in gh.parse_advisory_records(data))
+
+
+def _vex_parse(data: bytes) -> tuple[Any, ...]:
+    return parse_openvex(json.loads(data), "otp-27.openvex.json", 27)
+
+
+POISONINGS = [
+    pytest.param(
+        gh.parse_releases,
+        [{"tag": "OTP-28.9.9", "published_at": "2026-13-45T00:00:00Z"}],
+        id="bad-release-date",
+    ),
+    pytest.param(
+        gh.parse_releases, [{"tag": "OTP-28.9.9", "published_at": 20261231}], id="date-a-number"
+    ),
+    pytest.param(_vex_parse, {"statements": [["not", "a", "dict"]]}, id="openvex-statement-list"),
+    pytest.param(
+        _vex_parse,
+        {"statements": [{"vulnerability": {"name": "CVE-1"}, "status": "fixed", "products": [1]}]},
+        id="openvex-product-int",
+    ),
+    pytest.param(_gh_parse, [{**GOOD_ADVISORY, "cvss": [9.8]}], id="cvss-list"),
+    pytest.param(_gh_parse, [{**GOOD_ADVISORY, "vulnerabilities": ["x"]}], id="ghsa-vuln-str"),
+    pytest.param(
+        _gh_parse,
+        [{**GOOD_ADVISORY, "vulnerabilities": [{"package": "erlang/otp"}]}],
+        id="ghsa-package-str",
+    ),
+    pytest.param(_gh_parse, ["not a record"], id="ghsa-record-str"),
+]
+
+
+@pytest.mark.parametrize(("parse", "doc"), POISONINGS)
+def test_a_record_of_the_wrong_shape_is_a_knowledge_error(parse: Any, doc: object) -> None:
+    with pytest.raises(KnowledgeError):
+        parse(json.dumps(doc).encode())
+
+
+def test_good_records_still_parse() -> None:
+    (adv,) = _gh_parse(json.dumps([GOOD_ADVISORY]).encode())
+    assert adv.id == "CVE-2025-32433" and adv.score == 10.0
+    (rel,) = gh.parse_releases(
+        json.dumps([{"tag": "OTP-27.3.3", "published_at": "2025-04-16T12:00:00Z"}]).encode()
+    )
+    assert str(rel.version) == "27.3.3" and str(rel.released) == "2025-04-16"
+
+
+class Clock:
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.mark.parametrize(("parse", "doc"), POISONINGS)
+def test_a_poisoned_cached_copy_is_treated_as_absent(
+    tmp_path: Path, parse: Any, doc: object
+) -> None:
+    cache = FileCache(tmp_path / "cache", timedelta(hours=6), Clock())
+    cache.put("k", "https://api.github.com/x", json.dumps(doc).encode())  # fresh, hash matches
+
+    def offline() -> bytes:
+        raise FetchError("network down", network=True)
+
+    # Fresh but invalid: not used; the network fails; the stale path rejects it too: an error the
+    # caller turns into "source failed, bundled data used", never a crash and never the poison.
+    with pytest.raises(FetchError, match="network down"):
+        fetch_document("k", "https://api.github.com/x", offline, parse, cache)
+
+
+def test_a_poisoned_copy_is_replaced_by_a_good_download(tmp_path: Path) -> None:
+    cache = FileCache(tmp_path / "cache", timedelta(hours=6), Clock())
+    cache.put("k", "u", json.dumps([{**GOOD_ADVISORY, "cvss": [1]}]).encode())
+    got = fetch_document("k", "u", lambda: json.dumps([GOOD_ADVISORY]).encode(), _gh_parse, cache)
+    assert got.origin == Origin.LIVE and got.value[0].score == 10.0
