@@ -255,12 +255,16 @@ def load_index(
 
     # Dates: GitHub's publication date first; the snapshot's image dates fill the gaps. builds.txt
     # only says a version exists (its `built_at` is a rebuild time).
-    for r in got_rel.value if got_rel else ():
+    for r in _published_by(got_rel, warnings) if got_rel else ():
         releases[r.version] = r
     for r in base.releases():
         known = releases.get(r.version)
         if known is None or (known.released is None and r.released is not None):
             releases[r.version] = Release(known.version if known else r.version, r.released)
+        elif known.released is not None and r.released is not None and r.released < known.released:
+            # The snapshot saw this release shipped on that day: it cannot have been published
+            # later (a later date would stretch grace-days; issue 14).
+            releases[r.version] = Release(known.version, r.released)
     for v in got_tags.value if got_tags else ():
         releases.setdefault(v, Release(v))
     for b in got_builds.value if got_builds else ():
@@ -285,8 +289,13 @@ def load_index(
             )
             if got:
                 tables.append(got.value)
+        history = base.applications()
         for line in merge_tables(*tables):
-            apps[line.version] = line.applications
+            # Released history never changes: for a version the snapshot knows, its application
+            # versions win, so a tampered table cannot re-map a runtime's applications to a fake
+            # newer release (identification would then see two candidates and judge the older).
+            if line.version not in history:
+                apps[line.version] = line.applications
             releases.setdefault(line.version, Release(line.version))
 
     list_sources = [g for g in (got_rel, got_tags, got_builds) if g is not None]
@@ -319,6 +328,23 @@ def load_index(
 
 
 SNAPSHOT_LABEL = "bundled snapshot"
+
+
+def _published_by(got: Fetched[tuple[Release, ...]], warnings: list[str]) -> list[Release]:
+    """The releases of a GitHub listing that could exist when it was fetched.
+
+    A copy (cached, possibly tampered with) cannot know a release published after the day it was
+    fetched: such a release is dropped and named, never believed (issue 14).
+    """
+    limit = got.fetched_at.date() + timedelta(days=1)  # time zones: a day of slack
+    kept = [r for r in got.value if r.released is None or r.released <= limit]
+    dropped = [str(r.version) for r in got.value if r.released is not None and r.released > limit]
+    if dropped:
+        warnings.append(
+            f"GitHub releases copy of {got.fetched_at.date()} lists releases published after it "
+            f"was fetched ({', '.join(dropped[:5])}); ignored as tampered or corrupt"
+        )
+    return kept
 
 
 def _add_warning(warnings: list[str], text: str | None) -> None:

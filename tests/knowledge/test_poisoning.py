@@ -104,3 +104,61 @@ def test_a_poisoned_copy_is_replaced_by_a_good_download(tmp_path: Path) -> None:
     cache.put("k", "u", json.dumps([{**GOOD_ADVISORY, "cvss": [1]}]).encode())
     got = fetch_document("k", "u", lambda: json.dumps([GOOD_ADVISORY]).encode(), _gh_parse, cache)
     assert got.origin == Origin.LIVE and got.value[0].score == 10.0
+
+
+# -- a cache written by someone else on the same runner user: content rules ----------------------
+
+DEAD = "http://127.0.0.1:9"  # nothing listens: every source must come from the cache
+
+
+def _plant(cache_dir: Path, key: str, data: bytes) -> None:
+    FileCache(cache_dir).put(key, "planted", data)
+
+
+def test_a_cached_copy_cannot_rewrite_history_or_list_releases_from_after_its_fetch(
+    tmp_path: Path,
+) -> None:
+    from gate.knowledge.live import LiveOptions, load_index
+    from gate.knowledge.snapshot import load_snapshot
+    from gate.knowledge.tables import table_url
+    from gate.model.otp import OtpVersion
+
+    snap = load_snapshot()
+    real = OtpVersion.parse("28.4.2")
+    real_apps = snap.applications()[real]
+    fake = OtpVersion.parse("28.9.9")
+    cache = tmp_path / "cache"
+    future = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    _plant(
+        cache,
+        f"github:{DEAD}:releases",
+        json.dumps(
+            [
+                {"tag": "OTP-28.4.2", "published_at": "2026-01-01T00:00:00Z"},
+                {"tag": "OTP-28.9.8", "published_at": future},  # after the copy was made
+            ]
+        ).encode(),
+    )
+    # The table maps the runtime's real applications to a fake newest release and re-maps the
+    # real release to something else, so that identification would pick the fake one.
+    real_line = " ".join(str(a) for a in real_apps)
+    table = f"OTP-28.9.9 : {real_line} # :\nOTP-28.4.2 : erts-99.0 # :\n"
+    _plant(cache, f"table:{table_url(DEAD, 'master')}", table.encode())
+    options = LiveOptions(
+        cache_dir=cache,
+        github_api_url=DEAD,
+        raw_base_url=DEAD,
+        builds_base_url=DEAD,
+        timeout=0.5,
+        use_openvex=False,
+    )
+    index = load_index(today=datetime.now(UTC).date(), options=options, snapshot=snap)
+    versions = {r.version for r in index.releases()}
+    assert OtpVersion.parse("28.9.8") not in versions  # published after the copy: dropped ...
+    assert any("published after it was fetched" in w for w in index.warnings)  # ... and said
+    assert index.applications()[real] == real_apps  # history stays the snapshot's
+    assert fake in versions  # a new version may still be added (it then ties, see below)
+    # Both now carry the runtime's application set: identification sees two candidates and
+    # the gate judges the older one (scan.scan_runtime), so the fake cannot make it pass.
+    same = [v for v, apps in index.applications().items() if set(apps) == set(real_apps)]
+    assert real in same
