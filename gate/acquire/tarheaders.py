@@ -37,7 +37,7 @@ _HINT = "runtime archives need none of this; the archive may be hostile (repack 
 
 
 def _refuse(problem: str) -> UnsafeArchiveError:
-    return UnsafeArchiveError(f"tar header {problem}", hint=_HINT)
+    return UnsafeArchiveError(f"tar header: {problem}", hint=_HINT)
 
 
 class GuardedTarInfo(tarfile.TarInfo):
@@ -45,7 +45,7 @@ class GuardedTarInfo(tarfile.TarInfo):
 
     def _proc_member(self, tar: Any) -> Any:  # tarfile's own hook, untyped there
         if self.type == tarfile.GNUTYPE_SPARSE:
-            raise _refuse(f"at offset {self.offset}: sparse member {self.name!r} is not supported")
+            raise _refuse(f"sparse member {self.name!r} at offset {self.offset} is not supported")
         cap = (
             MAX_PAX_BYTES
             if self.type in _PAX_TYPES
@@ -57,12 +57,12 @@ class GuardedTarInfo(tarfile.TarInfo):
             return super()._proc_member(tar)  # type: ignore[misc]
         if self.size > cap:
             raise _refuse(
-                f"at offset {self.offset}: an extended header of {self.size} bytes "
+                f"an extended header of {self.size} bytes at offset {self.offset} "
                 f"(the cap is {cap})"
             )
         depth = getattr(tar, "_gate_header_depth", 0)
         if depth >= MAX_HEADER_CHAIN:
-            raise _refuse(f"at offset {self.offset}: more than {MAX_HEADER_CHAIN} chained headers")
+            raise _refuse(f"more than {MAX_HEADER_CHAIN} chained headers at offset {self.offset}")
         # The extended header's handler reads the next header through `fromtarfile` (recursion):
         # the depth on the TarFile counts how many are stacked in front of one member.
         tar._gate_header_depth = depth + 1
