@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from gate import __version__
+from gate.clock import Clock, clock_from_environ
 from gate.config import (
     Config,
     FailOn,
@@ -210,17 +211,8 @@ class _Run:
     today: date
     environ: Mapping[str, str]
     backports: BackportPolicy
-
-
-def _today(environ: Mapping[str, str]) -> date:
-    # OTP_GATE_TODAY pins "today" for reproducible runs and tests (waiver expiry, data age).
-    value = environ.get("OTP_GATE_TODAY")
-    if not value:
-        return date.today()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"OTP_GATE_TODAY: {value!r} is not a date like 2026-11-29") from None
+    # The run's one clock (OTP_GATE_TODAY pins it): `today`, data age and cache stamps all read it.
+    clock: Clock
 
 
 def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> _Run:
@@ -244,13 +236,15 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> _Run:
         config = dataclasses.replace(config, stale_data_days=args.max_data_age)
     if args.grace_days is not None:
         config = dataclasses.replace(config, grace_days=args.grace_days)
+    clock = clock_from_environ(environ)
     return _Run(
         command=args.command,
         fmt=fmt,
         output=Path(args.output) if args.output else None,
         config=config,
         offline=bool(args.offline),
-        today=_today(environ),
+        today=clock().date(),
+        clock=clock,
         environ=environ,
         backports=(
             parse_choice(BackportPolicy, args.distro_backports, "--distro-backports")
@@ -343,6 +337,7 @@ def _log_group_progress(event: BuildProgress) -> None:
 def _build_source(args: argparse.Namespace, environ: Mapping[str, str]) -> RuntimeSource:
     try:
         from gate.acquire.build import EEF_CFLAGS, EEF_LDFLAGS, SourceBuild, plain_progress
+        from gate.acquire.download import default_cache_dir
     except ImportError as e:  # the build route ships separately (issue 4)
         raise UsageError(f"'{PROG} build' is not available in this installation ({e})") from e
     extra: dict[str, str] = {}
@@ -370,12 +365,14 @@ def _build_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runti
         mirror=args.source_mirror,
         sha256=args.sha256.lower() if args.sha256 else None,
         # A build takes minutes: it is cached by version and flags (`$OTP_GATE_CACHE`).
-        cache_dir=Path(environ["OTP_GATE_CACHE"]) if environ.get("OTP_GATE_CACHE") else None,
+        cache_dir=default_cache_dir(environ),
         progress=_log_group_progress if environ.get("GITHUB_ACTIONS") == "true" else plain_progress,
     )
 
 
-def live_options(offline: bool, environ: Mapping[str, str], max_age_days: int) -> LiveOptions:
+def live_options(
+    offline: bool, environ: Mapping[str, str], max_age_days: int, clock: Clock
+) -> LiveOptions:
     """Settings of the live release data and advisories (issue 5).
 
     The data is erlang/otp's, which lives on github.com even when the workflow runs on GitHub
@@ -398,12 +395,13 @@ def live_options(offline: bool, environ: Mapping[str, str], max_age_days: int) -
         max_age_days=max_age_days,
         cache_dir=Path(cache) / "data" if cache else None,
         token=environ.get("GITHUB_TOKEN") or None,
+        clock=clock,
         **urls,
     )
 
 
 def release_index(
-    offline: bool, today: date, environ: Mapping[str, str], max_age_days: int
+    offline: bool, clock: Clock, environ: Mapping[str, str], max_age_days: int
 ) -> tuple[ReleaseIndex, tuple[str, ...]]:
     """The release index for this run, and warnings about sources that fell back.
 
@@ -418,9 +416,10 @@ def release_index(
         return load_snapshot(), ()
     from gate.knowledge.live import load_index
 
+    today = clock().date()
     index = load_index(
         today=today,
-        options=live_options(offline, environ, max_age_days),
+        options=live_options(offline, environ, max_age_days, clock),
         environ=environ,
     )
     return index, _fallbacks(index.sources, today)
@@ -445,7 +444,7 @@ def _load_advisories(
     from gate.knowledge.releases import supported_lines
 
     found = load_advisories(
-        options=live_options(run.offline, run.environ, run.config.stale_data_days),
+        options=live_options(run.offline, run.environ, run.config.stale_data_days, run.clock),
         today=run.today,
         lines=supported_lines(index.releases()),
         environ=run.environ,
@@ -479,7 +478,7 @@ def _scan_detailed(run: _Run, source: RuntimeSource) -> list[Result]:
     from gate.scan import ScanOptions, scan_runtime
 
     index, fallbacks = release_index(
-        run.offline, run.today, run.environ, run.config.stale_data_days
+        run.offline, run.clock, run.environ, run.config.stale_data_days
     )
     advisories, more = _load_advisories(run, index)
     fallbacks = (*fallbacks, *more)

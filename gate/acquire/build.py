@@ -197,7 +197,9 @@ class SourceBuild:
 
     def build_dir(self) -> Path:
         # Absolute: make runs in many subfolders, and a relative DESTDIR would scatter the install.
-        base = (self.cache_dir or default_cache_dir()).resolve()
+        # The CLI always passes cache_dir (from its environ); the process environment is the
+        # library default only.
+        base = (self.cache_dir or default_cache_dir(os.environ)).resolve()
         return base / "builds" / f"OTP-{self.version}-{self.cache_key()}"
 
     def acquire(self, workdir: Path) -> Sequence[AcquiredTree]:

@@ -13,6 +13,7 @@ import socket
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +28,20 @@ _CHUNK = 1 << 16
 _SHA256_RX = re.compile(r"[0-9a-f]{64}")
 
 
-def default_cache_dir() -> Path:
-    """`$OTP_GATE_CACHE`, else `$XDG_CACHE_HOME/otp-gate`, else `~/.cache/otp-gate`."""
-    explicit = os.environ.get("OTP_GATE_CACHE")
+def default_cache_dir(environ: Mapping[str, str]) -> Path:
+    """`$OTP_GATE_CACHE`, else `$XDG_CACHE_HOME/otp-gate`, else `$HOME/.cache/otp-gate`.
+
+    Read from the run's environment (from `main(argv, environ)`), not the process's: a caller that
+    says OTP_GATE_CACHE gets exactly that folder (issue 9).
+    """
+    explicit = environ.get("OTP_GATE_CACHE")
     if explicit:
         return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "otp-gate"
+    xdg = environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return Path(xdg) / "otp-gate"
+    home = environ.get("HOME")
+    return (Path(home) if home else Path.home()) / ".cache" / "otp-gate"
 
 
 def is_sha256(value: str) -> bool:

@@ -122,7 +122,8 @@ class PrebuiltSource:
         )
         entry = index[self.build_name(index)]
         url = f"{base}/{entry.name}.tar.gz"
-        cache = (self.cache_dir or default_cache_dir()) / "prebuilt"
+        env = os.environ if self.environ is None else self.environ
+        cache = (self.cache_dir or default_cache_dir(env)) / "prebuilt"
         # The digest from builds.txt is the cache key: a rebuilt tarball gets a new entry.
         dl = fetch_verified(
             url, cache, sha256=entry.sha256, filename=f"{entry.name}.tar.gz", timeout=self.timeout

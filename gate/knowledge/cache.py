@@ -11,17 +11,15 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from gate.clock import Clock
+
 APP_DIR = "otp-gate"
 DEFAULT_TTL = timedelta(hours=6)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -64,8 +62,9 @@ class FileCache:
     """
 
     directory: Path
-    ttl: timedelta = DEFAULT_TTL
-    clock: Callable[[], datetime] = field(default=utc_now)
+    ttl: timedelta
+    # The run's clock from `main` (gate.clock): stamps and ages use the same "now" as the scan.
+    clock: Clock
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         name = hashlib.sha256(key.encode()).hexdigest()[:32]

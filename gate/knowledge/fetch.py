@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from gate.errors import KnowledgeError
-from gate.knowledge.cache import FileCache, utc_now
+from gate.knowledge.cache import FileCache
 
 T = TypeVar("T")
 
@@ -111,14 +111,14 @@ def fetch_document(
     url: str,
     download: Callable[[], bytes],
     parse: Callable[[bytes], T],
-    cache: FileCache | None,
+    cache: FileCache,
 ) -> Fetched[T]:
     """A fresh cached copy, else `download()`, else a stale cached copy; parse before trusting.
 
     Content that does not parse is never cached, so a malformed reply cannot poison later runs.
     """
-    entry = cache.get(key) if cache else None
-    if cache and entry and cache.is_fresh(entry):
+    entry = cache.get(key)
+    if entry and cache.is_fresh(entry):
         try:
             return Fetched(parse(entry.data), Origin.CACHE, entry.fetched_at, entry.url)
         except KnowledgeError:
@@ -129,8 +129,8 @@ def fetch_document(
     except KnowledgeError as e:
         failure = e
     else:
-        stored = cache.put(key, url, data) if cache else None
-        now = stored.fetched_at if stored else (cache.clock() if cache else utc_now())
+        stored = cache.put(key, url, data)
+        now = stored.fetched_at if stored else cache.clock()
         return Fetched(value, Origin.LIVE, now, url)
     if entry is not None:
         try:

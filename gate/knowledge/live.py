@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from gate.clock import Clock, fixed_clock
 from gate.errors import KnowledgeError
 from gate.knowledge import github_source as gh
 from gate.knowledge.advisories import (
@@ -67,6 +68,9 @@ class LiveOptions:
     timeout: float = 10.0
     use_tables: bool = True
     use_openvex: bool = True
+    # The run's clock (gate.clock) for cache stamps and freshness; None: midnight UTC of `today`,
+    # so a library caller that passes only `today` still gets one consistent clock.
+    clock: Clock | None = None
 
 
 @dataclass(frozen=True)
@@ -126,8 +130,9 @@ def _snapshot() -> ReleaseIndex:
     return load_snapshot()
 
 
-def _cache(opts: LiveOptions, environ: Mapping[str, str] | None) -> FileCache:
-    return FileCache(opts.cache_dir or default_cache_dir(environ), opts.ttl)
+def _cache(opts: LiveOptions, environ: Mapping[str, str] | None, today: date) -> FileCache:
+    clock = opts.clock or fixed_clock(today)
+    return FileCache(opts.cache_dir or default_cache_dir(environ), opts.ttl, clock)
 
 
 def _try(
@@ -217,7 +222,7 @@ def load_index(
             provenance, base.releases(), MappingProxyType(apps), tuple(statuses), tuple(warnings)
         )
 
-    cache = _cache(opts, environ)
+    cache = _cache(opts, environ, today)
     dead: set[str] = set()
     ghopts = gh.GithubOptions(opts.github_api_url, opts.token, timeout=opts.timeout)
     api = opts.github_api_url.rstrip("/")
@@ -370,7 +375,7 @@ def load_advisories(
             (),
             ("offline: bundled advisories only",),
         )
-    cache = _cache(options, environ)
+    cache = _cache(options, environ, today)
     dead: set[str] = set()
     statuses: list[SourceStatus] = []
     ghopts = gh.GithubOptions(options.github_api_url, options.token, timeout=options.timeout)

@@ -113,6 +113,16 @@ def test_verified_download_unpacks_debian_files_without_running_install(
     assert cached.read_bytes() == mirror.tarball
 
 
+def test_the_cache_follows_the_given_environment(mirror: Mirror, tmp_path: Path) -> None:
+    # OTP_GATE_CACHE from main(environ), not the process environment, says where downloads go.
+    env = {"OTP_GATE_CACHE": str(tmp_path / "given"), "HOME": str(tmp_path / "home")}
+    _source(mirror, tmp_path, cache_dir=None, environ=env).acquire(tmp_path / "w")
+    assert (tmp_path / "given" / "prebuilt" / mirror.sha256 / f"OTP-{VERSION}.tar.gz").is_file()
+    home_only = {"HOME": str(tmp_path / "home")}
+    _source(mirror, tmp_path, cache_dir=None, environ=home_only).acquire(tmp_path / "w2")
+    assert (tmp_path / "home" / ".cache" / "otp-gate" / "prebuilt" / mirror.sha256).is_dir()
+
+
 def test_accepts_otp_prefixed_version(mirror: Mirror, tmp_path: Path) -> None:
     (tree,) = _source(mirror, tmp_path, version=f"OTP-{VERSION}").acquire(tmp_path / "w")
     assert tree.root.name == f"OTP-{VERSION}"

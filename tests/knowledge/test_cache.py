@@ -44,7 +44,7 @@ def test_future_fetch_time_is_not_trusted(tmp_path: Path) -> None:
 
 
 def test_damaged_entries_are_misses(tmp_path: Path) -> None:
-    cache = FileCache(tmp_path, timedelta(hours=1))
+    cache = FileCache(tmp_path, timedelta(hours=1), Clock())
     cache.put("k", "u", b"data")
     (meta,) = tmp_path.glob("*.json")
     (data,) = tmp_path.glob("*.data")
@@ -63,7 +63,7 @@ def test_damaged_entries_are_misses(tmp_path: Path) -> None:
 def test_unwritable_folder_disables_caching(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x", encoding="utf-8")
-    cache = FileCache(blocker / "sub", timedelta(hours=1))
+    cache = FileCache(blocker / "sub", timedelta(hours=1), Clock())
     assert cache.put("k", "u", b"x") is None
     assert cache.get("k") is None
 

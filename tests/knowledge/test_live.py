@@ -3,11 +3,12 @@ raw.githubusercontent.com: healthy, cached, slow, failing and malformed replies.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -142,7 +143,7 @@ def test_healthy_sources_merge_over_the_snapshot(net: Internet, tmp_path: Path) 
     # GitHub's publication date wins over the snapshot's image date.
     assert by_version[OtpVersion.parse("29.0.4")].released == date(2026, 7, 27)
     assert {a.name: a.version for a in index.applications()[new]}["ssh"] == "6.1"
-    assert index.provenance.live and index.provenance.as_of == date.today()
+    assert index.provenance.live and index.provenance.as_of == TODAY  # the one clock: `today`
     # Both pages were read, with the token.
     pages = net.srv.requests_to("GET", r"/api/repos/erlang/otp/releases")
     assert [p.query.get("page") for p in pages] == [None, ["2"]]
@@ -302,3 +303,45 @@ def test_host_gone_uses_stale_copies_then_the_snapshot(tmp_path: Path) -> None:
     empty = load_index(today=TODAY, options=replace(opts, cache_dir=tmp_path / "empty"))
     assert {s.origin for s in empty.sources} == {FAILED}
     assert empty.releases() == load_snapshot().releases()
+
+
+def test_an_injected_clock_stamps_and_ages_the_cache(net: Internet, tmp_path: Path) -> None:
+    # The cache reads the run's clock, never the wall clock: a stamp from "the future" of the
+    # scan's `today` could otherwise make a fresh copy look stale or a stale one fresh (issue 9).
+    moment = datetime(2031, 2, 3, 4, 5, tzinfo=UTC)
+    opts = net.options(tmp_path, clock=lambda: moment)
+    load_index(today=moment.date(), options=opts)
+    stamps = {json.loads(p.read_text())["fetched_at"] for p in tmp_path.glob("*.json")}
+    assert stamps == {moment.isoformat()}
+    net.srv.route("GET", r".*", Response(503, "down"))
+    later = moment + timedelta(hours=5)  # within the 6 h TTL: served from the cache, no request
+    before = len(net.srv.requests)
+    index = load_index(today=later.date(), options=replace(opts, clock=lambda: later))
+    assert {s.origin for s in index.sources} == {"cache"}
+    assert len(net.srv.requests) == before
+
+
+def test_main_stamps_the_cache_with_otp_gate_today(net: Internet, tmp_path: Path) -> None:
+    # The scenario of issue 9 through `main`: the cache and the data age both follow OTP_GATE_TODAY.
+    from gate.cli import main
+
+    root = tmp_path / "otp"
+    (root / "erts-13.1.5" / "bin").mkdir(parents=True)
+    (root / "releases" / "25").mkdir(parents=True)
+    (root / "releases" / "25" / "OTP_VERSION").write_text("25.2.3\n")
+    env = {
+        "HOME": str(tmp_path / "home"),
+        "OTP_GATE_CACHE": str(tmp_path / "cache"),
+        "OTP_GATE_GITHUB_API_URL": f"{net.srv.url}/api",
+        "OTP_GATE_RAW_BASE_URL": f"{net.srv.url}/raw/erlang/otp",
+        "OTP_GATE_BUILDS_BASE_URL": net.srv.url,
+        "OTP_GATE_TODAY": "2031-02-03",
+    }
+    out = tmp_path / "report.json"
+    main(["scan", str(root), "--format", "json", "--output", str(out)], env)
+    stamps = {json.loads(p.read_text())["fetched_at"] for p in (tmp_path / "cache").rglob("*.json")}
+    assert stamps == {"2031-02-03T00:00:00+00:00"}
+    net.srv.route("GET", r".*", Response(503, "down"))
+    env["OTP_GATE_TODAY"] = "2031-03-15"
+    main(["scan", str(root), "--format", "json", "--output", str(out)], env)
+    assert "40 days old" in out.read_text()
