@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -265,10 +265,15 @@ class Campaign:
 
     # -- a poisoned cache, online against a host that does not answer ----------------------------
     def caches(self) -> Iterator[Case]:
+        from gate.clock import fixed_clock
         from gate.knowledge.cache import FileCache
 
+        def planted(directory: Path) -> FileCache:
+            # Stamped with the run's pinned day, as the gate's own writes would be.
+            return FileCache(directory, timedelta(hours=6), fixed_clock(date.fromisoformat(TODAY)))
+
         dead = "http://127.0.0.1:9"
-        future = (datetime.now(UTC) + timedelta(days=40)).isoformat()
+        future = f"{date.fromisoformat(TODAY) + timedelta(days=40)}T00:00:00Z"
         poisons: dict[str, tuple[str, bytes]] = {
             "bad-date": ("releases", b'[{"tag": "OTP-28.9.9", "published_at": "2026-13-45"}]'),
             "future-release": (
@@ -282,7 +287,7 @@ class Campaign:
         }
         for name, (what, data) in poisons.items():
             cache = self.top / "cache" / name
-            FileCache(cache / "data").put(f"github:{dead}:{what}", "planted", data)
+            planted(cache / "data").put(f"github:{dead}:{what}", "planted", data)
             env = {
                 **self.env,
                 "OTP_GATE_CACHE": str(cache),
@@ -295,7 +300,7 @@ class Campaign:
             yield c
         # A world-writable cache folder: not trusted, never a crash.
         shared = self.top / "cache" / "world-writable" / "data"
-        FileCache(shared).put(f"github:{dead}:releases", "planted", b'[{"tag": "OTP-25.9.9"}]')
+        planted(shared).put(f"github:{dead}:releases", "planted", b'[{"tag": "OTP-25.9.9"}]')
         shared.chmod(0o777)
         c = self.case("cache/world-writable", ["scan", str(self.tree)])
         c["env"] = {

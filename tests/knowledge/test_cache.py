@@ -97,7 +97,7 @@ def _entry_files(directory: Path) -> tuple[Path, Path]:
 
 
 def test_new_cache_folder_is_private(tmp_path: Path) -> None:
-    cache = FileCache(tmp_path / "a" / "c", timedelta(hours=1))
+    cache = FileCache(tmp_path / "a" / "c", timedelta(hours=1), Clock())
     assert cache.put("k", "u", b"x") is not None
     assert (tmp_path / "a" / "c").stat().st_mode & 0o777 == 0o700
     for f in _entry_files(tmp_path / "a" / "c"):
@@ -106,7 +106,7 @@ def test_new_cache_folder_is_private(tmp_path: Path) -> None:
 
 def test_group_or_world_writable_folder_is_not_trusted(tmp_path: Path) -> None:
     directory = tmp_path / "c"
-    cache = FileCache(directory, timedelta(hours=1))
+    cache = FileCache(directory, timedelta(hours=1), Clock())
     cache.put("k", "u", b"x")
     for mode in (0o777, 0o775, 0o1777):
         directory.chmod(mode)
@@ -117,7 +117,7 @@ def test_group_or_world_writable_folder_is_not_trusted(tmp_path: Path) -> None:
 
 
 def test_writable_entry_files_are_not_trusted(tmp_path: Path) -> None:
-    cache = FileCache(tmp_path / "c", timedelta(hours=1))
+    cache = FileCache(tmp_path / "c", timedelta(hours=1), Clock())
     cache.put("k", "u", b"x")
     data, meta = _entry_files(tmp_path / "c")
     for f in (data, meta):
@@ -129,11 +129,11 @@ def test_writable_entry_files_are_not_trusted(tmp_path: Path) -> None:
 
 def test_symlinked_folder_or_entry_is_not_followed(tmp_path: Path) -> None:
     real = tmp_path / "real"
-    FileCache(real, timedelta(hours=1)).put("k", "u", b"x")
+    FileCache(real, timedelta(hours=1), Clock()).put("k", "u", b"x")
     (tmp_path / "link").symlink_to(real)
-    assert FileCache(tmp_path / "link", timedelta(hours=1)).get("k") is None
+    assert FileCache(tmp_path / "link", timedelta(hours=1), Clock()).get("k") is None
     other = tmp_path / "other"
-    cache = FileCache(other, timedelta(hours=1))
+    cache = FileCache(other, timedelta(hours=1), Clock())
     cache.put("k", "u", b"x")
     data, _ = _entry_files(other)
     data.unlink()
@@ -147,7 +147,7 @@ def test_folder_owned_by_someone_else_is_not_trusted(tmp_path: Path) -> None:
 
         pytest.skip("needs root to give the folder away")
     directory = tmp_path / "c"
-    cache = FileCache(directory, timedelta(hours=1))
+    cache = FileCache(directory, timedelta(hours=1), Clock())
     cache.put("k", "u", b"x")
     os.chown(directory, 65534, 65534)  # nobody
     assert cache.get("k") is None

@@ -4,12 +4,13 @@ copy is treated as absent, so the next source (network, then the bundled data) i
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gate.clock import fixed_clock
 from gate.errors import KnowledgeError
 from gate.knowledge import github_source as gh
 from gate.knowledge.advisories import parse_github_advisory, parse_openvex
@@ -111,8 +112,12 @@ def test_a_poisoned_copy_is_replaced_by_a_good_download(tmp_path: Path) -> None:
 DEAD = "http://127.0.0.1:9"  # nothing listens: every source must come from the cache
 
 
+TODAY = date(2026, 11, 29)
+
+
 def _plant(cache_dir: Path, key: str, data: bytes) -> None:
-    FileCache(cache_dir).put(key, "planted", data)
+    # Stamped by the run's clock (a pinned day), as the gate's own writes are.
+    FileCache(cache_dir, timedelta(hours=6), fixed_clock(TODAY)).put(key, "planted", data)
 
 
 def test_a_cached_copy_cannot_rewrite_history_or_list_releases_from_after_its_fetch(
@@ -128,7 +133,7 @@ def test_a_cached_copy_cannot_rewrite_history_or_list_releases_from_after_its_fe
     real_apps = snap.applications()[real]
     fake = OtpVersion.parse("28.9.9")
     cache = tmp_path / "cache"
-    future = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    future = f"{TODAY + timedelta(days=30)}T00:00:00Z"
     _plant(
         cache,
         f"github:{DEAD}:releases",
@@ -152,7 +157,7 @@ def test_a_cached_copy_cannot_rewrite_history_or_list_releases_from_after_its_fe
         timeout=0.5,
         use_openvex=False,
     )
-    index = load_index(today=datetime.now(UTC).date(), options=options, snapshot=snap)
+    index = load_index(today=TODAY, options=options, snapshot=snap)
     versions = {r.version for r in index.releases()}
     assert OtpVersion.parse("28.9.8") not in versions  # published after the copy: dropped ...
     assert any("published after it was fetched" in w for w in index.warnings)  # ... and said
