@@ -177,3 +177,69 @@ def test_a_tree_the_gate_cannot_fully_read_fails_closed(
     errors = [r for r in reasons if r["code"] == "inspect-error"]
     assert len(errors) == 1 and "File name too long" in errors[0]["message"]
     shutil.rmtree(root / ("d" * 250))
+
+
+def _as_nobody(argv: list[str]) -> tuple[int, str]:
+    """`main(argv)` in a forked child that drops to `nobody` when run as root (root reads
+    anything); returns (exit code, stdout). Modules are already imported by the caller's first run,
+    since the interpreter's own files may not be readable by `nobody`."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 97
+        try:
+            os.close(r)
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+            sys.stdout = os.fdopen(w, "w")
+            code = main(argv, ENV)
+            sys.stdout.flush()
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r) as f:
+        out = f.read()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out
+
+
+def test_mode_000_file_and_folder_fail_closed_for_a_normal_user(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The real thing, not a monkeypatch: a mode-000 file and a mode-000 folder in the tree."""
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="otp-gate-perm-"))
+    try:
+        root = top / "otp"
+        (root / "erts-13.2" / "bin").mkdir(parents=True)
+        (root / "erts-13.2" / "bin" / "beam.smp").write_bytes(LS.read_bytes())
+        (root / "lib" / "x-1" / "priv").mkdir(parents=True)
+        secret = root / "lib" / "x-1" / "priv" / "secret.so"
+        secret.write_bytes(LS.read_bytes())
+        locked = root / "locked"
+        locked.mkdir()
+        (locked / "hidden.so").write_bytes(LS.read_bytes())
+        cfg = top / "gate.toml"
+        cfg.write_text(
+            'version-policy = "off"\n[severity]\nbind-now = "warning"\nfortify = "off"\n'
+        )
+        for p in (top, *top.rglob("*")):
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        argv = ["scan", str(root), "--offline", "--config", str(cfg), "--format", "json"]
+        assert main(argv, ENV) == 0, capsys.readouterr()  # readable: passes (and warms imports)
+        capsys.readouterr()
+        secret.chmod(0o000)
+        locked.chmod(0o000)
+        code, out = _as_nobody(argv)
+        assert code == 1, out
+        reasons = json.loads(out)["verdict"]["reasons"]
+        errors = sorted(r["path"] for r in reasons if r["code"] == "inspect-error")
+        assert errors == ["lib/x-1/priv/secret.so", "locked"]
+    finally:
+        for p in (top, *top.rglob("*")):
+            if p.is_dir():
+                p.chmod(0o755)
+        shutil.rmtree(top)
