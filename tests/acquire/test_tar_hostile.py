@@ -188,3 +188,48 @@ def test_every_truncation_is_an_error(tmp_path: Path, gz: bool) -> None:
         archive.write_bytes(raw[:cut])
         with pytest.raises(AcquireError):
             extract_all(archive, tmp_path / f"out{n}")
+
+
+def _links(pairs: list[tuple[str, str]], first: bytes = b"x") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        f = tarfile.TarInfo("a0")
+        f.size = len(first)
+        tar.addfile(f, io.BytesIO(first))
+        for name, target in pairs:
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname = tarfile.SYMTYPE, target
+            tar.addfile(link)
+    return buf.getvalue()
+
+
+def test_a_long_symlink_chain_is_refused_quickly(tmp_path: Path) -> None:
+    # os.path.realpath recursed once per link: 2,000 links took 8 s and ended in RecursionError.
+    chain = [(f"a{i}", f"a{i - 1}") for i in range(1, 3000)]
+    e = _unpack(tmp_path, _links(chain), gz=False)
+    assert "needs more than 40 links" in e.message
+
+
+def test_short_chains_and_links_into_folders_still_unpack(tmp_path: Path) -> None:
+    pairs = [(f"a{i}", f"a{i - 1}") for i in range(1, 30)] + [("d/up", "../a29")]
+    archive = tmp_path / "ok.tar"
+    buf = io.BytesIO(_links(pairs))
+    archive.write_bytes(buf.getvalue())
+    extract_all(archive, tmp_path / "out")
+    assert (tmp_path / "out" / "d" / "up").read_bytes() == b"x"
+
+
+def test_a_chain_that_climbs_out_through_other_links_is_refused(tmp_path: Path) -> None:
+    e = _unpack(tmp_path, _links([("d/l", ".."), ("x", "d/l/..")]), gz=False)
+    assert "leads outside the archive through other links" in e.message
+    assert not (tmp_path / "out" / "x").exists()  # nothing of it was created
+
+
+def test_a_link_maze_is_bounded(tmp_path: Path) -> None:
+    # Every link points at a path through the others: the total resolution work is capped.
+    n = 4000
+    pairs = [(f"m{i}", "/".join(f"m{(i + k) % n}" for k in range(1, 3))) for i in range(n)]
+    started = time.monotonic()
+    e = _unpack(tmp_path, _links(pairs), gz=False)
+    assert time.monotonic() - started < 10
+    assert "links to resolve" in e.message or "steps to resolve" in e.message

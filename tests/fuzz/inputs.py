@@ -133,6 +133,13 @@ class Campaign:
         crafted["chardev.tar"] = self._special(tarfile.CHRTYPE)
         crafted["fifo.tar"] = self._special(tarfile.FIFOTYPE)
         crafted["pax-chain.tar"] = self._pax_chain()
+        crafted["symlink-chain.tar"] = self._symlinks(
+            [(f"a{i}", f"a{i - 1}") for i in range(1, 3000)]
+        )
+        crafted["symlink-maze.tar"] = self._symlinks(
+            [(f"m{i}", f"m{(i + 1) % 3000}/m{(i + 2) % 3000}") for i in range(3000)]
+        )
+        crafted["symlink-long-target.tar"] = self._symlinks([("l", "x/.." * 20_000 + "/a0")])
         for name, data in crafted.items():
             (d / name).write_bytes(data)
             yield self.scan(f"tar/{name}", d / name)
@@ -146,6 +153,18 @@ class Campaign:
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+
+    def _symlinks(self, pairs: list[tuple[str, str]]) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            f = tarfile.TarInfo("a0")
+            f.size = 1
+            tar.addfile(f, io.BytesIO(b"x"))
+            for name, target in pairs:
+                link = tarfile.TarInfo(name)
+                link.type, link.linkname = tarfile.SYMTYPE, target
+                tar.addfile(link)
         return buf.getvalue()
 
     def _hardlink_onto_dir(self) -> bytes:
