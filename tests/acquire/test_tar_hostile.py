@@ -233,3 +233,17 @@ def test_a_link_maze_is_bounded(tmp_path: Path) -> None:
     e = _unpack(tmp_path, _links(pairs), gz=False)
     assert time.monotonic() - started < 10
     assert "links to resolve" in e.message or "steps to resolve" in e.message
+
+
+def test_a_tarball_holds_at_most_the_tarball_member_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gate.acquire import tarball
+
+    # 100,000 by default (an OTP install has a few thousand files); shrunk here to stay fast.
+    assert tarball.TARBALL_LIMITS.max_members == 100_000
+    monkeypatch.setattr(tarball, "TARBALL_LIMITS", ArchiveLimits(max_members=10))
+    archive = tmp_path / "many.tar"
+    archive.write_bytes(_tar([_reg(f"f{i}") for i in range(20)]))
+    with pytest.raises(UnsafeArchiveError, match="more than 10 members"):
+        tarball.TarballSource(archive).acquire(tmp_path / "work")
