@@ -95,7 +95,7 @@ class FileCache:
             if meta.get("key") != key or meta.get("sha256") != hashlib.sha256(data).hexdigest():
                 return None  # a torn write or a hash collision: not our document
             fetched = datetime.fromisoformat(meta["fetched_at"])
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return None
         if fetched.tzinfo is None:
             fetched = fetched.replace(tzinfo=UTC)

@@ -67,6 +67,8 @@ def _records(data: bytes, what: str) -> list[Any]:
         value = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise FetchError(f"cached GitHub {what} are not JSON: {e}") from e
+    except RecursionError:  # `[[[[...` nested past the parser's stack: not a listing
+        raise FetchError(f"cached GitHub {what} are nested too deeply to be a listing") from None
     if not isinstance(value, list):
         raise FetchError(f"cached GitHub {what} are not a list")
     return value

@@ -432,6 +432,8 @@ def _parse_vex(data: bytes, url: str, line: int) -> tuple[Advisory, ...]:
         doc: Any = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise KnowledgeError(f"{url}: not JSON ({e})") from e
+    except RecursionError:  # nested past the parser's stack: a damaged or hostile copy
+        raise KnowledgeError(f"{url}: JSON nested too deeply to be an OpenVEX document") from None
     if not isinstance(doc, dict):
         raise KnowledgeError(f"{url}: not an OpenVEX document")
     return parse_openvex(doc, url, line)

@@ -303,6 +303,7 @@ class Campaign:
             "ghsa-vuln-str": ("advisories", b'[{"ghsa_id": "GHSA-x", "vulnerabilities": ["x"]}]'),
             "tags-fake": ("tags", b'["OTP-25.9.9", "OTP-28.9.9"]'),
             "not-json": ("releases", b"\xff\xfe not json"),
+            "deep-json": ("advisories", b"[" * 100_000 + b"]" * 100_000),
         }
         for name, (what, data) in poisons.items():
             cache = self.top / "cache" / name

@@ -167,3 +167,19 @@ def test_a_cached_copy_cannot_rewrite_history_or_list_releases_from_after_its_fe
     # the gate judges the older one (scan.scan_runtime), so the fake cannot make it pass.
     same = [v for v, apps in index.applications().items() if set(apps) == set(real_apps)]
     assert real in same
+
+
+@pytest.mark.parametrize(
+    "parse", [gh.parse_releases, gh.parse_tags, _gh_parse], ids=["releases", "tags", "ghsa"]
+)
+def test_json_nested_past_the_parser_stack_is_invalid_not_a_crash(parse: Any) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(KnowledgeError, match="nested too deeply"):
+        parse(deep)
+
+
+def test_deeply_nested_openvex_is_invalid_not_a_crash() -> None:
+    from gate.knowledge.live import _parse_vex
+
+    with pytest.raises(KnowledgeError, match="nested too deeply"):
+        _parse_vex(b"[" * 100_000 + b"]" * 100_000, "otp-27.openvex.json", 27)
