@@ -105,6 +105,20 @@ class FileCache:
             return None
         return CacheEntry(key, str(meta.get("url", "")), data, fetched)
 
+    def trust_problem(self) -> str | None:
+        """Why an existing cache folder is not used (not private to this user), else None."""
+        try:
+            st = os.lstat(self.directory)
+        except OSError:
+            return None  # absent: it will be created private
+        if stat.S_ISDIR(st.st_mode) and _owned_and_private(st):
+            return None
+        return (
+            f"cache folder {self.directory} is not used: it must be a folder owned by this user "
+            f"and writable by no one else (owner uid {st.st_uid}, mode {stat.filemode(st.st_mode)}); "
+            f"run `chmod go-w {self.directory}` or point OTP_GATE_CACHE at a private folder"
+        )
+
     def is_fresh(self, entry: CacheEntry) -> bool:
         age = entry.age(self.clock())
         # A fetch time in the future (clock skew, tampering) is not trusted as fresh.

@@ -223,6 +223,7 @@ def load_index(
         )
 
     cache = _cache(opts, environ, today)
+    _add_warning(warnings, cache.trust_problem())  # a shared, writable cache is not read (issue 14)
     dead: set[str] = set()
     ghopts = gh.GithubOptions(opts.github_api_url, opts.token, timeout=opts.timeout)
     api = opts.github_api_url.rstrip("/")

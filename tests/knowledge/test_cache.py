@@ -112,8 +112,10 @@ def test_group_or_world_writable_folder_is_not_trusted(tmp_path: Path) -> None:
         directory.chmod(mode)
         assert cache.get("k") is None, oct(mode)
         assert cache.put("k", "u", b"y") is None  # nor written to
+    assert cache.trust_problem() is not None and "chmod go-w" in (cache.trust_problem() or "")
     directory.chmod(0o700)
     assert cache.get("k") is not None
+    assert cache.trust_problem() is None
 
 
 def test_writable_entry_files_are_not_trusted(tmp_path: Path) -> None:

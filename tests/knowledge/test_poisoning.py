@@ -183,3 +183,22 @@ def test_deeply_nested_openvex_is_invalid_not_a_crash() -> None:
 
     with pytest.raises(KnowledgeError, match="nested too deeply"):
         _parse_vex(b"[" * 100_000 + b"]" * 100_000, "otp-27.openvex.json", 27)
+
+
+def test_a_shared_writable_cache_is_named_in_the_release_data_notes(tmp_path: Path) -> None:
+    from gate.knowledge.live import LiveOptions, load_index
+
+    cache = tmp_path / "shared"
+    _plant(cache, f"github:{DEAD}:releases", b'[{"tag": "OTP-25.9.9"}]')
+    cache.chmod(0o777)
+    options = LiveOptions(
+        cache_dir=cache,
+        github_api_url=DEAD,
+        raw_base_url=DEAD,
+        builds_base_url=DEAD,
+        timeout=0.5,
+        use_openvex=False,
+    )
+    index = load_index(today=TODAY, options=options)
+    assert any("is not used" in w and str(cache) in w for w in index.warnings)
+    assert not any(str(r.version) == "25.9.9" for r in index.releases())
