@@ -7,7 +7,8 @@
 ARG BASE_IMAGE=python:3.12-slim@sha256:78387bc3881b8273120a12ebe6c1ab22b018ccc2c9adf565ae1ac9b536e184ea
 FROM ${BASE_IMAGE}
 
-# Only wheels whose hashes are in the lock file install; --no-deps because the lock is complete.
+# Only wheels whose hashes are in the lock file install; --no-deps because the lock is complete
+# (pip-compile made it, see its header; cryptography is left out on purpose, docs/action.md).
 COPY requirements.lock /tmp/requirements.lock
 RUN python -m pip install --no-cache-dir --disable-pip-version-check --require-hashes --no-deps \
         --only-binary=:all: -r /tmp/requirements.lock \

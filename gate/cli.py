@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--cflags",
         metavar="FLAGS",
-        help='CFLAGS (must contain -O; default "-O2 -fpie -fstack-protector-strong")',
+        help='CFLAGS (must contain -O; default "-O2 -g -fpie -fstack-protector-strong")',
     )
     build.add_argument("--ldflags", metavar="FLAGS", help='LDFLAGS (default "-pie -z now")')
     build.add_argument("--cppflags", metavar="FLAGS", help="CPPFLAGS, e.g. -D_FORTIFY_SOURCE=3")
@@ -284,7 +284,7 @@ def _scan_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runtim
         # No --platform: the image source picks this machine's platform in a multi-arch index.
         platform = Platform.parse(args.platform) if args.platform else None
         if args.image is not None:
-            return DockerImageSource(args.image, platform)
+            return DockerImageSource(args.image, platform, environ=environ)
         archive = Path(args.image_archive)
         if not archive.is_file():
             raise UsageError(f"{archive}: no such image archive")
@@ -336,8 +336,9 @@ def _log_group_progress(event: BuildProgress) -> None:
 
 def _build_source(args: argparse.Namespace, environ: Mapping[str, str]) -> RuntimeSource:
     try:
-        from gate.acquire.build import EEF_CFLAGS, EEF_LDFLAGS, SourceBuild, plain_progress
+        from gate.acquire.build import SourceBuild, plain_progress
         from gate.acquire.download import default_cache_dir
+        from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
     except ImportError as e:  # the build route ships separately (issue 4)
         raise UsageError(f"'{PROG} build' is not available in this installation ({e})") from e
     extra: dict[str, str] = {}

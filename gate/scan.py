@@ -85,7 +85,8 @@ def _explain(
     options: ScanOptions,
 ) -> tuple[Explanation | None, str | None]:
     """The build route and its fixes; a problem here is a warning, never a failed scan."""
-    from gate.inspection.route import detect_route, explain
+    from gate.inspection.route import detect_route
+    from gate.inspection.route_explain import explain
 
     try:
         route = detect_route(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.ci import CI_VAR, changes, in_ci, snapshot
-from tests.support.debian_otp import debian_otp_root
+from tests.support.debian_otp import debian_otp_root, package_version
 
 REPO = Path(__file__).resolve().parents[1]
 _STATE: dict[str, object] = {}
@@ -70,7 +70,10 @@ def leaves_home_and_checkout_unchanged() -> Iterator[None]:
     before = _STATE["checkout"]
     assert isinstance(before, dict)
     changed = changes(before, snapshot(REPO))
-    assert not changed, f"the test run changed the checkout outside .work/: {changed[:20]}"
+    assert not changed, (
+        f"the test run changed the checkout outside .work/: {changed[:20]} (edits you made while"
+        " it ran count too: run again)"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +83,15 @@ def debian_root() -> Path:
     if isinstance(result, str):
         pytest.skip(result)
     return result
+
+
+@pytest.fixture(scope="session")
+def debian_version(debian_root: Path) -> str:
+    """erlang-base's Debian version as downloaded (its revision moves with point releases)."""
+    version = package_version(debian_root)
+    # What does not move: Debian 12 ships upstream OTP 25.2.3 (epoch 1).
+    assert version.startswith("1:25.2.3+dfsg-"), version
+    return version
 
 
 @pytest.fixture(scope="session")

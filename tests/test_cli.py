@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gate.cli import main
+from tests.support.debian_otp import elf_paths
 
 C_SOURCE = r"""
 #include <stdio.h>
@@ -219,11 +220,18 @@ def test_bad_today_override(binaries: dict[str, Path], capsys: pytest.CaptureFix
     assert code == 2 and "OTP_GATE_TODAY" in err
 
 
-def test_no_path_and_no_otp_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from gate.acquire.discover import SYSTEM_ROOTS
+def test_no_path_and_no_otp_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functools
 
-    if any(root.exists() for root in SYSTEM_ROOTS):
-        pytest.skip("this machine has a system-wide OTP install, so discovery finds one")
+    from gate.acquire import discover
+
+    # The machine's own system-wide OTP (if any) is out of the picture: roots that do not exist.
+    none = (tmp_path / "no-otp-here",)
+    monkeypatch.setattr(
+        discover, "default_source", functools.partial(discover.default_source, system_roots=none)
+    )
     code = main(["scan", "--offline"], {"PATH": str(tmp_path), "HOME": str(tmp_path), **ENV})
     err = capsys.readouterr().err
     assert code == 2
@@ -244,7 +252,7 @@ def test_erl_on_path_is_found(
     assert code == 1, err
     doc = json.loads(out)
     assert doc["otp"]["version"] == "25.2.3"
-    assert len(doc["files"]) == 39
+    assert {f["path"] for f in doc["files"]} == elf_paths(debian_otp)
 
 
 @pytest.mark.parametrize(
@@ -373,3 +381,16 @@ def test_build_with_a_given_sha256_skips_sha256_txt_and_refuses_a_mismatch(
         assert wrong in err and "otp_src_27.3.4.tar.gz" in err
     assert main([*argv, "--sha256", "abc"], env) == 2
     assert "--sha256 'abc': expected 64 hexadecimal digits" in capsys.readouterr().err
+
+
+def test_docker_host_comes_from_the_given_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # main(environ)'s DOCKER_HOST is the engine asked, whatever the process environment says.
+    sock = tmp_path / "none.sock"
+    code = main(
+        ["scan", "--image", "local/x:1", "--offline"], {**ENV, "DOCKER_HOST": f"unix://{sock}"}
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"cannot reach the Docker engine at unix://{sock}" in err

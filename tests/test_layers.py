@@ -148,6 +148,7 @@ def test_only_the_github_client_imports_pygithub() -> None:
     assert _third_party_importers("github") <= {"gate/github/client.py"}
 
 
-def test_only_the_commands_module_imports_github_action_utils() -> None:
-    # The brief: github-action-utils (pinned) behind one small module of ours.
-    assert _third_party_importers("github_action_utils") == {"gate/report/commands.py"}
+def test_github_action_utils_is_not_used() -> None:
+    # Its public API prints and writes files; the few escaping lines we need are owned by
+    # gate/report/commands.py rather than imported from its private modules (issue 13).
+    assert _third_party_importers("github_action_utils") == set()

@@ -223,7 +223,20 @@ def test_expired_waiver_no_longer_applies_and_is_reported() -> None:
 
 def test_pure_same_inputs_same_verdict() -> None:
     report = runtime_report((file_report("a", pie=Status.FAIL, fortify=Status.FAIL),), **BEHIND)  # type: ignore[arg-type]
-    assert evaluate(report, Config(), TODAY) == evaluate(report, Config(), TODAY)
+    before = dataclasses.replace(report)
+    # The verdict the spec gives (docs/checks.md severities, docs/versions.md version rules),
+    # spelled out, and the same on every call: nothing carries over between calls.
+    expected = [
+        ("check-failed", Severity.ERROR, "pie", "a"),
+        ("version-behind", Severity.ERROR, "otp-latest-patch", None),
+        ("unsupported-line", Severity.ERROR, "otp-supported-line", None),
+        ("check-failed", Severity.WARNING, "fortify", "a"),
+    ]
+    for _ in range(2):
+        verdict = evaluate(report, Config(), TODAY)
+        assert verdict.exit_code == ExitCode.FAIL
+        assert [(r.code, r.severity, r.check_id, r.path) for r in verdict.reasons] == expected
+    assert report == before  # the report is not changed by being judged
 
 
 def test_errors_are_listed_before_warnings_and_notes() -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from gate.acquire.download import (
+    Download,
     default_cache_dir,
     fetch_bytes,
     fetch_verified,
@@ -30,11 +31,9 @@ from gate.acquire.download import (
 )
 from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError, UsageError
+from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
 from gate.model.runtime import Origin
 
-# The EEF's "Secure Coding and Deployment Hardening" flags, with the `-O2` OTP's configure needs.
-EEF_CFLAGS = "-O2 -fpie -fstack-protector-strong"
-EEF_LDFLAGS = "-pie -z now"
 GITHUB_RELEASES = "https://github.com/erlang/otp/releases/download"
 INSTALL_PREFIX = "/usr/local"  # what `make install` assumes; the files land under DESTDIR
 # Bump when the build recipe changes, so old cache entries are not reused for a different recipe.
@@ -244,49 +243,9 @@ class SourceBuild:
         log.write_text("")
         timings: dict[str, float] = {}
         notes: list[str] = []
-
-        t0 = time.monotonic()
-        self.progress(BuildProgress("download", "start", detail=self.url))
-        name = self.url.rsplit("/", 1)[-1] or f"otp_src_{self.version}.tar.gz"
-        expected = self.expected_sha256()
-        dl = fetch_verified(
-            self.url,
-            self.build_dir().parent.parent / "sources",
-            sha256=expected,
-            filename=name,
-        )
-        timings["download"] = time.monotonic() - t0
-        self.progress(
-            BuildProgress(
-                "download",
-                "done",
-                timings["download"],
-                f"sha256 {dl.sha256}" + (" verified" if expected else " (no checksum to verify)"),
-            )
-        )
-
-        t0 = time.monotonic()
-        self.progress(BuildProgress("unpack", "start"))
-        unpack_tarball(dl.path, bdir / "src", label=self.url)
-        top = _source_top(bdir / "src", self.url)
-        found = (top / "OTP_VERSION").read_text(errors="replace").strip()
-        if found != self.version:
-            raise AcquireError(
-                f"{self.url}: the tarball holds OTP {found!r}, not the requested {self.version}",
-                hint="pass the matching --otp-version or the right source URL",
-            )
-        timings["unpack"] = time.monotonic() - t0
-        self.progress(BuildProgress("unpack", "done", timings["unpack"], str(top)))
-
-        configure_args = list(self.configure_args)
-        # Debian's DFSG tarball drops common_test's bundled jQuery; `make install` then fails in
-        # common_test. Building without common_test keeps every ELF file of the runtime.
-        ct_priv = top / "lib" / "common_test" / "priv"
-        if (ct_priv.is_dir() and not (ct_priv / "jquery-latest.js").exists()
-                and "--without-common_test" not in configure_args):  # fmt: skip
-            configure_args.append("--without-common_test")
-            notes.append("common_test skipped: the source lacks its jquery files (DFSG tarball)")
-
+        dl = self._download(timings)
+        top = self._unpack(dl.path, bdir, timings)
+        configure_args = self._configure_args(top, notes)
         env = self._process_env()
         flag_args: list[str] = []
         if self.flags_via == "configure":
@@ -320,6 +279,55 @@ class SourceBuild:
             "timings_s": {k: round(v, 1) for k, v in timings.items()},
             "notes": notes,
         }
+
+    def _download(self, timings: dict[str, float]) -> Download:
+        t0 = time.monotonic()
+        self.progress(BuildProgress("download", "start", detail=self.url))
+        name = self.url.rsplit("/", 1)[-1] or f"otp_src_{self.version}.tar.gz"
+        expected = self.expected_sha256()
+        dl = fetch_verified(
+            self.url,
+            self.build_dir().parent.parent / "sources",
+            sha256=expected,
+            filename=name,
+        )
+        timings["download"] = time.monotonic() - t0
+        self.progress(
+            BuildProgress(
+                "download",
+                "done",
+                timings["download"],
+                f"sha256 {dl.sha256}" + (" verified" if expected else " (no checksum to verify)"),
+            )
+        )
+        return dl
+
+    def _unpack(self, tarball: Path, bdir: Path, timings: dict[str, float]) -> Path:
+        """Unpack the source into `bdir/src`; its top folder, checked to hold the requested OTP."""
+        t0 = time.monotonic()
+        self.progress(BuildProgress("unpack", "start"))
+        unpack_tarball(tarball, bdir / "src", label=self.url)
+        top = _source_top(bdir / "src", self.url)
+        found = (top / "OTP_VERSION").read_text(errors="replace").strip()
+        if found != self.version:
+            raise AcquireError(
+                f"{self.url}: the tarball holds OTP {found!r}, not the requested {self.version}",
+                hint="pass the matching --otp-version or the right source URL",
+            )
+        timings["unpack"] = time.monotonic() - t0
+        self.progress(BuildProgress("unpack", "done", timings["unpack"], str(top)))
+        return top
+
+    def _configure_args(self, top: Path, notes: list[str]) -> list[str]:
+        configure_args = list(self.configure_args)
+        # Debian's DFSG tarball drops common_test's bundled jQuery; `make install` then fails in
+        # common_test. Building without common_test keeps every ELF file of the runtime.
+        ct_priv = top / "lib" / "common_test" / "priv"
+        if (ct_priv.is_dir() and not (ct_priv / "jquery-latest.js").exists()
+                and "--without-common_test" not in configure_args):  # fmt: skip
+            configure_args.append("--without-common_test")
+            notes.append("common_test skipped: the source lacks its jquery files (DFSG tarball)")
+        return configure_args
 
     def _process_env(self) -> dict[str, str]:
         env = {

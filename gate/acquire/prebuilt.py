@@ -13,6 +13,7 @@ import platform
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from gate.acquire.download import (
@@ -24,7 +25,8 @@ from gate.acquire.download import (
     unpack_tarball,
 )
 from gate.acquire.interface import AcquiredTree
-from gate.errors import AcquireError, UsageError
+from gate.errors import AcquireError, KnowledgeError, UsageError
+from gate.knowledge.snapshot import BuildEntry, parse_builds_txt
 from gate.model.runtime import Origin
 
 DEFAULT_MIRROR = "https://builds.hex.pm"
@@ -35,32 +37,26 @@ _GIT_SHA_RX = re.compile(r"[0-9a-f]{40}")
 _UBUNTU_RX = re.compile(r"(?:ubuntu-?)?(\d{2})(?:\.04)?")
 
 
-@dataclass(frozen=True)
-class BuildEntry:
-    """One line of builds.txt."""
-
-    name: str  # "OTP-27.3.4", "maint-27", "master"
-    git_sha: str
-    built_at: str
-    sha256: str
+_MIRROR_HINT = "the mirror does not serve a builds.hex.pm builds.txt; check --builds-mirror"
 
 
-def parse_builds_txt(text: str, url: str) -> dict[str, BuildEntry]:
-    """Parse builds.txt strictly: a malformed line means a broken or hostile index, not a gap."""
-    entries: dict[str, BuildEntry] = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        fields = line.split()
-        if len(fields) != 4 or not _GIT_SHA_RX.fullmatch(fields[1]) or not is_sha256(fields[3]):
+def parse_index(text: str, url: str) -> dict[str, BuildEntry]:
+    """builds.txt by name, strictly: a line without a full git sha and a sha256 means a broken or
+    hostile index, not a gap (the sha256 is what the download is verified against)."""
+    try:
+        entries = parse_builds_txt(text, url)
+    except KnowledgeError as e:
+        raise AcquireError(e.message, hint=_MIRROR_HINT) from e
+    for entry in entries:
+        if entry.sha256 is None or not is_sha256(entry.sha256):
+            raise AcquireError(f"{url}:{entry.line}: {entry.ref} has no sha256", hint=_MIRROR_HINT)
+        if not _GIT_SHA_RX.fullmatch(entry.git_sha):
             raise AcquireError(
-                f"{url}: line {lineno} is not '<name> <git sha> <date> <sha256>': {line[:120]!r}",
-                hint="the mirror does not serve a builds.hex.pm builds.txt; check --builds-mirror",
+                f"{url}:{entry.line}: {entry.ref} has no full git sha", hint=_MIRROR_HINT
             )
-        entries[fields[0]] = BuildEntry(*fields)
     if not entries:
         raise AcquireError(f"{url}: empty builds.txt", hint="check --builds-mirror")
-    return entries
+    return {e.ref: e for e in entries}
 
 
 def normalize_arch(arch: str | None) -> str:
@@ -117,18 +113,19 @@ class PrebuiltSource:
     def acquire(self, workdir: Path) -> Sequence[AcquiredTree]:
         base = self.base_url
         index_url = f"{base}/builds.txt"
-        index = parse_builds_txt(
+        index = parse_index(
             fetch_bytes(index_url, timeout=self.timeout).decode("utf-8", "replace"), index_url
         )
         entry = index[self.build_name(index)]
-        url = f"{base}/{entry.name}.tar.gz"
+        assert entry.sha256 is not None  # parse_index refuses entries without one
+        url = f"{base}/{entry.ref}.tar.gz"
         env = os.environ if self.environ is None else self.environ
         cache = (self.cache_dir or default_cache_dir(env)) / "prebuilt"
         # The digest from builds.txt is the cache key: a rebuilt tarball gets a new entry.
         dl = fetch_verified(
-            url, cache, sha256=entry.sha256, filename=f"{entry.name}.tar.gz", timeout=self.timeout
+            url, cache, sha256=entry.sha256, filename=f"{entry.ref}.tar.gz", timeout=self.timeout
         )
-        dest = workdir / f"prebuilt-{entry.name}"
+        dest = workdir / f"prebuilt-{entry.ref}"
         unpack_tarball(dl.path, dest, label=url)
         root = find_otp_root(dest, url)
         return (
@@ -138,9 +135,9 @@ class PrebuiltSource:
                 origin=Origin(
                     method="prebuilt",
                     description=(
-                        f"builds.hex.pm {entry.name} ({base.rsplit('/', 2)[-2]}, "
+                        f"builds.hex.pm {entry.ref} ({base.rsplit('/', 2)[-2]}, "
                         f"{base.rsplit('/', 1)[-1]}; git {entry.git_sha[:12]}, built "
-                        f"{entry.built_at}; sha256 {entry.sha256} verified)"
+                        f"{_iso(entry.built_at)}; sha256 {entry.sha256} verified)"
                     ),
                 ),
             ),
@@ -166,3 +163,9 @@ def find_otp_root(dest: Path, label: str) -> Path:
 
 def _subdirs(p: Path) -> list[Path]:
     return sorted(c for c in p.iterdir() if c.is_dir() and not c.is_symlink())
+
+
+def _iso(when: datetime) -> str:
+    """builds.txt's own spelling of a UTC time (`2026-04-24T21:11:44Z`)."""
+    text = when.isoformat()
+    return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text

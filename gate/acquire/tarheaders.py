@@ -33,7 +33,7 @@ MAX_HEADER_CHAIN = 8
 
 _PAX_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
 _LONG_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
-_HINT = "runtime archives need none of this; the archive may be hostile (repack it with plain tar)"
+_HINT = "runtime archives need none of this; this archive may be hostile (repack it with plain tar)"
 
 
 def _refuse(problem: str) -> UnsafeArchiveError:

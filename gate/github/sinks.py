@@ -1,7 +1,7 @@
 """Write to the runner's files: the job summary (`GITHUB_STEP_SUMMARY`) and step outputs (`GITHUB_OUTPUT`).
 
-Record framing comes from `gate.report.commands` (github-action-utils' random heredoc delimiter that
-the value cannot contain), so an output value with newlines cannot forge a second output.
+Record framing comes from `gate.report.commands` (a random heredoc delimiter that the value cannot
+contain), so an output value with newlines cannot forge a second output.
 """
 
 from __future__ import annotations

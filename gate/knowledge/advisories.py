@@ -19,6 +19,7 @@ from typing import Any
 
 from gate.errors import KnowledgeError
 from gate.knowledge.interface import ReleaseIndex
+from gate.knowledge.shapes import shape_checked
 from gate.model.advisory import (
     OTP_PACKAGE,
     Advisory,
@@ -234,20 +235,7 @@ def parse_compiled_record(data: Mapping[str, Any], source: str) -> Advisory:
     )
 
 
-#: What reading a record of the wrong shape raises (a list where an object belongs, a string
-#: where a number does): the records come from the network or a cache that may be poisoned.
-_SHAPE_ERRORS = (AttributeError, TypeError, ValueError, KeyError, IndexError)
-
-
-def _malformed(source: str, e: Exception) -> KnowledgeError:
-    """A record of the wrong shape makes its whole document invalid: a cache is then treated as
-    absent and the next source (network, stale copy, bundled data) is used instead (issue 14)."""
-    return KnowledgeError(
-        f"{source}: a record has an unexpected shape ({type(e).__name__}: {str(e)[:120]})",
-        hint="the data is damaged or was tampered with; it is not used",
-    )
-
-
+@shape_checked
 def parse_openvex(
     data: Mapping[str, Any], source: str, otp_line: int | None = None
 ) -> tuple[Advisory, ...]:
@@ -256,15 +244,6 @@ def parse_openvex(
     OpenVEX enumerates affected versions, so the ranges carry explicit `versions`; the document is
     about one OTP line, so they are scoped to it. A record of the wrong shape: `KnowledgeError`.
     """
-    try:
-        return _parse_openvex(data, source, otp_line)
-    except _SHAPE_ERRORS as e:
-        raise _malformed(source, e) from e
-
-
-def _parse_openvex(
-    data: Mapping[str, Any], source: str, otp_line: int | None
-) -> tuple[Advisory, ...]:
     statements = data.get("statements")
     if not isinstance(statements, list):
         raise KnowledgeError(f"{source}: not an OpenVEX document (no 'statements' list)")
@@ -304,16 +283,10 @@ def _parse_openvex(
 _GH_OTP_NAMES = {"erlang/otp", "otp", "erlang", "erlang/otp (ssh)"}
 
 
+@shape_checked
 def parse_github_advisory(data: Mapping[str, Any], source: str = "github") -> Advisory:
     """A repository advisory in GitHub's REST shape (`GET /repos/{o}/{r}/security-advisories`);
     a record of the wrong shape (e.g. `cvss` a list): `KnowledgeError`."""
-    try:
-        return _parse_github_advisory(data, source)
-    except _SHAPE_ERRORS as e:
-        raise _malformed(source, e) from e
-
-
-def _parse_github_advisory(data: Mapping[str, Any], source: str) -> Advisory:
     ghsa = data.get("ghsa_id")
     if not isinstance(ghsa, str) or not ghsa:
         raise KnowledgeError(f"{source}: a repository advisory without 'ghsa_id'")

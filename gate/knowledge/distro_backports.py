@@ -9,53 +9,18 @@ keeps the upstream verdict and lists the backports beside it; `trust` marks them
 from __future__ import annotations
 
 import gzip
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from gate.errors import KnowledgeError
+from gate.knowledge.packages import CVE_RE, parse_debian_changelog
 from gate.model.advisory import AdvisoryFinding, BackportInfo, BackportPolicy, FindingStatus
 
-_HEADER_RE = re.compile(r"^(?P<pkg>[a-z0-9][a-z0-9+.-]*) \((?P<ver>[^)\s]+)\) (?P<dists>[^;]+);")
-_CVE_RE = re.compile(r"\bCVE-\d{4}-\d{4,}\b")
 # A changelog bigger than this is not a changelog: refuse instead of reading it all (gzip bombs).
 MAX_CHANGELOG_BYTES = 8 * 1024 * 1024
 # Binary packages whose doc folder carries the `erlang` source package's changelog.
 DEBIAN_DOC_PACKAGES = ("erlang-base", "erlang-base-hipe", "erlang-nox", "erlang-ssh")
-
-
-@dataclass(frozen=True)
-class ChangelogEntry:
-    """One stanza of a Debian changelog."""
-
-    package: str
-    version: str
-    distributions: str
-    cves: tuple[str, ...]
-
-
-def parse_debian_changelog(text: str, source: str = "changelog") -> tuple[ChangelogEntry, ...]:
-    """Split a Debian changelog into entries (newest first) with the CVE ids each one names."""
-    entries: list[ChangelogEntry] = []
-    current: tuple[str, str, str] | None = None
-    cves: list[str] = []
-    for line in text.splitlines():
-        m = _HEADER_RE.match(line)
-        if m:
-            if current:
-                entries.append(ChangelogEntry(*current, tuple(dict.fromkeys(cves))))
-            current, cves = (m["pkg"], m["ver"], m["dists"].strip()), []
-        elif current:
-            cves += _CVE_RE.findall(line)
-    if current:
-        entries.append(ChangelogEntry(*current, tuple(dict.fromkeys(cves))))
-    if not entries:
-        raise KnowledgeError(
-            f"{source}: no Debian changelog entry found",
-            hint="expected lines like 'erlang (1:25.2.3+dfsg-1+deb12u4) bookworm; urgency=medium'",
-        )
-    return tuple(entries)
 
 
 def backports_for(
@@ -88,7 +53,7 @@ def backports_for(
 
 def patch_list_cves(names: Iterable[str]) -> tuple[str, ...]:
     """CVE ids named by `debian/patches/` file names (corroborating evidence for the changelog)."""
-    return tuple(sorted({c for n in names for c in _CVE_RE.findall(n)}))
+    return tuple(sorted({c for n in names for c in CVE_RE.findall(n)}))
 
 
 def _read_changelog(path: Path) -> str:

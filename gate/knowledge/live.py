@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from gate.clock import Clock, fixed_clock
@@ -44,6 +44,9 @@ from gate.knowledge.tables import (
 )
 from gate.model.advisory import Advisory
 from gate.model.otp import AppVersion, DataProvenance, OtpVersion, Release
+
+if TYPE_CHECKING:
+    from gate.knowledge.snapshot import TableLine
 
 T = TypeVar("T")
 
@@ -263,14 +266,7 @@ def load_index(
     # only says a version exists (its `built_at` is a rebuild time).
     for r in _published_by(got_rel, warnings) if got_rel else ():
         releases[r.version] = r
-    for r in base.releases():
-        known = releases.get(r.version)
-        if known is None or (known.released is None and r.released is not None):
-            releases[r.version] = Release(known.version if known else r.version, r.released)
-        elif known.released is not None and r.released is not None and r.released < known.released:
-            # The snapshot saw this release shipped on that day: it cannot have been published
-            # later (a later date would stretch grace-days; issue 14).
-            releases[r.version] = Release(known.version, r.released)
+    _merge_snapshot_dates(releases, base.releases())
     for v in got_tags.value if got_tags else ():
         releases.setdefault(v, Release(v))
     for b in got_builds.value if got_builds else ():
@@ -295,14 +291,7 @@ def load_index(
             )
             if got:
                 tables.append(got.value)
-        history = base.applications()
-        for line in merge_tables(*tables):
-            # Released history never changes: for a version the snapshot knows, its application
-            # versions win, so a tampered table cannot re-map a runtime's applications to a fake
-            # newer release (identification would then see two candidates and judge the older).
-            if line.version not in history:
-                apps[line.version] = line.applications
-            releases.setdefault(line.version, Release(line.version))
+        _merge_table_lines(apps, releases, merge_tables(*tables), base.applications())
 
     list_sources = [g for g in (got_rel, got_tags, got_builds) if g is not None]
     for s in statuses:
@@ -334,6 +323,34 @@ def load_index(
 
 
 SNAPSHOT_LABEL = "bundled snapshot"
+
+
+def _merge_snapshot_dates(releases: dict[OtpVersion, Release], snapshot: Sequence[Release]) -> None:
+    """The snapshot's image dates fill the gaps in GitHub's. A snapshot date earlier than GitHub's
+    wins: the snapshot saw the release shipped that day, so it cannot have been published later
+    (a later date, from a tampered copy, would stretch grace-days; issue 14)."""
+    for r in snapshot:
+        known = releases.get(r.version)
+        if known is None or (known.released is None and r.released is not None):
+            releases[r.version] = Release(known.version if known else r.version, r.released)
+        elif known.released is not None and r.released is not None and r.released < known.released:
+            releases[r.version] = Release(known.version, r.released)
+
+
+def _merge_table_lines(
+    apps: dict[OtpVersion, tuple[AppVersion, ...]],
+    releases: dict[OtpVersion, Release],
+    lines: Sequence[TableLine],
+    history: Mapping[OtpVersion, tuple[AppVersion, ...]],
+) -> None:
+    """Add the fetched table's versions. Released history never changes: for a version the
+    snapshot knows, its application versions win, so a tampered table cannot re-map a runtime's
+    applications to a fake newer release (identification would then see two candidates and judge
+    the older one; issue 14)."""
+    for line in lines:
+        if line.version not in history:
+            apps[line.version] = line.applications
+        releases.setdefault(line.version, Release(line.version))
 
 
 def _published_by(got: Fetched[tuple[Release, ...]], warnings: list[str]) -> list[Release]:

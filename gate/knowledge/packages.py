@@ -1,5 +1,5 @@
-"""Pure parsers of distro and image metadata: deb822 stanzas, os-release, the apk database, and
-an image's config JSON.
+"""Pure parsers of distro and image metadata: deb822 stanzas, os-release, the apk database, Debian
+changelogs and an image's config JSON.
 
 One place for the formats that the distro source, the image reader and route detection all read
 (from the host, from an image layer, from an unpacked tree); callers do the I/O.
@@ -7,12 +7,19 @@ One place for the formats that the distro source, the image reader and route det
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gate.errors import KnowledgeError
 from gate.model.route import ImageMetadata
+
+_CHANGELOG_HEAD = re.compile(
+    r"^(?P<pkg>[a-z0-9][a-z0-9+.-]*) \((?P<ver>[^)\s]+)\) (?P<dists>[^;]+);"
+)
+CVE_RE = re.compile(r"\bCVE-\d{4}-\d{4,}\b")
 
 
 def deb822_paragraphs(text: str) -> list[dict[str, str]]:
@@ -111,3 +118,36 @@ def image_metadata_from_config(
         str(h.get("created_by", "")) for h in (config.get("history") or []) if isinstance(h, dict)
     )
     return ImageMetadata(reference=reference, env=env, labels=labels, history=history)
+
+
+@dataclass(frozen=True)
+class ChangelogEntry:
+    """One stanza of a Debian changelog."""
+
+    package: str
+    version: str
+    distributions: str
+    cves: tuple[str, ...]
+
+
+def parse_debian_changelog(text: str, source: str = "changelog") -> tuple[ChangelogEntry, ...]:
+    """Split a Debian changelog into entries (newest first) with the CVE ids each one names."""
+    entries: list[ChangelogEntry] = []
+    current: tuple[str, str, str] | None = None
+    cves: list[str] = []
+    for line in text.splitlines():
+        m = _CHANGELOG_HEAD.match(line)
+        if m:
+            if current:
+                entries.append(ChangelogEntry(*current, tuple(dict.fromkeys(cves))))
+            current, cves = (m["pkg"], m["ver"], m["dists"].strip()), []
+        elif current:
+            cves += CVE_RE.findall(line)
+    if current:
+        entries.append(ChangelogEntry(*current, tuple(dict.fromkeys(cves))))
+    if not entries:
+        raise KnowledgeError(
+            f"{source}: no Debian changelog entry found",
+            hint="expected lines like 'erlang (1:25.2.3+dfsg-1+deb12u4) bookworm; urgency=medium'",
+        )
+    return tuple(entries)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 
 from gate.model.otp import OtpVersion
 from gate.model.route import BuildRoute, DockerfileBuild, FlagSet, Remediation, RemediationKind
@@ -26,6 +27,14 @@ EEF_GUIDE = "https://security.erlef.org/secure_coding_and_deployment_hardening/i
 OTP_INSTALL = "https://github.com/erlang/otp/blob/master/HOWTO/INSTALL.md"
 OTP_PR_9441 = "https://github.com/erlang/otp/pull/9441"
 DEBIAN_BUG = "https://bugs.debian.org/1124853"
+
+# The EEF guide's flags, as its "Installing" page gives them (EEF_GUIDE): the one definition that
+# the source builder's defaults and the remediation text share.
+EEF_GUIDE_CFLAGS = "-fpie -fstack-protector-strong"
+EEF_LDFLAGS = "-pie -z now"
+# OTP's configure stops when CFLAGS has no -O flag, so the guide's literal CFLAGS need one; `-g`
+# as the build notes advise (`add "-O2 -g"`).
+EEF_CFLAGS = f"-O2 -g {EEF_GUIDE_CFLAGS}"
 
 #: Routes where the team runs OTP's configure itself, so configure arguments are theirs to change.
 _CONFIGURE_ROUTES = frozenset(
@@ -164,8 +173,8 @@ def eef_literal_flags() -> FlagSet:
     """
     return FlagSet(
         variables=(
-            ("CFLAGS", "-O2 -g -fpie -fstack-protector-strong"),
-            ("LDFLAGS", "-pie -z now"),
+            ("CFLAGS", EEF_CFLAGS),
+            ("LDFLAGS", EEF_LDFLAGS),
         ),
         notes=(f"The guide ({EEF_GUIDE}) gives CFLAGS without -O, which makes configure stop.",),
     )
@@ -466,6 +475,92 @@ def _project_nif(ids: tuple[str, ...]) -> Remediation:
     )
 
 
+_PACKAGE_ROUTES = frozenset(
+    {
+        BuildRoute.DEBIAN_PACKAGE,
+        BuildRoute.UBUNTU_PACKAGE,
+        BuildRoute.ALPINE_PACKAGE,
+        BuildRoute.BUILDS_HEX_PM,
+    }
+)
+_IMAGE_ROUTES = frozenset({BuildRoute.OFFICIAL_ERLANG_IMAGE, BuildRoute.HEXPM_IMAGE})
+
+# Found by the slow proof build (docs/build.md): OTP's default --with-ssl-rpath=yes bakes some 40
+# guessed OpenSSL folders (/usr/local/openssl/lib, /opt/homebrew/...) into crypto.so's RUNPATH,
+# whatever CFLAGS/LDFLAGS say. Debian's package passes =no.
+_SSL_RPATH = Remediation(
+    kind=RemediationKind.ADVICE,
+    check_ids=("rpath",),
+    title="Configure OTP with --with-ssl-rpath=no",
+    where="the ./configure arguments (kerl: KERL_CONFIGURE_OPTIONS is fine for this one)",
+    snippet="./configure --with-ssl-rpath=no ...",
+    note="OTP's default (--with-ssl-rpath=yes) writes a RUNPATH of guessed OpenSSL "
+    "folders into crypto.so; any of them that an attacker can write to would supply "
+    "libcrypto. With =no, crypto.so finds OpenSSL through the system's library path.",
+    links=(OTP_INSTALL,),
+)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What every remediation of one runtime depends on."""
+
+    route: BuildRoute
+    otp_version: OtpVersion | None
+    roles: frozenset[Role]  # roles of the failing OTP files (project NIFs left out)
+    machine: str
+    glibc: bool
+    distro: str | None
+    dockerfile: DockerfileBuild | None
+
+    def set_flags(self, ids: tuple[str, ...], route: BuildRoute, title: str) -> Remediation:
+        dockerfile = self.dockerfile if route == self.route else None
+        return _set_flags(
+            ids, route, self.otp_version, self.roles, self.machine, self.glibc, dockerfile, title
+        )
+
+
+def _flag_fixes(ids: tuple[str, ...], t: _Target) -> list[Remediation]:
+    """Fixes for compiler/linker flag checks of OTP's own files, by who controls the build."""
+    modern = has_hardened_defaults(t.otp_version)
+    if t.route in _PACKAGE_ROUTES:
+        return [
+            _change_source(ids, t.route, t.distro),
+            t.set_flags(
+                ids, BuildRoute.SOURCE_BUILD, "Or build OTP yourself with the tested flags"
+            ),
+        ]
+    if t.route in _IMAGE_ROUTES:
+        first = (
+            [_change_source(ids, BuildRoute.UNKNOWN, t.distro)]
+            if modern
+            else [_upgrade(ids, t.otp_version), _change_source(ids, t.route, t.distro)]
+        )
+        title = "Or build OTP in your Dockerfile with the tested flags"
+        return [*first, t.set_flags(ids, BuildRoute.DOCKERFILE_SOURCE_BUILD, title)]
+    # Routes where the team runs configure: kerl/asdf, Dockerfile, source, unknown.
+    if modern:
+        return [_keep_defaults(ids, t.otp_version, t.dockerfile)]
+    title = "Export the tested flags for configure and make"
+    return [t.set_flags(ids, t.route, title), _upgrade(ids, t.otp_version)]
+
+
+def _cet_advice(cet_real: bool) -> Remediation:
+    note = CET_ADVICE
+    if not cet_real:
+        note += (
+            " The gate does not count this as a finding here: binaries built on Debian (or "
+            "with an unknown toolchain, or off x86) cannot be expected to carry the marking, "
+            "since Debian's C runtime objects have no CET property."
+        )
+    return Remediation(
+        kind=RemediationKind.ADVICE,
+        check_ids=("cet",),
+        title="CET: compile-time marking only",
+        note=note,
+    )
+
+
 def remediate(
     failing_check_ids: Iterable[str],
     route: BuildRoute,
@@ -487,104 +582,18 @@ def remediate(
     failing = tuple(dict.fromkeys(failing_check_ids))
     cet_real = cet_expected(route, distro, machine)
     flag_ids = tuple(c for c in failing if c in FLAG_CHECKS and (c != "cet" or cet_real))
+    otp_roles = frozenset(role_set) - {Role.PROJECT_NIF}
+    target = _Target(route, otp_version, otp_roles, machine, glibc, distro, dockerfile)
     out: list[Remediation] = []
-
-    otp_roles = set(role_set) - {Role.PROJECT_NIF}
     if flag_ids and otp_roles:
-        modern = has_hardened_defaults(otp_version)
-        if route in (
-            BuildRoute.DEBIAN_PACKAGE,
-            BuildRoute.UBUNTU_PACKAGE,
-            BuildRoute.ALPINE_PACKAGE,
-            BuildRoute.BUILDS_HEX_PM,
-        ):
-            out.append(_change_source(flag_ids, route, distro))
-            out.append(
-                _set_flags(
-                    flag_ids,
-                    BuildRoute.SOURCE_BUILD,
-                    otp_version,
-                    otp_roles,
-                    machine,
-                    glibc,
-                    None,
-                    "Or build OTP yourself with the tested flags",
-                )
-            )
-        elif route in (BuildRoute.OFFICIAL_ERLANG_IMAGE, BuildRoute.HEXPM_IMAGE):
-            if modern:
-                out.append(_change_source(flag_ids, BuildRoute.UNKNOWN, distro))
-            else:
-                out.append(_upgrade(flag_ids, otp_version))
-                out.append(_change_source(flag_ids, route, distro))
-            out.append(
-                _set_flags(
-                    flag_ids,
-                    BuildRoute.DOCKERFILE_SOURCE_BUILD,
-                    otp_version,
-                    otp_roles,
-                    machine,
-                    glibc,
-                    None,
-                    "Or build OTP in your Dockerfile with the tested flags",
-                )
-            )
-        else:  # routes where the team runs configure: kerl/asdf, Dockerfile, source, unknown
-            if modern:
-                out.append(_keep_defaults(flag_ids, otp_version, dockerfile))
-            else:
-                out.append(
-                    _set_flags(
-                        flag_ids,
-                        route,
-                        otp_version,
-                        otp_roles,
-                        machine,
-                        glibc,
-                        dockerfile,
-                        "Export the tested flags for configure and make",
-                    )
-                )
-                out.append(_upgrade(flag_ids, otp_version))
-
+        out += _flag_fixes(flag_ids, target)
     project_ids = tuple(c for c in failing if c in FLAG_CHECKS)
     if project_ids and Role.PROJECT_NIF in role_set:
         out.append(_project_nif(project_ids))
-
     if "rpath" in failing and Role.OTP_NIF in role_set and route in _CONFIGURE_ROUTES:
-        # Found by the slow proof build (docs/build.md): OTP's default --with-ssl-rpath=yes bakes
-        # some 40 guessed OpenSSL folders (/usr/local/openssl/lib, /opt/homebrew/...) into
-        # crypto.so's RUNPATH, whatever CFLAGS/LDFLAGS say. Debian's package passes =no.
-        out.append(
-            Remediation(
-                kind=RemediationKind.ADVICE,
-                check_ids=("rpath",),
-                title="Configure OTP with --with-ssl-rpath=no",
-                where="the ./configure arguments (kerl: KERL_CONFIGURE_OPTIONS is fine for this one)",
-                snippet="./configure --with-ssl-rpath=no ...",
-                note="OTP's default (--with-ssl-rpath=yes) writes a RUNPATH of guessed OpenSSL "
-                "folders into crypto.so; any of them that an attacker can write to would supply "
-                "libcrypto. With =no, crypto.so finds OpenSSL through the system's library path.",
-                links=(OTP_INSTALL,),
-            )
-        )
-
+        out.append(_SSL_RPATH)
     if "cet" in failing:
-        note = CET_ADVICE
-        if not cet_real:
-            note += (
-                " The gate does not count this as a finding here: binaries built on Debian (or "
-                "with an unknown toolchain, or off x86) cannot be expected to carry the marking, "
-                "since Debian's C runtime objects have no CET property."
-            )
-        out.append(
-            Remediation(
-                kind=RemediationKind.ADVICE,
-                check_ids=("cet",),
-                title="CET: compile-time marking only",
-                note=note,
-            )
-        )
+        out.append(_cet_advice(cet_real))
     return tuple(out)
 
 

@@ -128,11 +128,16 @@ class BuildEntry:
     version: OtpVersion | None  # None for branch refs such as `maint-28` or `master`
     git_sha: str
     built_at: datetime
-    sha256: str | None
+    sha256: str | None  # older indexes have no fourth column; the prebuilt source requires it
+    line: int = field(default=0, compare=False)  # where it stands in its file, for errors
 
 
 def parse_builds_txt(text: str, source: str = BUILDS_FILE) -> tuple[BuildEntry, ...]:
-    """Parse builds.txt; raises `KnowledgeError` naming the source and line on a malformed line."""
+    """Parse builds.txt; raises `KnowledgeError` naming the source and line on a malformed line.
+
+    The one reader of the format: the bundled snapshot, the live index and the prebuilt source
+    (which also requires each line's sha256 and a full git sha) all use it.
+    """
     entries: list[BuildEntry] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         fields = raw.split()
@@ -149,7 +154,9 @@ def parse_builds_txt(text: str, source: str = BUILDS_FILE) -> tuple[BuildEntry, 
         ref = fields[0]
         version = OtpVersion.try_parse(ref) if ref.startswith("OTP-") else None
         entries.append(
-            BuildEntry(ref, version, fields[1], built, fields[3] if len(fields) == 4 else None)
+            BuildEntry(
+                ref, version, fields[1], built, fields[3] if len(fields) == 4 else None, number
+            )
         )
     return tuple(entries)
 

@@ -1,16 +1,21 @@
 """The one place that formats GitHub workflow commands (`::error file=..::msg`) and file-command
-records (`GITHUB_OUTPUT`), and escapes them: the only importer of `github-action-utils`.
+records (`GITHUB_OUTPUT`), and escapes them.
 
-Escaping is delegated to the pinned `github-action-utils` helpers (`%` first, then CR and LF in the
-message; also `:` and `,` in properties), so a file name from a scanned tree can never end a
-command early or start a new one. Text that is too rich to escape (a whole report) is wrapped in
+Escaping follows the runner's own rules (`%` first, then CR and LF in the message; also `:` and `,`
+in properties), so a file name from a scanned tree can never end a command early or start a new
+one. Text that is too rich to escape (a whole report) is wrapped in
 `::stop-commands::<random token>` instead. See
 https://docs.github.com/actions/reference/workflow-commands-for-github-actions
+
+These few lines used to come from `github-action-utils`, but only through its private modules (its
+public API prints and writes files itself; renderers here return strings), so they are owned here.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import uuid
 from collections.abc import Mapping
 
 #: Commands this project emits; anything else is a programming error, not user input.
@@ -21,18 +26,14 @@ _PROPERTIES = ("file", "line", "endLine", "col", "endColumn", "title")
 
 
 def escape_message(text: str) -> str:
-    """Escape the data part of a command (after the second `::`)."""
-    # Imported here: the library costs ~30 ms, and the text report needs only `neutralize_commands`.
-    from github_action_utils._serialization import escape_data
-
-    return escape_data(text)
+    """Escape the data part of a command (after the second `::`): `%` first, so text that already
+    looks escaped is decoded once, exactly as written."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def escape_prop(text: str) -> str:
     """Escape a property value (`file=`, `title=`): data escaping plus `:` and `,`."""
-    from github_action_utils._serialization import escape_property
-
-    return escape_property(text)
+    return escape_message(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def command(
@@ -96,7 +97,16 @@ def neutralize_commands(text: str) -> str:
 
 def file_command_record(name: str, value: str) -> bytes:
     """One `GITHUB_OUTPUT`/`GITHUB_ENV` record, `name<<delimiter` framed with a random delimiter
-    that the value does not contain, so a value with newlines cannot forge a second record."""
-    from github_action_utils._files import _build_file_input
+    that the value does not contain, so a value with newlines cannot forge a second record.
 
-    return _build_file_input(name, value)
+    The runner splits records on the platform's line ending, so they are written with it.
+    """
+    if not name or any(part in name for part in ("=", "<<", "\r", "\n", "\0")):
+        raise ValueError(f"file command name {name!r} must be nonempty, without =, <<, CR, LF, NUL")
+    delimiter = f"ghadelimiter_{uuid.uuid4().hex}"
+    while delimiter in name or delimiter in value:
+        delimiter = f"ghadelimiter_{uuid.uuid4().hex}"
+    nl = os.linesep
+    # A leading U+FEFF in a name is data, not a UTF-8 file signature the runner would strip.
+    prefix = nl if name.startswith("\ufeff") else ""
+    return f"{prefix}{name}<<{delimiter}{nl}{value}{nl}{delimiter}{nl}".encode()

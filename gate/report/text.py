@@ -98,7 +98,7 @@ def _details(details: Details) -> list[str]:
         if len(affected) > _MAX_ADVISORIES:
             out.append(f"  and {len(affected) - _MAX_ADVISORIES} more (all of them: --format json)")
     if details.explanation is not None:
-        from gate.inspection.route import explanation_lines
+        from gate.inspection.route_explain import explanation_lines
 
         out.append("")
         out.append("why, and how to fix it:")

@@ -20,7 +20,7 @@ from gate.acquire.distro import (
 from gate.errors import AcquireError
 from gate.inspection.runtime import load_runtime
 from gate.model.runtime import Role
-from tests.support.debian_otp import DEBIAN_OTP_PACKAGES
+from tests.support.debian_otp import DEBIAN_OTP_PACKAGES, elf_paths
 
 SHOW = """\
 Package: erlang-base
@@ -140,7 +140,8 @@ def test_download_failure_is_reported(tmp_path: Path) -> None:
     with pytest.raises(AcquireError) as info:
         DistroSource(apt_get=apt_get).acquire(tmp_path / "work")
     message = info.value.diagnostics()
-    assert "apt-get download of 32 Erlang packages failed" in message
+    count = len(DistroSource().packages())  # what apt lists today: moves with the release
+    assert f"apt-get download of {count} Erlang packages failed" in message
     assert "Failed to fetch" in message and "erlang-base=" in message
 
 
@@ -155,6 +156,9 @@ def test_packages_match_the_erlang_source() -> None:
     assert {p.package for p in packages} == set(DEBIAN_OTP_PACKAGES)
 
 
+_NETWORK_TROUBLE = ("Temporary failure resolving", "Could not resolve", "Unable to connect")
+
+
 def test_real_download_and_scan(tmp_path: Path) -> None:
     if not apt_knows_erlang():
         pytest.skip("apt-cache on this machine does not list erlang-base")
@@ -162,8 +166,10 @@ def test_real_download_and_scan(tmp_path: Path) -> None:
     try:
         (tree,) = source.acquire(tmp_path)
     except AcquireError as e:
-        if "download" in e.message:
-            pytest.skip(f"apt cannot fetch here: {e.message[:200]}")
+        # Only an unreachable archive is the machine's problem (and fails under CI all the same);
+        # any other download error is the gate's.
+        if any(n in e.message for n in _NETWORK_TROUBLE):
+            pytest.skip(f"apt cannot reach its archive here: {e.message[:200]}")
         raise
     base = source.packages()[0]
     assert tree.origin.method == "distro"
@@ -174,9 +180,9 @@ def test_real_download_and_scan(tmp_path: Path) -> None:
     runtime = load_runtime(tree)
     assert runtime.files  # every ELF of the packages
     assert next(f.path for f in runtime.files if f.role == Role.EMULATOR).endswith("beam.smp")
+    assert {f.path for f in runtime.files} == elf_paths(tree.root)
     if "25.2.3" in base.version:  # Debian 12
         assert runtime.otp_version_file == "25.2.3"
-        assert len(runtime.files) == 39
 
 
 def test_unpack_failure_names_the_package(tmp_path: Path) -> None:

@@ -553,6 +553,17 @@ def test_bad_platform_and_engine_errors(tmp_path: Path) -> None:
         DockerImageSource("x", docker_host="ssh://host").acquire(tmp_path / "w")
 
 
+def test_docker_host_comes_from_the_callers_environment(tmp_path: Path) -> None:
+    # Not from this process's: main(argv, environ) passes the environment down; PATH too, so no
+    # `docker` CLI is found for the fallback and the error names the socket it tried.
+    env = {"DOCKER_HOST": f"unix://{tmp_path}/from-env.sock", "PATH": str(tmp_path)}
+    src = DockerImageSource("x:1", environ=env)
+    assert src.host == env["DOCKER_HOST"]
+    with pytest.raises(AcquireError, match=r"from-env\.sock") as e:
+        src.acquire(tmp_path / "w")
+    assert "docker save" not in e.value.message
+
+
 @settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -754,10 +765,12 @@ def test_random_layers_never_escape_or_crash(
 
 def _dump(arc: Path) -> list[tuple[str, str, int, str]]:
     from gate.acquire.archive import ArchiveLimits, Budget
-    from gate.acquire.image import _Outer, build_tree, select_image
+    from gate.acquire.image.manifest import select_image
+    from gate.acquire.image.outer import OuterArchive
+    from gate.acquire.image.tree import build_tree
 
     budget = Budget(ArchiveLimits(), str(arc))
-    outer = _Outer(arc, str(arc), budget)
+    outer = OuterArchive(arc, str(arc), budget)
     try:
         tree = build_tree(outer, select_image(outer, None), budget)
     finally:
@@ -773,7 +786,7 @@ def test_folder_cache_does_not_change_the_tree(
     tmp_path_factory: pytest.TempPathFactory, layers: list[list[tuple[str, str, str]]]
 ) -> None:
     # The index remembers the last folder it inserted into; the result must equal a full lookup.
-    from gate.acquire.image import ImageTree
+    from gate.acquire.image.tree import ImageTree
 
     base = tmp_path_factory.mktemp("cache")
     arc = legacy(base / "img.tar", [layer(*(_entry(*e) for e in es)) for es in layers], ["x"])

@@ -24,6 +24,8 @@ from tests.support.dockerd import (  # noqa: F401  (fixtures are used by name)
     bookworm_erlang_image,
     debian_base_image,
     docker_engine,
+    existing_engine,
+    stop_engine,
     trixie_erlang_image,
 )
 
@@ -75,6 +77,21 @@ def test_bookworm_through_the_socket_and_from_docker_save(
         p.stat().st_size for p in tree_arc.root.rglob("*") if p.is_file() and not p.is_symlink()
     )
     assert extracted < saved.stat().st_size / 3
+
+
+def test_an_engine_that_answers_is_used_as_it_is(
+    docker_engine: DockerEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DOCKER_HOST points at the session's engine, as on a runner with its own: it is used, and
+    # "stopping" it only drops the client config, never the engine.
+    found = existing_engine()
+    assert found is not None and found.external and found.socket == docker_engine.socket
+    assert found.storage_driver == docker_engine.storage_driver
+    stop_engine(found)
+    assert not found.root.exists()
+    assert docker_engine.docker("version", "--format", "{{.Server.Version}}").stdout.strip()
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    assert existing_engine() is None
 
 
 def test_image_missing_from_engine(docker_engine: DockerEngine, tmp_path: Path) -> None:
@@ -171,10 +188,15 @@ def test_real_whiteouts_opaque_folders_and_several_runtimes(
     docker_engine.docker("save", "-o", str(saved), tag)
     markers = set()
     with tarfile.open(saved) as outer:
+        # Layers are `<id>/layer.tar` (legacy save) or `blobs/sha256/<hex>` (OCI, Docker >= 25).
         for m in outer.getmembers():
-            if m.name.endswith("layer.tar"):
+            if not m.isfile() or m.name.endswith((".json", "oci-layout", "repositories")):
+                continue
+            try:
                 with tarfile.open(fileobj=outer.extractfile(m)) as lt:  # type: ignore[arg-type]
                     markers |= {n.rsplit("/", 1)[-1] for n in lt.getnames() if "/.wh." in n}
+            except tarfile.ReadError:
+                continue  # a config or manifest blob, not a layer
     assert ".wh.epmd" in markers
     if docker_engine.storage_driver == "overlay2":
         assert ".wh..wh..opq" in markers

@@ -7,6 +7,7 @@ import io
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from gate.acquire.prebuilt import (
     PrebuiltSource,
     normalize_arch,
     normalize_ubuntu,
-    parse_builds_txt,
+    parse_index,
 )
 from gate.errors import AcquireError, UnsafeArchiveError, UsageError
 from tests.support.fake_http import FakeServer, Response
@@ -211,7 +212,7 @@ def test_malformed_builds_txt_names_url_and_line(mirror: Mirror, tmp_path: Path,
     mirror.srv.route("GET", f"{BASE}/builds.txt", Response(200, f"{real}\n{line}\n"))
     with pytest.raises(AcquireError) as err:
         _source(mirror, tmp_path).acquire(tmp_path / "w")
-    assert f"{mirror.url}{BASE}/builds.txt: line 2 is not" in err.value.message
+    assert err.value.message.startswith(f"{mirror.url}{BASE}/builds.txt:2: ")
 
 
 def test_empty_builds_txt(mirror: Mirror, tmp_path: Path) -> None:
@@ -261,16 +262,18 @@ def test_tarball_without_erts_is_not_an_otp_build(mirror: Mirror, tmp_path: Path
 # -- the index format and the platform names ------------------------------------------------------
 def test_parses_the_real_builds_txt() -> None:
     text = REAL_BUILDS_TXT.read_text()
-    index = parse_builds_txt(text, "fixture")
+    index = parse_index(text, "fixture")
     assert len(index) == len(text.splitlines()) == 99
     entry = index["OTP-27.3.4"]
     line = next(x for x in text.splitlines() if x.startswith("OTP-27.3.4 "))
-    assert line.split() == [entry.name, entry.git_sha, entry.built_at, entry.sha256]
+    name, git_sha, built_at, sha256 = line.split()
+    assert (entry.ref, entry.git_sha, entry.sha256) == (name, git_sha, sha256)
+    assert entry.built_at == datetime.fromisoformat(built_at.replace("Z", "+00:00"))
     assert {"maint", "master", "maint-27"} <= set(index)
 
 
 def test_build_name_for_branch_builds(mirror: Mirror, tmp_path: Path) -> None:
-    index = parse_builds_txt(REAL_BUILDS_TXT.read_text(), "fixture")
+    index = parse_index(REAL_BUILDS_TXT.read_text(), "fixture")
     assert _source(mirror, tmp_path, version="maint-27").build_name(index) == "maint-27"
     assert _source(mirror, tmp_path, version="27.3.4").build_name(index) == "OTP-27.3.4"
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from gate.inspection.pins import Pin, PinKind
 from gate.report.annotations import RUNNER_LIMIT, build, choose, render
-from gate.report.commands import command, stop_commands
+from gate.report.commands import command, file_command_record, stop_commands
 from tests.github.reports import make_report, make_verdict
 
 
@@ -37,6 +37,37 @@ def test_any_text_stays_on_one_line(message: str, path: str) -> None:
     # Properties end at the first `::`; nothing the caller gave can contain a raw `,` or `:` there.
     head = line.split("::", 2)[1]
     assert head.count(",") == 1 and ":" not in head
+
+
+def _records(data: bytes) -> list[tuple[str, str]]:
+    """Read `name<<delim` records back the way the runner does (LF framing on Linux)."""
+    lines = data.decode().split("\n")
+    out, i = [], 0
+    while i < len(lines) and lines[i]:
+        name, _, delim = lines[i].partition("<<")
+        end = lines.index(delim, i + 1)
+        out.append((name, "\n".join(lines[i + 1 : end])))
+        i = end + 1
+    return out
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="\r\x00", blacklist_categories=("Cs",))))
+def test_file_record_round_trips_any_value(value: str) -> None:
+    # A value holding newlines or a `x<<y` line cannot forge a second record.
+    assert _records(file_command_record("report", value)) == [("report", value)]
+
+
+def test_file_record_delimiter_is_redrawn_when_the_value_holds_it() -> None:
+    first = file_command_record("n", "v").decode().split("\n")[0].split("<<")[1]
+    data = file_command_record("n", f"a\n{first}\nb=forged").decode()
+    assert data.split("\n")[0] != f"n<<{first}"
+    assert _records(data.encode()) == [("n", f"a\n{first}\nb=forged")]
+
+
+@pytest.mark.parametrize("name", ["", "a=b", "a<<b", "a\nb", "a\rb", "a\x00b"])
+def test_file_record_refuses_names_that_could_frame_another_record(name: str) -> None:
+    with pytest.raises(ValueError):
+        file_command_record(name, "v")
 
 
 def test_stop_commands_token_is_random_and_not_in_text() -> None:

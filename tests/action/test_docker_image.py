@@ -36,7 +36,7 @@ def _wheels(python_version: str) -> Path:
         return dest
     dest.mkdir(parents=True, exist_ok=True)
     arch = platform.machine()
-    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--require-hashes",
+    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-cache-dir", "--no-deps", "--only-binary=:all:", "--require-hashes",
            "--python-version", python_version, "--implementation", "cp",
            "--platform", f"manylinux2014_{arch}", "--platform", f"manylinux_2_17_{arch}",
            "--platform", f"manylinux_2_28_{arch}", "-d", str(dest), "-r", str(REPO / "requirements.lock")]  # fmt: skip

@@ -17,7 +17,8 @@ from gate.model.elf import ElfFacts, ElfKind, Libc
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(
-    shutil.which("hardening-check") is None, reason="hardening-check (devscripts) is not installed"
+    shutil.which("hardening-check") is None,
+    reason="hardening-check is not installed (apt-get install devscripts)",
 )
 
 # hardening-check's property name -> our check id, and its answers -> our statuses.

@@ -14,6 +14,7 @@ from gate.errors import InspectError
 from gate.inspection.runtime import classify, load_runtime, otp_application_names
 from gate.model.otp import AppVersion
 from gate.model.runtime import Origin, Role, Runtime, RuntimeKind
+from tests.support.debian_otp import elf_paths
 from tests.support.release_tree import NIF_PATH, build_release_tree
 
 ORIGIN = Origin("directory", "test tree")
@@ -36,14 +37,12 @@ def an_elf(debian_otp: Path) -> Path:
 
 def test_debian_tree_roles(debian_otp: Path) -> None:
     rt = load(debian_otp)
-    assert len(rt.files) == 39
     roles = {f.path: f.role for f in rt.files}
-    assert Counter(roles.values()) == {
-        Role.EMULATOR: 1,
-        Role.ERTS_EXECUTABLE: 24,
-        Role.OTP_NIF: 11,
-        Role.OTP_PORT_PROGRAM: 3,
-    }
+    # Every ELF file of the tree, by an independent walk (the count moves with Debian's packaging).
+    assert set(roles) == elf_paths(debian_otp)
+    counts = Counter(roles.values())
+    assert counts[Role.EMULATOR] == 1
+    assert counts[Role.ERTS_EXECUTABLE] > 0 and counts[Role.OTP_NIF] > 0
     assert roles["erts-13.1.5/bin/beam.smp"] == Role.EMULATOR
     for name in ("epmd", "erlexec", "erl_child_setup", "inet_gethost", "heart", "dyn_erl"):
         assert roles[f"erts-13.1.5/bin/{name}"] == Role.ERTS_EXECUTABLE

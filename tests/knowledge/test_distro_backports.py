@@ -14,9 +14,9 @@ from gate.knowledge.distro_backports import (
     apply_backports,
     backports_for,
     find_backports,
-    parse_debian_changelog,
     patch_list_cves,
 )
+from gate.knowledge.packages import parse_debian_changelog
 from gate.knowledge.snapshot import load_snapshot
 from gate.model.advisory import BackportPolicy, FindingStatus
 from gate.model.otp import OtpIdentity, OtpVersion

@@ -7,11 +7,11 @@ import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
-from gate.acquire.build import EEF_CFLAGS, EEF_LDFLAGS, FlagsVia, SourceBuild
+from gate.acquire.build import FlagsVia, SourceBuild
 from gate.acquire.interface import AcquiredTree
+from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
 from gate.model.common import Status
 from gate.model.report import FileReport, Report
 from gate.model.runtime import Role
@@ -95,7 +95,9 @@ def scan(tree: AcquiredTree) -> Report:
     from gate.knowledge.snapshot import load_snapshot
     from gate.scan import scan as gate_scan
 
-    return gate_scan(tree, load_snapshot(), date.today())
+    snapshot = load_snapshot()
+    # The snapshot's own day, not the wall clock: the proofs judge build flags, on any day.
+    return gate_scan(tree, snapshot, snapshot.provenance.as_of)
 
 
 def by_name(report: Report) -> dict[str, FileReport]:

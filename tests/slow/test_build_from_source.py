@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gate.acquire.build import EEF_CFLAGS
 from gate.acquire.interface import AcquiredTree
+from gate.knowledge.remediation import EEF_CFLAGS
 from gate.model.common import Status
 from gate.model.report import Report
 from gate.model.runtime import Role

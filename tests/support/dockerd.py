@@ -1,6 +1,8 @@
-"""A private Docker engine for tests, started per the recipe in `shared/notes/containers.md`.
+"""The Docker engine for tests: the machine's own when one answers, else a private one.
 
-Everything the engine owns (data-root, exec-root, pidfile, socket) lives in one temp folder, so it
+An engine already reachable through `$DOCKER_HOST` (unix socket) or `/var/run/docker.sock` (GitHub's
+runners have one) is used as it is and never stopped. Otherwise a private dockerd is started per the
+recipe in `shared/notes/containers.md`: everything it owns (data-root, exec-root, pidfile, socket) lives in one temp folder, so it
 touches nothing else on the machine; it is stopped by its pid, never by name. Base images come from
 `debootstrap --variant=minbase` (no registry here); the rootfs tarball is cached under `.work/`.
 
@@ -14,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -25,11 +26,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.debian_otp import debian_mirrors
+
 REPO = Path(__file__).resolve().parents[2]
 
 BASE_TAG = "local/debian:{suite}-minbase"
 ERLANG_TAG = "local/erlang-base:{suite}"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 START_TIMEOUT = 30.0
 
 
@@ -40,8 +42,12 @@ class DockerEngine:
     root: Path  # the temp folder holding everything below (deleted on stop)
     workdir: Path  # root/<driver>: data-root, exec-root, pidfile, socket, log
     socket: Path
-    pid: int
+    pid: int  # 0 for the machine's own engine (not ours to stop)
     storage_driver: str
+
+    @property
+    def external(self) -> bool:
+        return self.pid == 0
 
     @property
     def host(self) -> str:
@@ -145,13 +151,40 @@ def _cleanup_dir(workdir: Path) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
+def existing_engine() -> DockerEngine | None:
+    """The machine's own engine, when its unix socket answers; None otherwise."""
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if not host.startswith("unix://") or not Path(host.removeprefix("unix://")).exists():
+        return None
+    if not shutil.which("docker") and not Path("/usr/bin/docker").exists():
+        return None
+    cfg = Path(tempfile.mkdtemp(prefix="gate-docker-cfg-"))
+    (cfg / "cfg").mkdir()
+    probe = DockerEngine(cfg, cfg, Path(host.removeprefix("unix://")), 0, "")
+    info = subprocess.run(
+        [docker_cli(), "info", "--format", "{{.Driver}}"],
+        env=probe.env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if info.returncode != 0:
+        shutil.rmtree(cfg, ignore_errors=True)
+        return None
+    return DockerEngine(cfg, cfg, probe.socket, 0, info.stdout.strip())
+
+
 def start_engine(workdir: Path | None = None) -> DockerEngine | str:
     """Start a private dockerd (overlay2, falling back to vfs); return it or a reason to skip."""
     dockerd = shutil.which("dockerd")
     if dockerd is None:
         return "dockerd is not installed (apt-get install -y docker.io)"
     if os.geteuid() != 0:
-        return "dockerd needs root here, and the tests do not run as root"
+        return (
+            "dockerd needs root here, and the tests do not run as root: run them as root, or give"
+            " them a running engine (DOCKER_HOST or /var/run/docker.sock)"
+        )
     if not shutil.which("docker") and not Path("/usr/bin/docker").exists():
         return "no docker CLI on PATH"
     # A short path: unix socket paths are limited to 107 bytes.
@@ -199,31 +232,20 @@ _PROCS: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def stop_engine(engine: DockerEngine) -> None:
-    """Stop the engine by its pid, unmount its network namespace, delete its folder."""
+    """Stop the engine by its pid, unmount its network namespace, delete its folder.
+
+    The machine's own engine is left running; only the client config folder is removed.
+    """
+    if engine.external:
+        shutil.rmtree(engine.root, ignore_errors=True)
+        return
     _stop_process(engine.pid, _PROCS.pop(engine.pid, None))
     _cleanup_dir(engine.root)
 
 
 def apt_mirror() -> str:
-    """The Debian mirror this machine's apt uses (deb822 `.sources` first, then sources.list)."""
-    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
-    for src in sources:
-        for stanza in src.read_text(errors="replace").split("\n\n"):
-            fields: dict[str, str] = {}
-            for line in stanza.splitlines():
-                key, sep, value = line.partition(":")
-                if sep and not line.startswith("#"):
-                    fields[key.strip().lower()] = value.strip()
-            uris, suites = fields.get("uris", ""), fields.get("suites", "")
-            if uris and "security" not in uris and "security" not in suites:
-                return uris.split()[0]
-    legacy = Path("/etc/apt/sources.list")
-    if legacy.exists():
-        for line in legacy.read_text(errors="replace").splitlines():
-            m = re.match(r"\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
-            if m and "security" not in m.group(1) and "security" not in m.group(2):
-                return m.group(1)
-    return DEFAULT_MIRROR
+    """The Debian mirror to debootstrap from: the host's own on Debian, else deb.debian.org."""
+    return debian_mirrors()[0]
 
 
 def debian_rootfs_tarball(suite: str) -> Path | str:
@@ -323,8 +345,8 @@ def erlang_image(suite: str, engine: DockerEngine | None = None) -> str:
 
 @contextlib.contextmanager
 def running_engine() -> Iterator[DockerEngine]:
-    """Start a private engine for the `with` block (skipping the test if it cannot start)."""
-    engine = start_engine()
+    """The machine's engine, else a private one, for the `with` block (a skip if neither runs)."""
+    engine = existing_engine() or start_engine()
     if isinstance(engine, str):
         pytest.skip(engine)
     old_host = os.environ.get("DOCKER_HOST")
