@@ -332,6 +332,32 @@ class Campaign:
         }
         yield c
 
+    # -- image archives (the image reader is another engineer's; this is only the harness) --------
+    def images(self, mutants: int = 20) -> Iterator[Case]:
+        from tests.acquire.test_image_formats import E, layer, legacy
+
+        d = self.top / "img"
+        d.mkdir()
+        elf = ELF.read_bytes()
+        entries = [
+            E("usr/local/lib/erlang/erts-13.2/bin/beam.smp", elf),
+            E("usr/local/lib/erlang/releases/25/OTP_VERSION", b"25.3.2.3\n"),
+        ]
+        for name, compress in (("plain", False), ("gz", True)):
+            base = legacy(d / f"base-{name}.tar", [layer(*entries, compress=compress)], ["x:1"])
+            yield self.case(
+                f"image/base-{name}", ["scan", "--offline", "--image-archive", str(base)]
+            )
+            data = base.read_bytes()
+            for n in range(mutants):
+                raw = bytearray(data)
+                for _ in range(self.rng.randint(1, 8)):
+                    raw[self.rng.randrange(len(raw))] = self.rng.randrange(256)
+                path = d / f"m{n}-{name}.tar"
+                path.write_bytes(bytes(raw))
+                argv = ["scan", "--offline", "--image-archive", str(path)]
+                yield self.case(f"image/mutant-{n}-{name}", argv)
+
     # -- ELF mutants (the reader is another engineer's; this is only the harness) -----------------
     def elves(self, mutants: int = 40) -> Iterator[Case]:
         d = self.top / "elf"

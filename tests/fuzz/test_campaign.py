@@ -69,6 +69,7 @@ def test_hostile_input_campaign(tmp_path: Path) -> None:
         *campaign.configs(),
         *campaign.names(),
         *campaign.caches(),
+        *campaign.images(),
         *campaign.elves(),
     ]
     results = _run(cases, tmp_path)
