@@ -145,14 +145,17 @@ def test_symlinked_folder_or_entry_is_not_followed(tmp_path: Path) -> None:
 
 def test_folder_owned_by_someone_else_is_not_trusted(tmp_path: Path) -> None:
     if os.geteuid() != 0:
-        import pytest
-
-        pytest.skip("needs root to give the folder away")
+        # Without root nothing can be given away: a root-owned, non-writable system folder is
+        # untrusted for its owner alone.
+        problem = FileCache(Path("/usr/share"), timedelta(hours=1), Clock()).trust_problem()
+        assert problem is not None and "owner uid 0" in problem
+        return
     directory = tmp_path / "c"
     cache = FileCache(directory, timedelta(hours=1), Clock())
     cache.put("k", "u", b"x")
     os.chown(directory, 65534, 65534)  # nobody
     assert cache.get("k") is None
+    assert "owner uid 65534" in (cache.trust_problem() or "")
     os.chown(directory, 0, 0)
     data, _ = _entry_files(directory)
     os.chown(data, 65534, 65534)
