@@ -254,6 +254,24 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> _Run:
     )
 
 
+def _looked_up(path: Path) -> Path:
+    """`path`, once the system could look it up (missing is fine: the caller says so); a name
+    over 255 bytes or a path over 4,096 (ENAMETOOLONG), or a loop, is a usage error."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise UsageError(f"{_shown_path(path)}: {e.strerror or e}") from e
+    return path
+
+
+def _shown_path(path: Path) -> str:
+    """A path for a message: whole when readable, else its head and tail (a hostile 5 kB path)."""
+    text = str(path)
+    return text if len(text) <= 200 else f"{text[:120]}...{text[-60:]} ({len(text)} characters)"
+
+
 def _scan_source(args: argparse.Namespace, environ: Mapping[str, str]) -> RuntimeSource:
     """The one acquisition source the arguments ask for."""
     chosen = [
@@ -285,7 +303,7 @@ def _scan_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runtim
         platform = Platform.parse(args.platform) if args.platform else None
         if args.image is not None:
             return DockerImageSource(args.image, platform, environ=environ)
-        archive = Path(args.image_archive)
+        archive = _looked_up(Path(args.image_archive))
         if not archive.is_file():
             raise UsageError(f"{archive}: no such image archive")
         return ImageArchiveSource(archive, platform)
@@ -300,7 +318,7 @@ def _scan_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runtim
 
         return default_source(environ=environ)
 
-    path = Path(args.path)
+    path = _looked_up(Path(args.path))
     if path.is_dir():
         from gate.acquire.directory import DirectorySource
 
@@ -509,7 +527,9 @@ def _write(run: _Run, text: str, stdout: TextIO) -> None:
         run.output.parent.mkdir(parents=True, exist_ok=True)
         run.output.write_text(text, encoding="utf-8")
     except OSError as e:
-        raise ReportError(f"{run.output}: cannot write the report: {e.strerror or e}") from e
+        raise ReportError(
+            f"{_shown_path(run.output)}: cannot write the report: {e.strerror or e}"
+        ) from e
 
 
 def _emit(text: str, stream: TextIO) -> None:

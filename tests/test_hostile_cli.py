@@ -243,3 +243,27 @@ def test_mode_000_file_and_folder_fail_closed_for_a_normal_user(
             if p.is_dir():
                 p.chmod(0o755)
         shutil.rmtree(top)
+
+
+LONG_NAME = "n" * 300  # over NAME_MAX (255)
+LONG_PATH = "/".join(["d" * 250] * 20)  # over PATH_MAX (4,096)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["scan", LONG_PATH],
+        ["scan", LONG_NAME],
+        ["scan", LONG_NAME + ".tar.gz"],
+        ["scan", "--image-archive", LONG_NAME],
+        ["elf", str(LS), "--output", LONG_PATH + "/r.json"],
+    ],
+    ids=["scan-path", "scan-name", "scan-tarball", "image-archive", "output"],
+)
+def test_names_the_system_cannot_look_up_are_usage_errors(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run([*argv, "--offline"], capsys)
+    assert code == 2, err
+    assert "File name too long" in err and "internal error" not in err
+    assert len(err) < 1000  # the 5 kB path is cut in the message

@@ -277,6 +277,10 @@ class Campaign:
             c = self.scan(f"names/{fmt}", root, "--format", fmt)
             c["no_commands"] = True
             yield c
+        long_path = "/".join(["d" * 250] * 20)
+        for n, arg in enumerate((long_path, "n" * 300, "n" * 300 + ".tar.gz")):
+            yield self.case(f"names/scan-long-{n}", ["scan", arg, "--offline"], (2,))
+        yield self.case("names/image-long", ["scan", "--image-archive", "n" * 300], (2,))
         files = [str(root / n.replace("/", "_")) for n in HOSTILE_NAMES]
         c = self.case("names/elf", ["elf", *files, str(root / "absent"), str(root / ("n" * 300))])
         c["no_commands"] = True
