@@ -254,6 +254,18 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> _Run:
     )
 
 
+def _refuse_nul(args: argparse.Namespace) -> None:
+    """No file name holds a NUL byte (the OS would raise ValueError deep inside): refuse it here.
+    A real command line cannot carry one; `main(argv)` called as a library can."""
+    for name, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            option = (
+                "--" + name.replace("_", "-") if name not in ("path", "files") else name.upper()
+            )
+            raise UsageError(f"{option}: contains a NUL byte, which no file name or value can hold")
+
+
 def _looked_up(path: Path) -> Path:
     """`path`, once the system could look it up (missing is fine: the caller says so); a name
     over 255 bytes or a path over 4,096 (ENAMETOOLONG), or a loop, is a usage error."""
@@ -574,6 +586,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             args = build_parser().parse_args(args_list)
         except SystemExit as e:  # --help and --version exit 0 through argparse
             return int(e.code) if isinstance(e.code, int) else 0
+        _refuse_nul(args)
         run = _settings(args, env)
         if run.command == "elf":
             from gate.policy import evaluate

@@ -267,3 +267,14 @@ def test_names_the_system_cannot_look_up_are_usage_errors(
     assert code == 2, err
     assert "File name too long" in err and "internal error" not in err
     assert len(err) < 1000  # the 5 kB path is cut in the message
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["elf", "a\x00b"], ["elf", str(LS), "--config", "\x00"], ["scan", "x\x00", "--offline"]],
+)
+def test_a_nul_byte_in_an_argument_is_a_usage_error(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "NUL byte" in err and "internal error" not in err
