@@ -148,8 +148,10 @@ class FileCache:
         return entry
 
 
-#: Largest cached document read back (the fetcher refuses replies over 32 MiB).
-MAX_ENTRY_BYTES = 64 * 1024 * 1024
+#: Largest cached document read back. The real ones are far smaller (a 1,500-item GitHub listing,
+#: a 300 kB versions table, an OpenVEX file of a few MB); 16 MiB of tiny JSON records parse into
+#: ~300 MB of objects, so a planted giant is refused before it is read (issue 14).
+MAX_ENTRY_BYTES = 8 * 1024 * 1024
 _MAX_META_BYTES = 64 * 1024
 #: Clocks of the machines sharing a cache may differ a little; more than this is not skew.
 _CLOCK_SLACK = timedelta(minutes=5)

@@ -160,3 +160,13 @@ def test_folder_owned_by_someone_else_is_not_trusted(tmp_path: Path) -> None:
     data, _ = _entry_files(directory)
     os.chown(data, 65534, 65534)
     assert cache.get("k") is None
+
+
+def test_an_oversized_entry_is_not_read(tmp_path: Path) -> None:
+    from gate.knowledge.cache import MAX_ENTRY_BYTES
+
+    cache = FileCache(tmp_path / "c", timedelta(hours=1), Clock())
+    assert cache.put("k", "u", b"x" * (MAX_ENTRY_BYTES + 1)) is not None
+    assert cache.get("k") is None  # planted or not, a giant is never parsed
+    assert cache.put("k", "u", b"x" * MAX_ENTRY_BYTES) is not None
+    assert cache.get("k") is not None
