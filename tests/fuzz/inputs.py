@@ -308,6 +308,8 @@ class Campaign:
             "tags-fake": ("tags", b'["OTP-25.9.9", "OTP-28.9.9"]'),
             "not-json": ("releases", b"\xff\xfe not json"),
             "deep-json": ("advisories", b"[" * 100_000 + b"]" * 100_000),
+            # Just under the cache's 8 MiB read cap: the most a planted listing can cost.
+            "big-listing": ("tags", b"[" + b",".join([b'"OTP-1.0"'] * 800_000) + b"]"),
         }
         for name, (what, data) in poisons.items():
             cache = self.top / "cache" / name
