@@ -8,22 +8,26 @@ check run, drift issue), whose failures become warnings: they never change the v
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO
 
-from gate.config import DEFAULT_CONFIG_NAME, FailOn, VersionPolicy, parse_choice
-from gate.errors import GateError, UsageError
+from gate.action_inputs import (
+    CommentMode,
+    Context,
+    Inputs,
+    parse_inputs,
+    read_context,
+    scan_request,
+)
+from gate.errors import GateError
 from gate.model.report import ExitCode
 
 if TYPE_CHECKING:
-    from gate.github.client import GitHubApiError, GitHubClient
     from gate.inspection.pins import Pin
+    from gate.outside.github import GitHubApiError, GitHubClient
     from gate.report import Result
 
 #: The check run's name and the title of the summary section.
@@ -32,341 +36,6 @@ SUMMARY_MAX_CHARS = (
     900_000  # the markdown renderer counts characters; the sink enforces 1 MiB bytes
 )
 COMMENT_MAX_CHARS = 60_000
-
-
-class CommentMode(StrEnum):
-    ALWAYS = "always"
-    ON_FAILURE = "on-failure"
-    NEVER = "never"
-
-
-class Source(StrEnum):
-    """Where the runtime comes from; `auto` decides from the other inputs."""
-
-    AUTO = "auto"
-    PATH = "path"
-    DISTRO = "distro"
-    IMAGE = "image"
-    IMAGE_ARCHIVE = "image-archive"
-    PREBUILT = "prebuilt"
-    BUILD = "build"
-
-
-class Backports(StrEnum):
-    """Whether fixes a distribution backported into its OTP package count (see docs/versions.md)."""
-
-    IGNORE = "ignore"
-    TRUST = "trust"
-
-
-class LogFormat(StrEnum):
-    TEXT = "text"
-    JSON = "json"
-    SARIF = "sarif"
-    MARKDOWN = "markdown"
-
-
-E = TypeVar("E", bound=StrEnum)
-
-_TRUE = ("true", "True", "TRUE")
-_FALSE = ("false", "False", "FALSE")
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """Every action input, parsed and validated once (names as in `action.yml`)."""
-
-    path: str = ""  # empty: decided by `source: auto` (see `cli_arguments`)
-    image: str = ""
-    image_archive: str = ""
-    platform: str = ""
-    otp_version: str = ""
-    source: Source = Source.AUTO
-    cflags: str = ""  # source: build only
-    ldflags: str = ""
-    configure_args: str = ""
-    fail_on: FailOn | None = None  # None: the config file's value, else `error`
-    version_policy: VersionPolicy | None = None
-    grace_days: int | None = None
-    distro_backports: Backports = Backports.IGNORE
-    comment: CommentMode = CommentMode.ON_FAILURE
-    check_run: bool = False
-    drift_issue: bool = True
-    config_file: str = DEFAULT_CONFIG_NAME
-    github_token: str = ""
-    format: LogFormat = LogFormat.TEXT
-    offline: bool = False
-
-
-def get_input(environ: Mapping[str, str], name: str) -> str:
-    """The runner passes `INPUT_FAIL-ON` (hyphen kept, upper case); accept `INPUT_FAIL_ON` too."""
-    key = "INPUT_" + name.upper()
-    for k in (key, key.replace("-", "_")):
-        if k in environ:
-            return environ[k].strip()
-    return ""
-
-
-def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    # The YAML 1.2 core schema booleans, as actions/toolkit's getBooleanInput accepts them.
-    value = get_input(environ, name)
-    if not value:
-        return default
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise UsageError(f"input {name}: {value!r} is not a boolean; allowed values: true, false")
-
-
-def _choice(environ: Mapping[str, str], name: str, enum: type[E], default: E | None) -> E | None:
-    value = get_input(environ, name)
-    if not value:
-        return default
-    return parse_choice(enum, value, f"input {name}")
-
-
-def parse_inputs(environ: Mapping[str, str]) -> Inputs:
-    """Read and validate every input; a bad value raises `UsageError` naming the input and the choices."""
-    grace = get_input(environ, "grace-days")
-    grace_days: int | None = None
-    if grace:
-        if not grace.isdigit() or int(grace) > 3650:
-            raise UsageError(
-                f"input grace-days: {grace!r} is not a whole number of days from 0 to 3650"
-            )
-        grace_days = int(grace)
-    inputs = Inputs(
-        path=get_input(environ, "path"),
-        image=get_input(environ, "image"),
-        image_archive=get_input(environ, "image-archive"),
-        platform=get_input(environ, "platform"),
-        otp_version=get_input(environ, "otp-version"),
-        source=_choice(environ, "source", Source, Source.AUTO) or Source.AUTO,
-        cflags=get_input(environ, "cflags"),
-        ldflags=get_input(environ, "ldflags"),
-        configure_args=get_input(environ, "configure-args"),
-        fail_on=_choice(environ, "fail-on", FailOn, None),
-        version_policy=_choice(environ, "version-policy", VersionPolicy, None),
-        grace_days=grace_days,
-        distro_backports=_choice(environ, "distro-backports", Backports, Backports.IGNORE)
-        or Backports.IGNORE,
-        comment=_choice(environ, "comment", CommentMode, CommentMode.ON_FAILURE)
-        or CommentMode.ON_FAILURE,
-        check_run=_bool(environ, "check-run", False),
-        drift_issue=_bool(environ, "drift-issue", True),
-        config_file=get_input(environ, "config-file") or DEFAULT_CONFIG_NAME,
-        github_token=get_input(environ, "github-token"),
-        format=_choice(environ, "format", LogFormat, LogFormat.TEXT) or LogFormat.TEXT,
-        offline=_bool(environ, "offline", False),
-    )
-    _check_combination(inputs)
-    return inputs
-
-
-def _check_combination(i: Inputs) -> None:
-    """The runner does not enforce `required:` or exclusivity: do it here, naming the inputs."""
-    given = [
-        n
-        for n, v in (
-            ("path", i.path),
-            ("image", i.image),
-            ("image-archive", i.image_archive),
-            ("otp-version", i.otp_version),
-        )
-        if v
-    ]
-    if len(given) > 1:
-        raise UsageError(f"inputs {' and '.join(given)}: give only one runtime to scan")
-    # `otp-version` may be left empty for prebuilt/build: it then defaults to the exact version the
-    # repository pins (found when the workspace is known, in `cli_arguments`).
-    need = {
-        Source.IMAGE: ("image", i.image),
-        Source.IMAGE_ARCHIVE: ("image-archive", i.image_archive),
-    }
-    if i.source in need and not need[i.source][1]:
-        raise UsageError(f"input {need[i.source][0]} is required when source is {i.source.value}")
-    others = [n for n in given if n != "path"]
-    if i.source in (Source.PATH, Source.DISTRO) and others:
-        raise UsageError(f"input source is {i.source.value}, so input {others[0]} cannot be used")
-    if i.source == Source.BUILD and (i.image or i.image_archive):
-        raise UsageError("input source is build, so inputs image and image-archive cannot be used")
-    build_only = [
-        n
-        for n, v in (
-            ("cflags", i.cflags),
-            ("ldflags", i.ldflags),
-            ("configure-args", i.configure_args),
-        )
-        if v
-    ]
-    if build_only and i.source != Source.BUILD:
-        raise UsageError(f"input {build_only[0]} only applies with source: build")
-    if i.platform and not (i.image or i.image_archive):
-        raise UsageError("input platform only applies with input image or image-archive")
-    if any(c in i.path for c in "\0\n\r"):
-        raise UsageError("input path: contains a control character")
-
-
-# -- the event -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Context:
-    """What the runner tells about this run; all plain values."""
-
-    event_name: str
-    repository: str
-    pr_number: int | None
-    head_sha: str
-    fork: bool
-    workspace: Path
-    api_url: str
-    run_url: str | None
-    sticky_key: str
-
-    @property
-    def is_pull_request(self) -> bool:
-        return self.pr_number is not None
-
-    @property
-    def is_scheduled(self) -> bool:
-        return self.event_name in ("schedule", "workflow_dispatch")
-
-
-def read_context(environ: Mapping[str, str]) -> Context:
-    """Parse `GITHUB_EVENT_NAME` and the payload at `GITHUB_EVENT_PATH` (pull_request, pull_request_target,
-    schedule, workflow_dispatch, push; anything else runs the gate without PR features)."""
-    event_name = environ.get("GITHUB_EVENT_NAME", "")
-    payload: dict[str, object] = {}
-    path = environ.get("GITHUB_EVENT_PATH")
-    if path:
-        try:
-            loaded = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise UsageError(f"GITHUB_EVENT_PATH {path}: cannot read the event payload: {e}") from e
-        if isinstance(loaded, dict):
-            payload = loaded
-    pr_number: int | None = None
-    head_sha = environ.get("GITHUB_SHA", "")
-    fork = False
-    pr = payload.get("pull_request")
-    if event_name in ("pull_request", "pull_request_target") and isinstance(pr, dict):
-        number = pr.get("number", payload.get("number"))
-        pr_number = number if isinstance(number, int) else None
-        head = pr.get("head") if isinstance(pr.get("head"), dict) else {}
-        base = pr.get("base") if isinstance(pr.get("base"), dict) else {}
-        assert isinstance(head, dict) and isinstance(base, dict)
-        # GITHUB_SHA is the merge commit for pull_request: a check run belongs on the PR's head.
-        sha = head.get("sha")
-        if isinstance(sha, str) and sha:
-            head_sha = sha
-        head_repo = head.get("repo") if isinstance(head.get("repo"), dict) else None
-        base_repo = base.get("repo") if isinstance(base.get("repo"), dict) else None
-        head_name = head_repo.get("full_name") if head_repo else None
-        base_name = base_repo.get("full_name") if base_repo else None
-        # A deleted fork has no head repo: treat it as a fork (read-only token).
-        fork = head_name is None or head_name != base_name
-    server = environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-    repository = environ.get("GITHUB_REPOSITORY", "")
-    run_id = environ.get("GITHUB_RUN_ID")
-    run_url = f"{server}/{repository}/actions/runs/{run_id}" if repository and run_id else None
-    key = "/".join(environ.get(k, "") for k in ("GITHUB_WORKFLOW", "GITHUB_JOB"))
-    return Context(
-        event_name=event_name,
-        repository=repository,
-        pr_number=pr_number,
-        head_sha=head_sha,
-        fork=fork,
-        workspace=Path(environ.get("GITHUB_WORKSPACE") or os.getcwd()),
-        api_url=environ.get("GITHUB_API_URL", "https://api.github.com"),
-        run_url=run_url,
-        sticky_key=key,
-    )
-
-
-# -- the engine ------------------------------------------------------------------------------
-def pinned_version(workspace: Path) -> Pin | None:
-    """The exact OTP version the repository pins (the first exact pin found), if any."""
-    from gate.inspection.pins import find_pins
-
-    pins = find_pins(workspace) if workspace.is_dir() else ()
-    return next((p for p in pins if p.exact and p.version is not None), None)
-
-
-def _otp_version(inputs: Inputs, ctx: Context, source: Source) -> str:
-    if inputs.otp_version:
-        return inputs.otp_version
-    pin = pinned_version(ctx.workspace)
-    if pin is None:
-        raise UsageError(
-            f"input otp-version is required when source is {source.value}: the repository pins no "
-            "exact OTP version (.tool-versions, mise.toml, Dockerfile FROM, setup-beam otp-version)"
-        )
-    return pin.version_text
-
-
-def cli_arguments(inputs: Inputs, ctx: Context) -> list[str]:
-    """The `otp-gate scan`/`build` arguments that express these inputs: one engine for both front ends.
-
-    `source: auto` takes, in order: `path`, `image`, `image-archive`, `otp-version`; with none of
-    them, the prebuilt OTP of the version the repository pins exactly (what setup-beam, mise and
-    the buildpack install from builds.hex.pm), else the workspace itself.
-    """
-    source = inputs.source
-    if source == Source.AUTO:
-        source = (
-            Source.PATH
-            if inputs.path
-            else Source.IMAGE
-            if inputs.image
-            else Source.IMAGE_ARCHIVE
-            if inputs.image_archive
-            else Source.PREBUILT
-            if inputs.otp_version or pinned_version(ctx.workspace) is not None
-            else Source.PATH
-        )
-    argv = ["build" if source == Source.BUILD else "scan"]
-    if source == Source.PATH:
-        argv.append(str(_in_workspace(inputs.path or ".", ctx.workspace)))
-    elif source == Source.DISTRO:
-        argv.append("--distro")
-    elif source == Source.IMAGE:
-        argv += ["--image", inputs.image]
-    elif source == Source.IMAGE_ARCHIVE:
-        argv += ["--image-archive", str(_in_workspace(inputs.image_archive, ctx.workspace))]
-    elif source == Source.PREBUILT:
-        argv += ["--otp-version", _otp_version(inputs, ctx, source)]
-    elif source == Source.BUILD:
-        argv += ["--otp-version", _otp_version(inputs, ctx, source)]
-        for flag, value in (
-            ("--cflags", inputs.cflags),
-            ("--ldflags", inputs.ldflags),
-            ("--configure-args", inputs.configure_args),
-        ):
-            if value:
-                argv += [flag, value]
-    if inputs.platform:
-        argv += ["--platform", inputs.platform]
-    config = _in_workspace(inputs.config_file, ctx.workspace)
-    if config.is_file():
-        argv += ["--config", str(config)]
-    elif inputs.config_file != DEFAULT_CONFIG_NAME:
-        raise UsageError(f"input config-file: {inputs.config_file}: no such file in the workspace")
-    if inputs.fail_on is not None:
-        argv += ["--fail-on", inputs.fail_on.value]
-    if inputs.version_policy is not None:
-        argv += ["--version-policy", inputs.version_policy.value]
-    if inputs.grace_days is not None:
-        argv += ["--grace-days", str(inputs.grace_days)]
-    if inputs.distro_backports != Backports.IGNORE:
-        argv += ["--distro-backports", inputs.distro_backports.value]
-    if inputs.offline:
-        argv.append("--offline")
-    return argv
-
-
-def _in_workspace(path: str, workspace: Path) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() else workspace / p
 
 
 #: What the engine returns per runtime: `(report, verdict)`.
@@ -381,11 +50,12 @@ def _markdown(results: Results, max_chars: int) -> str:
     return "\n\n---\n\n".join(markdown.render(r[0], r[1], max_chars=share) for r in results)
 
 
-def run_engine(argv: Sequence[str], environ: Mapping[str, str]) -> Results:
-    """Acquire, scan and evaluate exactly as `otp-gate scan` does, returning the results instead of printing."""
-    from gate.cli import run_scan
+def run_engine(inputs: Inputs, ctx: Context, environ: Mapping[str, str]) -> Results:
+    """Acquire, scan and evaluate exactly as `otp-gate scan` does, returning the results."""
+    from gate.clock import clock_from_environ
+    from gate.engine import run
 
-    return [*run_scan(argv, environ)]
+    return [*run(scan_request(inputs, ctx), environ, clock_from_environ(environ))]
 
 
 # -- report locations ------------------------------------------------------------------------
@@ -458,7 +128,7 @@ def _permission_warning(
 
 
 def _client(inputs: Inputs, ctx: Context, environ: Mapping[str, str]) -> GitHubClient:
-    from gate.github.client import GitHubClient
+    from gate.outside.github import GitHubClient
 
     # Tests set a tiny write spacing; GitHub asks integrations to space writes by about a second.
     spacing = float(environ.get("OTP_GATE_WRITE_SPACING", "0.5"))
@@ -475,8 +145,8 @@ def _sticky_comment(
     log: Log,
     client: Callable[[], GitHubClient],
 ) -> None:
-    from gate.github.client import GitHubApiError
     from gate.github.comment import CommentAction, marker, publish
+    from gate.outside.github import GitHubApiError
 
     if inputs.comment == CommentMode.NEVER or ctx.pr_number is None:
         return
@@ -515,7 +185,7 @@ def _check_run(
     client: Callable[[], GitHubClient],
 ) -> None:
     from gate.github.check_run import publish_check_run
-    from gate.github.client import GitHubApiError
+    from gate.outside.github import GitHubApiError
     from gate.report.annotations import build as build_annotations
 
     if not inputs.check_run or not ctx.head_sha:
@@ -540,8 +210,8 @@ def _drift(
     log: Log,
     client: Callable[[], GitHubClient],
 ) -> None:
-    from gate.github.client import GitHubApiError
     from gate.github.drift import sync
+    from gate.outside.github import GitHubApiError
 
     if not inputs.drift_issue or not ctx.is_scheduled:
         return
@@ -612,19 +282,21 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
     try:
         inputs = parse_inputs(env)
         ctx = read_context(env)
-        argv = cli_arguments(inputs, ctx)
         engine_env = dict(env)
         if inputs.github_token and not env.get("GITHUB_TOKEN"):
-            # Live release data (GitHub's API) is rate-limited hard without a token.
+            # Live release data (GitHub's API) is rate-limited hard without a token. The engine
+            # sends this one only to the workflow's own API host (`release_data_token`).
             engine_env["GITHUB_TOKEN"] = inputs.github_token
-        results = run_engine(argv, engine_env)
+        if inputs.release_data_token:
+            engine_env["OTP_GATE_RELEASE_DATA_TOKEN"] = inputs.release_data_token
+        results = run_engine(inputs, ctx, engine_env)
     except GateError as e:
         try:
-            sinks.write_summary(_error_summary(e), env)
+            sinks.write_summary(user_paths(_error_summary(e), env), env)
             sinks.write_outputs({"result": "error"}, env)
         except GateError as inner:
             log.command("error", inner.diagnostics(), title=f"{GATE_NAME}: cannot write")
-        log.command("error", e.diagnostics(), title=f"{GATE_NAME}: {e.kind} error")
+        log.command("error", user_paths(e.diagnostics(), env), title=f"{GATE_NAME}: {e.kind} error")
         return int(ExitCode.ERROR)
 
     except Exception as e:  # a bug must read as "could not run" (exit 2), never as a verdict
@@ -637,6 +309,15 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
         return int(ExitCode.ERROR)
     except Exception as e:
         return _internal_error(e, log)
+
+
+def user_paths(text: str, environ: Mapping[str, str]) -> str:
+    """`text` with the container's workspace folder (`/github/workspace/...`) shown as the user
+    knows it: relative to the repository checkout."""
+    workspace = (environ.get("GITHUB_WORKSPACE") or "").rstrip("/")
+    if not workspace:
+        return text
+    return text.replace(workspace + "/", "").replace(workspace, ".")
 
 
 def _internal_error(e: Exception, log: Log) -> int:
@@ -727,7 +408,7 @@ def _uri_base(inputs: Inputs, ctx: Context) -> str:
     """The scanned folder relative to the workspace, so SARIF locations resolve in code scanning."""
     if inputs.image or inputs.image_archive or inputs.otp_version:
         return ""
-    target = _in_workspace(inputs.path, ctx.workspace)
+    target = ctx.workspace / inputs.path
     try:
         rel = target.resolve().relative_to(ctx.workspace.resolve())
     except (ValueError, OSError):

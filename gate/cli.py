@@ -14,7 +14,6 @@ import os
 import re
 import shlex
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -36,15 +35,10 @@ from gate.model.advisory import BackportPolicy
 from gate.model.report import ExitCode
 
 if TYPE_CHECKING:
-    from gate.acquire.build import BuildProgress
-    from gate.acquire.interface import RuntimeSource
-    from gate.knowledge.interface import ReleaseIndex
-    from gate.knowledge.live import LiveOptions, SourceStatus
-    from gate.model.advisory import Advisory
+    from gate.engine import ScanRequest
     from gate.report import Format, Result
 
 PROG = "otp-gate"
-_TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.xz", ".tar.bz2")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -154,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--otp-version", metavar="V", help="fetch the prebuilt OTP V from builds.hex.pm"
     )
     where.add_argument(
-        "--builds-mirror", metavar="URL", help="mirror of builds.hex.pm for --otp-version"
+        "--builds-mirror", metavar="URL", help="builds.hex.pm mirror (also for the release data)"
     )
     _common(scan)
 
@@ -284,8 +278,10 @@ def _shown_path(path: Path) -> str:
     return text if len(text) <= 200 else f"{text[:120]}...{text[-60:]} ({len(text)} characters)"
 
 
-def _scan_source(args: argparse.Namespace, environ: Mapping[str, str]) -> RuntimeSource:
-    """The one acquisition source the arguments ask for."""
+def _scan_request(args: argparse.Namespace, run: _Run) -> ScanRequest:
+    """The request `otp-gate scan` arguments make; each combination is checked here, once."""
+    from gate.engine import ScanRequest, Target
+
     chosen = [
         name
         for name, given in (
@@ -303,74 +299,52 @@ def _scan_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runtim
         raise UsageError("--builds-mirror only applies to --otp-version")
     if args.platform and not (args.image or args.image_archive):
         raise UsageError("--platform only applies to --image and --image-archive")
-
-    if args.distro:
-        from gate.acquire.distro import DistroSource
-
-        return DistroSource()
-    if args.image is not None or args.image_archive is not None:
-        from gate.acquire.image import DockerImageSource, ImageArchiveSource, Platform
-
-        # No --platform: the image source picks this machine's platform in a multi-arch index.
-        platform = Platform.parse(args.platform) if args.platform else None
-        if args.image is not None:
-            return DockerImageSource(args.image, platform, environ=environ)
-        archive = _looked_up(Path(args.image_archive))
-        if not archive.is_file():
-            raise UsageError(f"{archive}: no such image archive")
-        return ImageArchiveSource(archive, platform)
-    if args.otp_version is not None:
-        from gate.acquire.prebuilt import PrebuiltSource
-
-        if args.builds_mirror:
-            return PrebuiltSource(args.otp_version, args.builds_mirror, environ=environ)
-        return PrebuiltSource(args.otp_version, environ=environ)
-    if args.path is None:
-        from gate.acquire.discover import default_source
-
-        return default_source(environ=environ)
-
-    path = _looked_up(Path(args.path))
-    if path.is_dir():
-        from gate.acquire.directory import DirectorySource
-
-        return DirectorySource(path)
-    if path.is_file() and path.name.lower().endswith(_TARBALL_SUFFIXES):
-        from gate.acquire.tarball import TarballSource
-
-        return TarballSource(path)
-    if path.is_symlink() and not path.exists():
-        raise UsageError(f"{path}: a broken symbolic link (or a symlink loop)")
-    if not path.exists():
-        raise UsageError(f"{path}: no such file or directory")
-    raise UsageError(
-        f"{path}: not a directory or a .tar.gz archive",
-        hint=f"to check single ELF files use: {PROG} elf {path}",
+    target = (
+        Target.DISTRO
+        if args.distro
+        else Target.IMAGE
+        if args.image is not None
+        else Target.IMAGE_ARCHIVE
+        if args.image_archive is not None
+        else Target.PREBUILT
+        if args.otp_version is not None
+        else Target.PATH
+        if args.path is not None
+        else Target.DISCOVER
+    )
+    path = args.image_archive if target == Target.IMAGE_ARCHIVE else args.path
+    if path is not None:
+        _looked_up(Path(path))
+    if target == Target.IMAGE_ARCHIVE and not Path(path).is_file():
+        raise UsageError(f"{path}: no such image archive")
+    return ScanRequest(
+        target=target,
+        path=Path(path) if path is not None else None,
+        image=args.image,
+        platform=args.platform,
+        otp_version=args.otp_version,
+        builds_mirror=args.builds_mirror,
+        **_run_fields(run),
     )
 
 
-def _log_group_progress(event: BuildProgress) -> None:
-    """Build progress as GitHub log groups (one per step, closed with its elapsed time), so a
-    minutes-long build reads as `configure`, `make`, `install` in the job log."""
-    from gate.report.commands import command
+def _run_fields(run: _Run) -> dict[str, Any]:
+    from gate.engine import project_workspace
 
-    if event.status == "start":
-        title = f"otp-gate build: {event.step}" + (f" ({event.detail})" if event.detail else "")
-        print(command("group", title), flush=True)
-    elif event.status == "cached":
-        print(command("notice", f"otp-gate build: served from the cache ({event.detail})"))
-    else:
-        print(f"{event.step} {event.status} in {event.elapsed:.1f} s", flush=True)
-        print(command("endgroup", ""), flush=True)
+    return {
+        "config": run.config,
+        "offline": run.offline,
+        "backports": run.backports,
+        "workspace": project_workspace(Path.cwd()),
+        "group_log": run.environ.get("GITHUB_ACTIONS") == "true",
+    }
 
 
-def _build_source(args: argparse.Namespace, environ: Mapping[str, str]) -> RuntimeSource:
-    try:
-        from gate.acquire.build import SourceBuild, plain_progress
-        from gate.acquire.download import default_cache_dir
-        from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
-    except ImportError as e:  # the build route ships separately (issue 4)
-        raise UsageError(f"'{PROG} build' is not available in this installation ({e})") from e
+def _build_request(args: argparse.Namespace, run: _Run) -> ScanRequest:
+    """The request `otp-gate build` arguments make."""
+    from gate.engine import BuildRequest, ScanRequest, Target
+    from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
+
     extra: dict[str, str] = {}
     for item in args.env:
         name, sep, value = item.partition("=")
@@ -386,149 +360,31 @@ def _build_source(args: argparse.Namespace, environ: Mapping[str, str]) -> Runti
     if args.no_flags and (args.cflags or args.ldflags or args.cppflags):
         raise UsageError("--no-flags cannot be combined with --cflags/--ldflags/--cppflags")
     none = args.no_flags
-    return SourceBuild(
-        version=args.otp_version,
+    build = BuildRequest(
         cflags=None if none else (args.cflags if args.cflags is not None else EEF_CFLAGS),
         ldflags=None if none else (args.ldflags if args.ldflags is not None else EEF_LDFLAGS),
         cppflags=None if none else args.cppflags,
         configure_args=configure_args,
         extra_env=extra,
-        mirror=args.source_mirror,
+        source_mirror=args.source_mirror,
         sha256=args.sha256.lower() if args.sha256 else None,
-        # A build takes minutes: it is cached by version and flags (`$OTP_GATE_CACHE`).
-        cache_dir=default_cache_dir(environ),
-        progress=_log_group_progress if environ.get("GITHUB_ACTIONS") == "true" else plain_progress,
     )
-
-
-def live_options(
-    offline: bool, environ: Mapping[str, str], max_age_days: int, clock: Clock
-) -> LiveOptions:
-    """Settings of the live release data and advisories (issue 5).
-
-    The data is erlang/otp's, which lives on github.com even when the workflow runs on GitHub
-    Enterprise Server, so GITHUB_API_URL is not used here. The OTP_GATE_*_URL variables point
-    the sources at a mirror (air-gapped setups, and the tests' local server).
-    """
-    from gate.knowledge.live import LiveOptions
-
-    urls: dict[str, Any] = {}
-    for var, field in (
-        ("OTP_GATE_GITHUB_API_URL", "github_api_url"),
-        ("OTP_GATE_RAW_BASE_URL", "raw_base_url"),
-        ("OTP_GATE_BUILDS_BASE_URL", "builds_base_url"),
-    ):
-        if environ.get(var):
-            urls[field] = environ[var]
-    cache = environ.get("OTP_GATE_CACHE")
-    return LiveOptions(
-        offline=offline,
-        max_age_days=max_age_days,
-        cache_dir=Path(cache) / "data" if cache else None,
-        token=environ.get("GITHUB_TOKEN") or None,
-        clock=clock,
-        **urls,
+    return ScanRequest(
+        target=Target.BUILD, otp_version=args.otp_version, build=build, **_run_fields(run)
     )
-
-
-def release_index(
-    offline: bool, clock: Clock, environ: Mapping[str, str], max_age_days: int
-) -> tuple[ReleaseIndex, tuple[str, ...]]:
-    """The release index for this run, and warnings about sources that fell back.
-
-    Live sources are merged over the bundled snapshot (issue 5); a network failure never fails the
-    run, it falls back and says so. `--offline` reads the snapshot only. The data's age is judged by
-    the policy (`stale-data-days`), so only fallbacks are reported here.
-    """
-    if offline:
-        # The snapshot alone: no need to load the live-data machinery (start-up time matters).
-        from gate.knowledge.snapshot import load_snapshot
-
-        return load_snapshot(), ()
-    from gate.knowledge.live import load_index
-
-    today = clock().date()
-    index = load_index(
-        today=today,
-        options=live_options(offline, environ, max_age_days, clock),
-        environ=environ,
-    )
-    return index, _fallbacks(index.sources, today)
-
-
-def _fallbacks(sources: Sequence[SourceStatus], today: date) -> tuple[str, ...]:
-    """One warning per live source that failed or fell back to an older copy."""
-    from gate.knowledge.live import FAILED
-
-    return tuple(s.describe(today) for s in sources if s.origin == FAILED or s.error is not None)
-
-
-def _load_advisories(
-    run: _Run, index: ReleaseIndex
-) -> tuple[tuple[Advisory, ...], tuple[str, ...]]:
-    """Bundled advisories, plus GitHub's and OpenVEX when online; fallbacks are reported."""
-    if run.offline:
-        from gate.knowledge.advisories import load_bundled_advisories
-
-        return load_bundled_advisories(), ()
-    from gate.knowledge.live import load_advisories
-    from gate.knowledge.releases import supported_lines
-
-    found = load_advisories(
-        options=live_options(run.offline, run.environ, run.config.stale_data_days, run.clock),
-        today=run.today,
-        lines=supported_lines(index.releases()),
-        environ=run.environ,
-    )
-    return found.advisories, _fallbacks(found.sources, run.today)
 
 
 def run_scan(argv: Sequence[str], environ: Mapping[str, str]) -> list[Result]:
     """Acquire, scan and evaluate as `otp-gate scan|build ARGV...` does; return every runtime's
-    `(report, verdict)` instead of printing (the action's entry into the engine)."""
+    `(report, verdict)` instead of printing."""
+    from gate.engine import run as run_engine
+
     args = build_parser().parse_args(list(argv))
-    if args.command == "scan":
-        source = _scan_source(args, environ)
-    elif args.command == "build":
-        source = _build_source(args, environ)
-    else:
+    if args.command not in ("scan", "build"):
         raise UsageError(f"run_scan runs 'scan' or 'build', not {args.command!r}")
-    return _scan_detailed(_settings(args, environ), source)
-
-
-def _workspace(cwd: Path) -> Path | None:
-    """The project checkout whose Dockerfile may build OTP: the working directory, when it looks
-    like one (a git checkout or a Dockerfile at its top), so a run from $HOME walks nothing."""
-    markers = (".git", "Dockerfile", "Containerfile")
-    return cwd if any((cwd / m).exists() for m in markers) else None
-
-
-def _scan_detailed(run: _Run, source: RuntimeSource) -> list[Result]:
-    from gate.errors import AcquireError
-    from gate.policy import evaluate
-    from gate.scan import ScanOptions, scan_runtime
-
-    index, fallbacks = release_index(
-        run.offline, run.clock, run.environ, run.config.stale_data_days
-    )
-    advisories, more = _load_advisories(run, index)
-    fallbacks = (*fallbacks, *more)
-    options = ScanOptions(
-        workspace=_workspace(Path.cwd()), advisories=advisories, backports=run.backports
-    )
-    results: list[Result] = []
-    # Scratch work (unpacked tarballs, downloaded packages) lives here and is removed afterwards.
-    with tempfile.TemporaryDirectory(prefix="otp-gate-") as work:
-        trees = source.acquire(Path(work))
-        if not trees:
-            raise AcquireError("no OTP runtime found in the given input")
-        for tree in trees:
-            report = scan_runtime(tree, index, run.today, options)
-            if fallbacks:
-                report = dataclasses.replace(report, warnings=(*report.warnings, *fallbacks))
-            verdict = evaluate(report, run.config, run.today, index.releases())
-            results.append((report, verdict))
-    return results
+    run = _settings(args, environ)
+    make = _build_request if args.command == "build" else _scan_request
+    return run_engine(make(args, run), environ, run.clock)
 
 
 def _write(run: _Run, text: str, stdout: TextIO) -> None:
@@ -595,12 +451,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             report = scan_files([Path(p) for p in args.files])
             results: list[Result] = [(report, evaluate(report, run.config, run.today))]
             unchecked = [f for f in report.files if f.error is not None]
-        elif run.command == "build":
-            unchecked = []
-            results = _scan_detailed(run, _build_source(args, env))
         else:
+            from gate.engine import run as run_engine
+
             unchecked = []
-            results = _scan_detailed(run, _scan_source(args, env))
+            make = _build_request if run.command == "build" else _scan_request
+            results = run_engine(make(args, run), env, run.clock)
 
         from gate.report import render_many
 

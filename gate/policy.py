@@ -168,10 +168,17 @@ def _version_reasons(
                 severity=Severity.WARNING,
                 message=f"release data ({vs.provenance.source}) is {age} days old, older than "
                 f"{config.stale_data_days} days: newer patches may exist",
-                fix="Run without --offline so live release data is fetched (or update otp-gate "
-                "for a newer bundled snapshot); if old data is acceptable, raise "
-                "`stale-data-days` in the config file or pass --max-data-age.",
+                fix=_STALE_DATA_FIX,
             )
+
+
+# The same words whether the run was offline or its live sources failed, so the two give the same
+# findings (issue 11); the release-data notes say which it was.
+_STALE_DATA_FIX = (
+    "Let the gate read live release data (this run used older data: see the release-data notes), "
+    "or update otp-gate for a newer bundled snapshot; if old data is acceptable, raise "
+    "`stale-data-days` in the config file."
+)
 
 
 def _version_key(text: str) -> tuple[int, OtpVersion | None, str]:

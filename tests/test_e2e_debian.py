@@ -355,6 +355,12 @@ def test_live_data_failure_falls_back_and_says_so(
     assert code == 1, err
     doc = json.loads(out)
     assert doc["otp"]["version"] == "25.2.3" and doc["otp"]["supported"] is False
-    assert any("unavailable" in w for w in doc["warnings"]), doc["warnings"]
-    assert any(r["code"] == "scan-warning" for r in doc["verdict"]["reasons"])
+    # One notice, no finding: the answer is the offline one (issue 11).
+    [notice] = doc["notices"]
+    assert "unavailable" in notice and "HTTP 500" in notice and "--offline skips" in notice
+    assert doc["warnings"] == []
+    assert not any(r["code"] == "scan-warning" for r in doc["verdict"]["reasons"])
     assert doc["advisories"]["findings"]  # the bundled advisories remain
+    assert main(["scan", str(debian_otp), "--format", "json", "--offline"], ENV) == code
+    offline = json.loads(capsys.readouterr().out)
+    assert offline["verdict"] == doc["verdict"] and offline["notices"] == []

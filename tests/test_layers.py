@@ -81,14 +81,15 @@ def test_the_table_is_read_from_the_architecture_document() -> None:
     table = layer_table()
     assert layer_of("gate.model.report", table) == 0
     assert layer_of("gate.errors", table) == 0
-    assert layer_of("gate.knowledge.snapshot", table) == 1
-    assert layer_of("gate.acquire.directory", table) == 2
-    assert layer_of("gate.inspection.elf", table) == 3
-    assert layer_of("gate.policy", table) == 4
-    assert layer_of("gate.report.sarif", table) == 5
-    assert layer_of("gate.github.client", table) == 1  # the GitHub REST boundary
-    assert layer_of("gate.github.comment", table) == 6
-    assert layer_of("gate.cli", table) == 7
+    assert layer_of("gate.outside.github", table) == 1  # the boundary, below all but base
+    assert layer_of("gate.outside.http", table) == 1
+    assert layer_of("gate.knowledge.snapshot", table) == 2
+    assert layer_of("gate.acquire.directory", table) == 3
+    assert layer_of("gate.inspection.elf", table) == 4
+    assert layer_of("gate.policy", table) == 5
+    assert layer_of("gate.report.sarif", table) == 6
+    assert layer_of("gate.github.comment", table) == 7
+    assert layer_of("gate.cli", table) == 8
 
 
 def test_a_backward_edge_is_detected(tmp_path: Path) -> None:
@@ -101,8 +102,8 @@ def test_a_backward_edge_is_detected(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     edges = backward_edges(src, "gate.knowledge.bad")
-    assert "bad.py:4: layer 1 gate.knowledge.bad imports layer 7 gate.cli" in edges
-    assert "bad.py:5: layer 1 gate.knowledge.bad imports layer 5 gate.report.text" in edges
+    assert "bad.py:4: layer 2 gate.knowledge.bad imports layer 8 gate.cli" in edges
+    assert "bad.py:5: layer 2 gate.knowledge.bad imports layer 6 gate.report.text" in edges
     assert not any("gate.model" in e for e in edges)  # a forward edge is fine
     assert backward_edges(src, "gate.cli") == []
 
@@ -145,7 +146,25 @@ def test_only_elf_py_imports_pyelftools() -> None:
 
 
 def test_only_the_github_client_imports_pygithub() -> None:
-    assert _third_party_importers("github") <= {"gate/github/client.py"}
+    assert _third_party_importers("github") <= {"gate/outside/github.py"}
+
+
+def test_the_boundary_imports_only_the_base_layer() -> None:
+    # gate.outside is the low layer every stage may use (issue 13): it must not reach up.
+    table = layer_table()
+    for path in sorted((PACKAGE / "outside").rglob("*.py")):
+        for line, mod in imports_of(path):
+            if mod == "gate" or not mod.startswith("gate."):
+                continue
+            assert layer_of(mod, table) in (0, 1), f"{path.name}:{line} imports {mod}"
+
+
+def test_only_the_boundary_opens_network_connections() -> None:
+    # One GET for the whole gate: urllib.request and requests only in gate.outside. (The Docker
+    # Engine client speaks http.client over a local unix socket: a local daemon, not a host.)
+    for lib in ("urllib.request", "requests"):
+        users = {u for u in _third_party_importers(lib) if not u.startswith("gate/outside/")}
+        assert not users, f"{lib} imported outside gate/outside: {sorted(users)}"
 
 
 def test_github_action_utils_is_not_used() -> None:

@@ -22,17 +22,19 @@ from pathlib import Path
 from typing import Literal
 
 from gate.acquire.download import (
+    DEFAULT_TIMEOUT,
     Download,
-    default_cache_dir,
-    fetch_bytes,
     fetch_verified,
+    get_index,
     is_sha256,
     unpack_tarball,
 )
 from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError, UsageError
 from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
+from gate.model.options import CLI_OPTIONS, OptionNames
 from gate.model.runtime import Origin
+from gate.outside.cache import cache_root
 
 GITHUB_RELEASES = "https://github.com/erlang/otp/releases/download"
 INSTALL_PREFIX = "/usr/local"  # what `make install` assumes; the files land under DESTDIR
@@ -101,11 +103,14 @@ class SourceBuild:
     jobs: int | None = None
     flags_via: FlagsVia = "environment"
     progress: ProgressFn = plain_progress
+    names: OptionNames = CLI_OPTIONS  # how hints name the user's options
 
     def __post_init__(self) -> None:
         version = self.version.removeprefix("OTP-")
         if not _VERSION_RX.fullmatch(version):
-            raise UsageError(f"--otp-version {self.version!r} is not an OTP version like 27.3.4")
+            raise UsageError(
+                f"{self.names.otp_version} {self.version!r} is not an OTP version like 27.3.4"
+            )
         object.__setattr__(self, "version", version)
         object.__setattr__(self, "configure_args", tuple(self.configure_args))
         object.__setattr__(self, "extra_env", dict(self.extra_env))
@@ -113,7 +118,7 @@ class SourceBuild:
         if self.cflags is not None and not re.search(r"(^|\s)-O", self.cflags):
             raise UsageError(
                 f"CFLAGS {self.cflags!r} has no -O flag: OTP's configure stops without one",
-                hint=f'add "-O2 -g", e.g. --cflags "-O2 -g {self.cflags}"',
+                hint=f'add "-O2 -g", e.g. {self.names.cflags} "-O2 -g {self.cflags}"',
             )
         if self.flags_via not in ("environment", "configure"):
             raise UsageError(f"flags-via {self.flags_via!r} is not one of: environment, configure")
@@ -127,7 +132,8 @@ class SourceBuild:
                 or arg.startswith("LDFLAGS=")
             ):
                 raise UsageError(
-                    f"configure argument {arg!r} is set by the builder; pass flags with --cflags/--ldflags"
+                    f"configure argument {arg!r} is set by the builder; pass flags with "
+                    f"{self.names.cflags}/{self.names.ldflags}"
                 )
 
     # -- public -------------------------------------------------------------------------------
@@ -166,19 +172,25 @@ class SourceBuild:
             return None
         name = f"otp_src_{self.version}.tar.gz"
         try:
-            text = fetch_bytes(sums_url).decode("utf-8", "replace")
+            text = get_index(
+                sums_url, timeout=DEFAULT_TIMEOUT, mirror_option=self.names.source_mirror
+            ).decode("utf-8", "replace")
         except AcquireError as e:
-            raise AcquireError(
-                f"cannot verify {self.url}: {e.message}",
-                hint="pass the tarball's sha256 (--sha256) if the mirror has no SHA256.txt",
-            ) from e
+            hint = (
+                f"pass the tarball's sha256 ({self.names.sha256}) if the mirror has no SHA256.txt"
+                if self.names.sha256
+                else f"use a {self.names.source_mirror} that serves the release's SHA256.txt"
+            )
+            raise AcquireError(f"cannot verify {self.url}: {e.message}", hint=hint) from e
         for line in text.splitlines():
             fields = line.split()
             if len(fields) == 2 and fields[1].lstrip("*") == name and is_sha256(fields[0].lower()):
                 return fields[0].lower()
         raise AcquireError(
             f"{sums_url} has no sha256 for {name}",
-            hint="pass the tarball's sha256 (--sha256) to build anyway",
+            hint=f"pass the tarball's sha256 ({self.names.sha256}) to build anyway"
+            if self.names.sha256
+            else f"use a {self.names.source_mirror} that lists it in SHA256.txt",
         )
 
     def cache_key(self) -> str:
@@ -198,7 +210,7 @@ class SourceBuild:
         # Absolute: make runs in many subfolders, and a relative DESTDIR would scatter the install.
         # The CLI always passes cache_dir (from its environ); the process environment is the
         # library default only.
-        base = (self.cache_dir or default_cache_dir(os.environ)).resolve()
+        base = (self.cache_dir or cache_root(os.environ)).resolve()
         return base / "builds" / f"OTP-{self.version}-{self.cache_key()}"
 
     def acquire(self, workdir: Path) -> Sequence[AcquiredTree]:
@@ -290,6 +302,7 @@ class SourceBuild:
             self.build_dir().parent.parent / "sources",
             sha256=expected,
             filename=name,
+            mirror_option=self.names.source_mirror,
         )
         timings["download"] = time.monotonic() - t0
         self.progress(
@@ -312,7 +325,7 @@ class SourceBuild:
         if found != self.version:
             raise AcquireError(
                 f"{self.url}: the tarball holds OTP {found!r}, not the requested {self.version}",
-                hint="pass the matching --otp-version or the right source URL",
+                hint=f"pass the matching {self.names.otp_version} or the right source",
             )
         timings["unpack"] = time.monotonic() - t0
         self.progress(BuildProgress("unpack", "done", timings["unpack"], str(top)))

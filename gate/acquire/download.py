@@ -9,63 +9,36 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import socket
 import tempfile
-import urllib.error
-import urllib.request
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gate import __version__ as _gate_version
 from gate.acquire.archive import ArchiveLimits, GiB
 from gate.acquire.extract import extract_all
 from gate.errors import AcquireError
+from gate.outside.http import HttpError, download, get
 
 DEFAULT_TIMEOUT = 60.0  # seconds per socket operation (connect, each read), not for the whole file
 MAX_DOWNLOAD_BYTES = 1 << 30  # an OTP tarball is 50-120 MB; more than 1 GiB is not an OTP tarball
-_CHUNK = 1 << 16
 _SHA256_RX = re.compile(r"[0-9a-f]{64}")
-
-
-def default_cache_dir(environ: Mapping[str, str]) -> Path:
-    """`$OTP_GATE_CACHE`, else `$XDG_CACHE_HOME/otp-gate`, else `$HOME/.cache/otp-gate`.
-
-    Read from the run's environment (from `main(argv, environ)`), not the process's: a caller that
-    says OTP_GATE_CACHE gets exactly that folder (issue 9).
-    """
-    explicit = environ.get("OTP_GATE_CACHE")
-    if explicit:
-        return Path(explicit)
-    xdg = environ.get("XDG_CACHE_HOME")
-    if xdg:
-        return Path(xdg) / "otp-gate"
-    home = environ.get("HOME")
-    return (Path(home) if home else Path.home()) / ".cache" / "otp-gate"
 
 
 def is_sha256(value: str) -> bool:
     return bool(_SHA256_RX.fullmatch(value))
 
 
-def _request(url: str) -> urllib.request.Request:
-    return urllib.request.Request(
-        url, headers={"User-Agent": f"otp-hardening-gate/{_gate_version}"}
-    )
+def acquire_error(e: HttpError, mirror_option: str) -> AcquireError:
+    """The boundary's GET failure as this stage's error, with a fix naming the user's option."""
+    hint = net_hint(mirror_option) if e.network else _http_hint(e.status)
+    return AcquireError(e.message, hint=hint)
 
 
-def fetch_bytes(url: str, *, timeout: float = DEFAULT_TIMEOUT, limit: int = 16 << 20) -> bytes:
-    """GET a small document (an index) into memory; AcquireError naming the URL on any failure."""
+def get_index(url: str, *, timeout: float, mirror_option: str, limit: int = 16 << 20) -> bytes:
+    """A small document (an index, a checksum list) through the boundary's bounded GET."""
     try:
-        with urllib.request.urlopen(_request(url), timeout=timeout) as resp:
-            data: bytes = resp.read(limit + 1)
-    except urllib.error.HTTPError as e:
-        raise AcquireError(f"{url}: HTTP {e.code} {e.reason}", hint=_http_hint(e.code)) from e
-    except (TimeoutError, urllib.error.URLError, OSError) as e:
-        raise AcquireError(f"{url}: {_reason(e)}", hint=_NET_HINT) from e
-    if len(data) > limit:
-        raise AcquireError(f"{url}: larger than {limit} bytes; this is not the expected index")
-    return data
+        return get(url, timeout=timeout, max_bytes=limit)
+    except HttpError as e:
+        raise acquire_error(e, mirror_option) from e
 
 
 @dataclass(frozen=True)
@@ -83,6 +56,7 @@ def fetch_verified(
     filename: str,
     timeout: float = DEFAULT_TIMEOUT,
     max_bytes: int = MAX_DOWNLOAD_BYTES,
+    mirror_option: str = "the mirror option",
 ) -> Download:
     """Fetch `url` into `cache_dir/<sha256>/<filename>`, refusing a digest other than `sha256`.
 
@@ -101,27 +75,11 @@ def fetch_verified(
     fd, tmp_name = tempfile.mkstemp(prefix=".part-", dir=cache_dir)
     tmp = Path(tmp_name)
     try:
-        digest = hashlib.sha256()
-        size = 0
         try:
-            with (
-                os.fdopen(fd, "wb") as out,
-                urllib.request.urlopen(_request(url), timeout=timeout) as resp,
-            ):
-                while chunk := resp.read(_CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise AcquireError(
-                            f"{url}: larger than {max_bytes} bytes; refusing to download more",
-                            hint="raise the limit only if this really is an OTP tarball",
-                        )
-                    digest.update(chunk)
-                    out.write(chunk)
-        except urllib.error.HTTPError as e:
-            raise AcquireError(f"{url}: HTTP {e.code} {e.reason}", hint=_http_hint(e.code)) from e
-        except (TimeoutError, urllib.error.URLError, OSError) as e:
-            raise AcquireError(f"{url}: {_reason(e)}", hint=_NET_HINT) from e
-        got = digest.hexdigest()
+            with os.fdopen(fd, "wb") as out:
+                got = download(url, out, timeout=timeout, max_bytes=max_bytes)
+        except HttpError as e:
+            raise acquire_error(e, mirror_option) from e
         if sha256 is not None and got != sha256:
             raise AcquireError(
                 f"{url}: sha256 mismatch: expected {sha256}, got {got}",
@@ -157,21 +115,12 @@ def unpack_tarball(archive: Path, dest: Path, *, label: str) -> None:
     extract_all(archive, dest, TARBALL_LIMITS, name=label)
 
 
-_NET_HINT = "check the URL and your network; an air-gapped setup can point the mirror option at a local copy"
+def net_hint(mirror_option: str) -> str:
+    """The fix for an unreachable download, naming the option of the user's front end."""
+    return f"check the URL and your network; an air-gapped setup can point {mirror_option} at a local copy"
 
 
 def _http_hint(code: int) -> str | None:
     if code == 404:
         return "no such file on the server: check the OTP version, architecture and mirror URL"
     return None
-
-
-def _reason(e: BaseException) -> str:
-    if isinstance(e, urllib.error.URLError):
-        inner = e.reason
-        if isinstance(inner, (socket.timeout, TimeoutError)):
-            return "timed out"
-        return str(inner)
-    if isinstance(e, (socket.timeout, TimeoutError)):
-        return "timed out"
-    return str(e) or type(e).__name__

@@ -18,16 +18,17 @@ from pathlib import Path
 
 from gate.acquire.download import (
     DEFAULT_TIMEOUT,
-    default_cache_dir,
-    fetch_bytes,
     fetch_verified,
+    get_index,
     is_sha256,
     unpack_tarball,
 )
 from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError, KnowledgeError, UsageError
 from gate.knowledge.snapshot import BuildEntry, parse_builds_txt
+from gate.model.options import CLI_OPTIONS, OptionNames
 from gate.model.runtime import Origin
+from gate.outside.cache import cache_root
 
 DEFAULT_MIRROR = "https://builds.hex.pm"
 # builds.hex.pm builds per Ubuntu LTS; GitHub's `ubuntu-latest` runner is 24.04.
@@ -37,25 +38,31 @@ _GIT_SHA_RX = re.compile(r"[0-9a-f]{40}")
 _UBUNTU_RX = re.compile(r"(?:ubuntu-?)?(\d{2})(?:\.04)?")
 
 
-_MIRROR_HINT = "the mirror does not serve a builds.hex.pm builds.txt; check --builds-mirror"
+def _mirror_hint(option: str) -> str:
+    return f"the mirror does not serve a builds.hex.pm builds.txt; check {option}"
 
 
-def parse_index(text: str, url: str) -> dict[str, BuildEntry]:
+def parse_index(
+    text: str, url: str, mirror_option: str = CLI_OPTIONS.builds_mirror
+) -> dict[str, BuildEntry]:
     """builds.txt by name, strictly: a line without a full git sha and a sha256 means a broken or
     hostile index, not a gap (the sha256 is what the download is verified against)."""
     try:
         entries = parse_builds_txt(text, url)
     except KnowledgeError as e:
-        raise AcquireError(e.message, hint=_MIRROR_HINT) from e
+        raise AcquireError(e.message, hint=_mirror_hint(mirror_option)) from e
     for entry in entries:
         if entry.sha256 is None or not is_sha256(entry.sha256):
-            raise AcquireError(f"{url}:{entry.line}: {entry.ref} has no sha256", hint=_MIRROR_HINT)
+            raise AcquireError(
+                f"{url}:{entry.line}: {entry.ref} has no sha256", hint=_mirror_hint(mirror_option)
+            )
         if not _GIT_SHA_RX.fullmatch(entry.git_sha):
             raise AcquireError(
-                f"{url}:{entry.line}: {entry.ref} has no full git sha", hint=_MIRROR_HINT
+                f"{url}:{entry.line}: {entry.ref} has no full git sha",
+                hint=_mirror_hint(mirror_option),
             )
     if not entries:
-        raise AcquireError(f"{url}: empty builds.txt", hint="check --builds-mirror")
+        raise AcquireError(f"{url}: empty builds.txt", hint=f"check {mirror_option}")
     return {e.ref: e for e in entries}
 
 
@@ -91,6 +98,7 @@ class PrebuiltSource:
     cache_dir: Path | None = None
     timeout: float = DEFAULT_TIMEOUT
     environ: Mapping[str, str] | None = None
+    names: OptionNames = CLI_OPTIONS  # how hints name the mirror option
 
     @property
     def base_url(self) -> str:
@@ -114,16 +122,25 @@ class PrebuiltSource:
         base = self.base_url
         index_url = f"{base}/builds.txt"
         index = parse_index(
-            fetch_bytes(index_url, timeout=self.timeout).decode("utf-8", "replace"), index_url
+            get_index(
+                index_url, timeout=self.timeout, mirror_option=self.names.builds_mirror
+            ).decode("utf-8", "replace"),
+            index_url,
+            self.names.builds_mirror,
         )
         entry = index[self.build_name(index)]
         assert entry.sha256 is not None  # parse_index refuses entries without one
         url = f"{base}/{entry.ref}.tar.gz"
         env = os.environ if self.environ is None else self.environ
-        cache = (self.cache_dir or default_cache_dir(env)) / "prebuilt"
+        cache = (self.cache_dir or cache_root(env)) / "prebuilt"
         # The digest from builds.txt is the cache key: a rebuilt tarball gets a new entry.
         dl = fetch_verified(
-            url, cache, sha256=entry.sha256, filename=f"{entry.ref}.tar.gz", timeout=self.timeout
+            url,
+            cache,
+            sha256=entry.sha256,
+            filename=f"{entry.ref}.tar.gz",
+            timeout=self.timeout,
+            mirror_option=self.names.builds_mirror,
         )
         dest = workdir / f"prebuilt-{entry.ref}"
         unpack_tarball(dl.path, dest, label=url)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gate.github.client import CheckRun, GitHubClient
+from gate.outside.github import CheckRun, GitHubClient
 from gate.report.annotations import Annotation
 
 #: GitHub's per-request annotation limit for check runs.

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 
-from gate.github.client import Comment, GitHubApiError, GitHubClient
+from gate.outside.github import Comment, GitHubApiError, GitHubClient
 
 #: GitHub's limit for an issue comment body, in characters.
 COMMENT_LIMIT = 65536

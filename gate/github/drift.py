@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from gate.github.client import GitHubClient, Issue
 from gate.inspection.pins import Pin
 from gate.model.report import Report
+from gate.outside.github import GitHubClient, Issue
 from gate.report.markdown import escape
 
 LABEL = "otp-gate-drift"

@@ -11,33 +11,13 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gate.clock import Clock
 
-APP_DIR = "otp-gate"
 DEFAULT_TTL = timedelta(hours=6)
-
-
-def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """Where the cache lives when the user does not say.
-
-    In GitHub Actions the runner's tool cache survives between jobs on self-hosted runners and the
-    temp dir is always writable; for the CLI, the XDG user cache dir. The runner's folders are
-    shared, so there the cache gets one folder per user (`uid-<n>`): no one else's entries.
-    """
-    env = os.environ if environ is None else environ
-    if env.get("GITHUB_ACTIONS") == "true":
-        for var in ("RUNNER_TOOL_CACHE", "RUNNER_TEMP"):
-            if env.get(var):
-                return Path(env[var]) / APP_DIR / f"uid-{os.geteuid()}"
-    if env.get("XDG_CACHE_HOME"):
-        return Path(env["XDG_CACHE_HOME"]) / APP_DIR
-    home = env.get("HOME")
-    return (Path(home) if home else Path.home()) / ".cache" / APP_DIR
 
 
 @dataclass(frozen=True)

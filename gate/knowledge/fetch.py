@@ -7,10 +7,7 @@ silence.
 
 from __future__ import annotations
 
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -18,11 +15,9 @@ from typing import Generic, TypeVar
 
 from gate.errors import KnowledgeError
 from gate.knowledge.cache import FileCache
+from gate.outside.http import HttpError, get
 
 T = TypeVar("T")
-
-USER_AGENT = "otp-hardening-gate (+https://github.com/erlang/otp data reader)"
-MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
 
 
 class FetchError(KnowledgeError):
@@ -35,6 +30,14 @@ class FetchError(KnowledgeError):
     def __init__(self, message: str, *, hint: str | None = None, network: bool = False) -> None:
         super().__init__(message, hint=hint)
         self.network = network
+
+
+def http_document(url: str, timeout: float) -> bytes:
+    """One document through the boundary's GET; a failure is a `FetchError` the caller falls back on."""
+    try:
+        return get(url, timeout=timeout)
+    except HttpError as e:
+        raise FetchError(e.message, network=e.network) from e
 
 
 class Origin(StrEnum):
@@ -50,60 +53,6 @@ class Fetched(Generic[T]):
     fetched_at: datetime
     url: str
     error: str | None = None  # why a stale copy was used
-
-
-def http_get(
-    url: str,
-    timeout: float,
-    headers: Mapping[str, str] | None = None,
-    retries: int = 1,
-    max_bytes: int = MAX_DOCUMENT_BYTES,
-) -> bytes:
-    """GET `url` with a per-operation timeout and an overall deadline of `timeout` per attempt.
-
-    Server errors (5xx) are retried `retries` times; timeouts are not, so a dead host costs one
-    timeout, not several.
-    """
-    if not url.startswith(("https://", "http://")):
-        # urllib would also open file:// and ftp:// URLs; a data source is only ever HTTP(S).
-        raise FetchError(f"{url}: only http(s) URLs can be fetched")
-    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **(headers or {})})
-    last: Exception | None = None
-    for _attempt in range(retries + 1):
-        deadline = time.monotonic() + timeout
-        try:
-            with urllib.request.urlopen(
-                req, timeout=timeout
-            ) as resp:  # http(s) only, checked above
-                chunks, size = [], 0
-                while chunk := resp.read(65536):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise FetchError(f"{url}: larger than {max_bytes} bytes; not read")
-                    if time.monotonic() > deadline:
-                        raise FetchError(f"{url}: no complete reply within {timeout:g}s")
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        except urllib.error.HTTPError as e:
-            last = e
-            if e.code < 500:
-                break
-        except (urllib.error.URLError, TimeoutError, OSError) as e:
-            last = e
-            break
-    network = not isinstance(last, urllib.error.HTTPError)
-    raise FetchError(f"{url}: {_describe(last)}", network=network) from last
-
-
-def _describe(e: Exception | None) -> str:
-    if isinstance(e, urllib.error.HTTPError):
-        return f"HTTP {e.code} {e.reason}"
-    if isinstance(e, urllib.error.URLError):
-        reason = e.reason
-        return "timed out" if isinstance(reason, TimeoutError) else f"unreachable ({reason})"
-    if isinstance(e, TimeoutError):
-        return "timed out"
-    return str(e) or type(e).__name__
 
 
 def fetch_document(

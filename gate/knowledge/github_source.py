@@ -1,6 +1,6 @@
 """Read erlang/otp's releases, tags and repository advisories from the GitHub REST API.
 
-The REST calls go through `gate.github.client` (the one PyGithub importer, imported lazily: it costs
+The REST calls go through `gate.outside.github` (the one PyGithub importer, imported lazily: it costs
 0.2-0.3 s); this module keeps the bytes the cache stores and the parsers that turn them into model
 types. Retries and timeouts are bounded, so a slow or failing API costs seconds, not minutes.
 """
@@ -8,55 +8,38 @@ types. Retries and timeouts are bounded, so a slow or failing API costs seconds,
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from gate.knowledge.fetch import FetchError
 from gate.model.otp import OtpVersion, Release
+from gate.outside.github import ListingOptions
 
-DEFAULT_API_URL = "https://api.github.com"
 OTP_REPO = "erlang/otp"
-MAX_ITEMS = 1500  # erlang/otp has ~600 OTP release tags; the cap bounds a runaway pagination
 
 
-@dataclass(frozen=True)
-class GithubOptions:
-    """How to reach the API: base URL (GHES or a test server), optional token, bounds."""
-
-    api_url: str = DEFAULT_API_URL
-    token: str | None = None
-    repo: str = OTP_REPO
-    timeout: float = 10.0
-    retries: int = 1
-    max_items: int = MAX_ITEMS
-
-
-def _collect(opts: GithubOptions, what: str) -> bytes:
+def _collect(opts: ListingOptions, what: str) -> bytes:
     """Run one listing through the GitHub boundary and return its records as JSON bytes."""
-    from gate.github.client import GitHubApiError, ListingOptions, list_repo_records
+    from gate.outside.github import GitHubApiError, list_repo_records
 
-    listing = ListingOptions(
-        opts.api_url, opts.token, opts.repo, opts.timeout, opts.retries, opts.max_items
-    )
     try:
-        records = list_repo_records(listing, what)
+        records = list_repo_records(opts, what)
     except GitHubApiError as e:
         raise FetchError(e.message, hint=e.hint, network=e.network) from e
     return json.dumps(records).encode()
 
 
-def fetch_releases(opts: GithubOptions) -> bytes:
+def fetch_releases(opts: ListingOptions) -> bytes:
     """`GET /repos/{repo}/releases`, as `[{"tag", "published_at", "prerelease", "draft"}]`."""
     return _collect(opts, "releases")
 
 
-def fetch_tags(opts: GithubOptions) -> bytes:
+def fetch_tags(opts: ListingOptions) -> bytes:
     """`GET /repos/{repo}/tags`, as a list of tag names (tags carry no date)."""
     return _collect(opts, "tags")
 
 
-def fetch_advisories(opts: GithubOptions) -> bytes:
+def fetch_advisories(opts: ListingOptions) -> bytes:
     """`GET /repos/{repo}/security-advisories` (published ones), as GitHub's own JSON records."""
     return _collect(opts, "security-advisories")
 

@@ -1,4 +1,4 @@
-"""builds.hex.pm's `builds.txt`: the prebuilt-OTP index erlef/setup-beam reads (plain urllib).
+"""builds.hex.pm's `builds.txt`: the prebuilt-OTP index erlef/setup-beam reads (through the boundary GET).
 
 Its refs tell which OTP versions exist; its `built_at` column is a build time, not a release date
 (old versions were all rebuilt in April 2026), so it never dates a release.
@@ -6,7 +6,7 @@ Its refs tell which OTP versions exist; its `built_at` column is a build time, n
 
 from __future__ import annotations
 
-from gate.knowledge.fetch import FetchError, http_get
+from gate.knowledge.fetch import FetchError
 from gate.knowledge.snapshot import BuildEntry, parse_builds_txt
 
 DEFAULT_BUILDS_BASE = "https://builds.hex.pm"
@@ -16,10 +16,6 @@ DEFAULT_BUILDS_TARGET = "amd64/ubuntu-24.04"
 def builds_url(base: str = DEFAULT_BUILDS_BASE, target: str = DEFAULT_BUILDS_TARGET) -> str:
     """`https://builds.hex.pm/builds/otp/amd64/ubuntu-24.04/builds.txt` for a base and target."""
     return f"{base.rstrip('/')}/builds/otp/{target.strip('/')}/builds.txt"
-
-
-def download_builds(url: str, timeout: float) -> bytes:
-    return http_get(url, timeout)
 
 
 def parse_builds(data: bytes, source: str = "builds.txt") -> tuple[BuildEntry, ...]:

@@ -26,8 +26,8 @@ from gate.knowledge.advisories import (
     parse_github_advisory,
     parse_openvex,
 )
-from gate.knowledge.cache import DEFAULT_TTL, FileCache, default_cache_dir
-from gate.knowledge.fetch import Fetched, FetchError, Origin, fetch_document, http_get
+from gate.knowledge.cache import DEFAULT_TTL, FileCache
+from gate.knowledge.fetch import Fetched, FetchError, Origin, fetch_document, http_document
 from gate.knowledge.hexpm import (
     DEFAULT_BUILDS_BASE,
     DEFAULT_BUILDS_TARGET,
@@ -44,6 +44,8 @@ from gate.knowledge.tables import (
 )
 from gate.model.advisory import Advisory
 from gate.model.otp import AppVersion, DataProvenance, OtpVersion, Release
+from gate.outside.cache import cache_root
+from gate.outside.github import DEFAULT_API_URL, ListingOptions
 
 if TYPE_CHECKING:
     from gate.knowledge.snapshot import TableLine
@@ -52,6 +54,7 @@ T = TypeVar("T")
 
 DEFAULT_MAX_AGE_DAYS = 30
 SNAPSHOT = "snapshot"
+_SKIPPED = "did not answer an earlier request"
 FAILED = "failed"
 
 
@@ -61,9 +64,9 @@ class LiveOptions:
 
     offline: bool = False
     max_age_days: int = DEFAULT_MAX_AGE_DAYS
-    cache_dir: Path | None = None  # None: `default_cache_dir(environ)`
+    cache_dir: Path | None = None  # None: `data` in the boundary's cache folder
     ttl: timedelta = DEFAULT_TTL
-    github_api_url: str = gh.DEFAULT_API_URL
+    github_api_url: str = DEFAULT_API_URL
     token: str | None = None
     raw_base_url: str = DEFAULT_RAW_BASE
     builds_base_url: str = DEFAULT_BUILDS_BASE
@@ -98,6 +101,16 @@ class SourceStatus:
             return f"{self.name}: bundled snapshot as of {self.as_of}{age}"
         return f"{self.name}: fetched {self.as_of}"
 
+    def trouble(self) -> str | None:
+        """What went wrong with this source, or None when it answered (or was not asked)."""
+        if self.origin == FAILED:
+            return f"{self.name} unavailable: {self.error}"
+        if self.origin == Origin.STALE_CACHE:
+            return (
+                f"{self.name}: using a cached copy of {self.as_of} (refresh failed: {self.error})"
+            )
+        return None
+
 
 @dataclass(frozen=True)
 class LiveIndex:
@@ -108,6 +121,9 @@ class LiveIndex:
     application_sets: Mapping[OtpVersion, tuple[AppVersion, ...]]
     sources: tuple[SourceStatus, ...] = ()
     warnings: tuple[str, ...] = ()
+    snapshot_as_of: date | None = None  # the bundled data's date, which fills in for failures
+    # Hosts that did not answer: the advisories of the same run skip them instead of waiting again.
+    dead_hosts: frozenset[str] = frozenset()
 
     def releases(self) -> tuple[Release, ...]:
         return self.release_list
@@ -135,7 +151,8 @@ def _snapshot() -> ReleaseIndex:
 
 def _cache(opts: LiveOptions, environ: Mapping[str, str] | None, today: date) -> FileCache:
     clock = opts.clock or fixed_clock(today)
-    return FileCache(opts.cache_dir or default_cache_dir(environ), opts.ttl, clock)
+    directory = opts.cache_dir or cache_root(environ or {}) / "data"
+    return FileCache(directory, opts.ttl, clock)
 
 
 def _try(
@@ -157,9 +174,7 @@ def _try(
     if host in dead_hosts:
 
         def download() -> bytes:
-            raise FetchError(
-                f"{url}: skipped, {host} did not answer an earlier request", network=True
-            )
+            raise FetchError(f"{url}: skipped, {host} {_SKIPPED}", network=True)
 
     try:
         got = fetch_document(key, url, download, parse, cache)
@@ -172,26 +187,10 @@ def _try(
     return got
 
 
-def _age_warning(what: str, as_of: date, today: date, max_age_days: int) -> str | None:
-    age = (today - as_of).days
-    if age > max_age_days:
-        return (
-            f"{what} is {age} days old (as of {as_of}), older than the allowed {max_age_days} days: "
-            "newer OTP patches or advisories may be missing; run with network access, or raise "
-            "--max-data-age if that is intended"
-        )
-    return None
-
-
 def load_index(
     *,
-    offline: bool = False,
-    max_age_days: int = DEFAULT_MAX_AGE_DAYS,
-    cache_dir: Path | None = None,
-    github_api_url: str = gh.DEFAULT_API_URL,
-    token: str | None = None,
     today: date,
-    options: LiveOptions | None = None,
+    options: LiveOptions = LiveOptions(),  # frozen, so one shared default is safe
     snapshot: ReleaseIndex | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> LiveIndex:
@@ -200,35 +199,24 @@ def load_index(
     Never raises for network trouble: each failed source is named in `sources`, `warnings` and the
     provenance notes. Raises `KnowledgeError` only if the bundled snapshot itself is unreadable.
     """
-    opts = options or LiveOptions(
-        offline=offline,
-        max_age_days=max_age_days,
-        cache_dir=cache_dir,
-        github_api_url=github_api_url,
-        token=token,
-    )
+    opts = options
     base = snapshot or _snapshot()
     snap = base.provenance
     statuses: list[SourceStatus] = []
-    warnings: list[str] = []
     releases: dict[OtpVersion, Release] = {}
     apps: dict[OtpVersion, tuple[AppVersion, ...]] = dict(base.applications())
 
     if opts.offline:
         statuses.append(SourceStatus("release data", SNAPSHOT, snap.as_of))
-        _add_warning(
-            warnings, _age_warning("the bundled release data", snap.as_of, today, opts.max_age_days)
-        )
-        notes = (*snap.notes, "offline: live sources were not consulted", *warnings)
+        notes = (*snap.notes, "offline: live sources were not consulted")
         provenance = DataProvenance(snap.source, snap.as_of, False, notes)
-        return LiveIndex(
-            provenance, base.releases(), MappingProxyType(apps), tuple(statuses), tuple(warnings)
-        )
+        return LiveIndex(provenance, base.releases(), MappingProxyType(apps), tuple(statuses))
 
     cache = _cache(opts, environ, today)
-    _add_warning(warnings, cache.trust_problem())  # a shared, writable cache is not read (issue 14)
+    # What a shared cache or a tampered copy made the gate ignore (issue 14): said in the notes.
+    concerns = [t] if (t := cache.trust_problem()) else []
     dead: set[str] = set()
-    ghopts = gh.GithubOptions(opts.github_api_url, opts.token, timeout=opts.timeout)
+    ghopts = ListingOptions(opts.github_api_url, opts.token, timeout=opts.timeout)
     api = opts.github_api_url.rstrip("/")
     got_rel = _try(
         "GitHub releases of erlang/otp",
@@ -255,7 +243,7 @@ def load_index(
         "builds.hex.pm builds.txt",
         f"builds:{burl}",
         burl,
-        lambda: http_get(burl, opts.timeout),
+        lambda: http_document(burl, opts.timeout),
         lambda b: parse_builds(b, burl),
         cache,
         statuses,
@@ -264,7 +252,7 @@ def load_index(
 
     # Dates: GitHub's publication date first; the snapshot's image dates fill the gaps. builds.txt
     # only says a version exists (its `built_at` is a rebuild time).
-    for r in _published_by(got_rel, warnings) if got_rel else ():
+    for r in _published_by(got_rel, concerns) if got_rel else ():
         releases[r.version] = r
     _merge_snapshot_dates(releases, base.releases())
     for v in got_tags.value if got_tags else ():
@@ -283,7 +271,7 @@ def load_index(
                 f"otp_versions.table ({branch})",
                 f"table:{turl}",
                 turl,
-                lambda u=turl: http_get(u, opts.timeout),  # type: ignore[misc]
+                lambda u=turl: http_document(u, opts.timeout),  # type: ignore[misc]
                 lambda b, u=turl: parse_table(b, u),  # type: ignore[misc]
                 cache,
                 statuses,
@@ -294,32 +282,70 @@ def load_index(
         _merge_table_lines(apps, releases, merge_tables(*tables), base.applications())
 
     list_sources = [g for g in (got_rel, got_tags, got_builds) if g is not None]
-    for s in statuses:
-        if s.origin == FAILED:
-            warnings.append(f"{s.name} unavailable: {s.error}")
-        elif s.origin == Origin.STALE_CACHE:
-            warnings.append(
-                f"{s.name}: using a cached copy of {s.as_of} (refresh failed: {s.error})"
-            )
-    if list_sources:
-        # The release list is as current as its most recent source that answered.
-        as_of = max(g.fetched_at.date() for g in list_sources)
-        live = any(g.origin is not Origin.STALE_CACHE for g in list_sources)
-        what = "the release list"
-    else:
-        as_of, live, what = snap.as_of, False, "the bundled release data (every live source failed)"
-        warnings.append("no live release source answered: the bundled snapshot is used")
-    _add_warning(warnings, _age_warning(what, as_of, today, opts.max_age_days))
+    warnings = [*concerns, *(w for s in statuses if (w := s.trouble()) is not None)]
+    described = (*(s.describe(today) for s in statuses), *concerns)
+    if not list_sources:
+        # The snapshot stands in for the release list: the answer is exactly the offline one
+        # (same data, same provenance), and the failed sources are a notice, not a finding.
+        provenance = DataProvenance(snap.source, snap.as_of, False, (*snap.notes, *described))
+        return LiveIndex(
+            provenance,
+            base.releases(),
+            MappingProxyType(apps),
+            tuple(statuses),
+            tuple(warnings),
+            snap.as_of,
+            frozenset(dead),
+        )
+    # The release list is as current as its most recent source that answered; its age is judged
+    # by the policy (`stale-data-days`), once.
+    as_of = max(g.fetched_at.date() for g in list_sources)
+    live = any(g.origin is not Origin.STALE_CACHE for g in list_sources)
     used = [s.name for s in statuses if s.origin != FAILED]
     source = " + ".join([*used, SNAPSHOT_LABEL])
-    notes = (
-        *(s.describe(today) for s in statuses),
-        f"{SNAPSHOT_LABEL} as of {snap.as_of}",
-        *warnings,
-    )
-    provenance = DataProvenance(source, as_of, live, tuple(notes))
+    notes = (*described, f"{SNAPSHOT_LABEL} as of {snap.as_of}")
+    provenance = DataProvenance(source, as_of, live, notes)
     ordered = tuple(sorted(releases.values(), key=lambda r: r.version))
-    return LiveIndex(provenance, ordered, MappingProxyType(apps), tuple(statuses), tuple(warnings))
+    return LiveIndex(
+        provenance,
+        ordered,
+        MappingProxyType(apps),
+        tuple(statuses),
+        tuple(warnings),
+        snap.as_of,
+        frozenset(dead),
+    )
+
+
+def fallback_notice(
+    sources: Sequence[SourceStatus], snapshot_as_of: date, how_to_fix: str
+) -> str | None:
+    """One notice for every live source that failed or fell back to a cached copy, or None.
+
+    It is a notice, not a finding: the bundled data stands in, so the answer is the offline one
+    (issue 11); the notice says which sources failed, how old the stand-in is, and the fix.
+    """
+    failed = [s for s in sources if s.origin == FAILED]
+    stale = [s for s in sources if s.origin == Origin.STALE_CACHE]
+    if not failed and not stale:
+        return None
+    parts: list[str] = []
+    if failed:
+        names = ", ".join(s.name for s in failed)
+        # A host that did not answer is asked once: the sources skipped after it add no news.
+        errors = list(
+            dict.fromkeys(s.error or "no reply" for s in failed if _SKIPPED not in (s.error or ""))
+        )
+        shown = "; ".join(errors[:3]) + (f"; and {len(errors) - 3} more" if len(errors) > 3 else "")
+        parts.append(
+            f"Live release data unavailable: {names} ({shown}). The bundled snapshot of "
+            f"{snapshot_as_of} stands in for them."
+        )
+    if stale:
+        copies = ", ".join(f"{s.name} ({s.as_of})" for s in stale)
+        parts.append(f"Refresh failed, cached copies used: {copies}.")
+    parts.append(how_to_fix)
+    return " ".join(parts)
 
 
 SNAPSHOT_LABEL = "bundled snapshot"
@@ -370,17 +396,13 @@ def _published_by(got: Fetched[tuple[Release, ...]], warnings: list[str]) -> lis
     return kept
 
 
-def _add_warning(warnings: list[str], text: str | None) -> None:
-    if text:
-        warnings.append(text)
-
-
 def load_advisories(
     *,
     options: LiveOptions,
     today: date,
     lines: Sequence[int] = (),
     environ: Mapping[str, str] | None = None,
+    dead_hosts: frozenset[str] = frozenset(),
 ) -> AdvisorySet:
     """Bundled advisories, plus erlang/otp's GitHub repository advisories and the OpenVEX files of
     `lines` when online. A failed source is a warning; the bundled set always remains.
@@ -394,9 +416,9 @@ def load_advisories(
             ("offline: bundled advisories only",),
         )
     cache = _cache(options, environ, today)
-    dead: set[str] = set()
+    dead: set[str] = set(dead_hosts)
     statuses: list[SourceStatus] = []
-    ghopts = gh.GithubOptions(options.github_api_url, options.token, timeout=options.timeout)
+    ghopts = ListingOptions(options.github_api_url, options.token, timeout=options.timeout)
     api = options.github_api_url.rstrip("/")
     groups: list[tuple[Advisory, ...]] = [bundled]
     got = _try(
@@ -418,7 +440,7 @@ def load_advisories(
                 f"OpenVEX otp-{n}",
                 f"vex:{url}",
                 url,
-                lambda u=url: http_get(u, options.timeout),  # type: ignore[misc]
+                lambda u=url: http_document(u, options.timeout),  # type: ignore[misc]
                 lambda b, u=url, n=n: _parse_vex(b, u, n),  # type: ignore[misc]
                 cache,
                 statuses,
@@ -426,13 +448,7 @@ def load_advisories(
             )
             if vex:
                 groups.append(vex.value)
-    warnings = [
-        f"{s.name} unavailable: {s.error}; bundled advisories only"
-        if s.origin == FAILED
-        else f"{s.name}: using a cached copy of {s.as_of} (refresh failed: {s.error})"
-        for s in statuses
-        if s.origin in (FAILED, Origin.STALE_CACHE)
-    ]
+    warnings = [w for s in statuses if (w := s.trouble()) is not None]
     notes = tuple(s.describe(today) for s in statuses)
     return AdvisorySet(merge_advisories(*groups), tuple(statuses), tuple(warnings), notes)
 

@@ -72,7 +72,9 @@ class Report:
     files: tuple[FileReport, ...]
     otp: OtpIdentity
     version_status: VersionStatus | None
-    warnings: tuple[str, ...] = ()  # e.g. stale data, unreadable files
+    warnings: tuple[str, ...] = ()  # findings: unreadable files, a half-read runtime
+    # Worth knowing, never a finding: live data that fell back to the bundled snapshot (issue 11).
+    notices: tuple[str, ...] = ()
     details: Details = Details()  # frozen, so one shared default is safe
     schema: int = SCHEMA_VERSION
 

@@ -62,13 +62,20 @@ def _version_pins(reason: Reason, report: Report, pins: Sequence[Pin]) -> list[P
     return chosen
 
 
+def _level(severity: Severity, verdict: Verdict) -> str | None:
+    """The annotation level follows the policy: a job that passes (`fail-on: never`, or errors
+    waived below the threshold) shows no red `::error` (issue 11)."""
+    level = _LEVEL.get(severity)
+    return "warning" if level == "error" and verdict.passed else level
+
+
 def build(report: Report, verdict: Verdict, pins: Sequence[Pin] = ()) -> list[Annotation]:
     """Every annotation, most important first: failing checks are grouped by check id."""
     out: list[Annotation] = []
     runtime_line = next((p for p in pins if p.produces_runtime), None)
     by_check: dict[tuple[str, Severity], list[Reason]] = {}
     for reason in verdict.reasons:
-        level = _LEVEL.get(reason.severity)
+        level = _level(reason.severity, verdict)
         if level is None:
             continue
         rank = _CODE_RANK.get(reason.code, 5)
@@ -106,7 +113,7 @@ def build(report: Report, verdict: Verdict, pins: Sequence[Pin] = ()) -> list[An
             message += f" Fix: {check_fix}"
         out.append(
             Annotation(
-                _LEVEL[severity],
+                _level(severity, verdict) or "notice",
                 f"otp-gate: {check_id}",
                 message,
                 runtime_line.path if runtime_line else None,
@@ -114,6 +121,7 @@ def build(report: Report, verdict: Verdict, pins: Sequence[Pin] = ()) -> list[An
                 _CODE_RANK["check-failed"],
             )
         )
+    out.extend(Annotation("notice", "otp-gate: note", n, rank=9) for n in report.notices)
     order = {"error": 0, "warning": 1, "notice": 2}
     # sorted() is stable: within a rank the verdict's order (files, then checks) is kept.
     return sorted(out, key=lambda a: (order[a.level], a.rank))

@@ -198,6 +198,7 @@ def document(report: Report, verdict: Verdict) -> dict[str, Any]:
         "files": [_file(f) for f in report.files],
         "summary": _summary(report),
         "warnings": list(report.warnings),
+        "notices": list(report.notices),
         "explanation": _explanation(details.explanation),
         "advisories": advisories,
         "verdict": verdict_doc(verdict),

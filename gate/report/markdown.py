@@ -73,6 +73,7 @@ def _header(report: Report, verdict: Verdict) -> list[str]:
         f"**Findings:** {errors} error(s), {warnings} warning(s), {len(verdict.waived)} waived; "
         f"{len(report.files)} file(s) checked; exit code {int(verdict.exit_code)}"
     )
+    lines.extend(f"\n> **Note:** {escape(n)}" for n in report.notices)
     return lines
 
 

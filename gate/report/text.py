@@ -144,6 +144,7 @@ def render(report: Report, verdict: Verdict) -> str:
             out.extend(f"           {line}" for line in fix_lines[1:])
     if verdict.waived:
         out.append(f"  waived: {len(verdict.waived)} finding(s) accepted by the config file")
+    out.extend(f"note: {printable(n)}" for n in report.notices)
     out.extend(_details(report.details))
     # File names lead rows: a name like `::error::x` or `##[error]` must not become a command.
     return neutralize_commands("\n".join(out) + "\n")

@@ -7,17 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from gate.action import (
+from gate.action_inputs import (
     CommentMode,
     Inputs,
     LogFormat,
     Source,
-    cli_arguments,
     get_input,
     parse_inputs,
     read_context,
+    scan_request,
 )
 from gate.config import FailOn, VersionPolicy
+from gate.engine import BuildRequest, Target
 from gate.errors import UsageError
 
 ACTION_YML = Path(__file__).resolve().parents[2] / "action.yml"
@@ -95,7 +96,7 @@ def test_required_inputs_are_checked_here_not_by_the_runner(tmp_path: Path) -> N
         with pytest.raises(
             UsageError, match=f"input otp-version is required when source is {source}"
         ):
-            cli_arguments(parse_inputs({"INPUT_SOURCE": source}), ctx)
+            scan_request(parse_inputs({"INPUT_SOURCE": source}), ctx)
     with pytest.raises(UsageError, match="input cflags only applies with source: build"):
         parse_inputs({"INPUT_CFLAGS": "-O2"})
     with pytest.raises(UsageError, match="path and image"):
@@ -105,44 +106,64 @@ def test_required_inputs_are_checked_here_not_by_the_runner(tmp_path: Path) -> N
 def test_otp_version_defaults_to_the_exact_pin(tmp_path: Path) -> None:
     ctx = read_context({"GITHUB_WORKSPACE": str(tmp_path)})
     # No input and no pin: the workspace itself is scanned.
-    assert cli_arguments(parse_inputs({}), ctx)[:2] == ["scan", str(tmp_path / ".")]
+    req = scan_request(parse_inputs({}), ctx)
+    assert (req.target, req.path) == (Target.PATH, tmp_path)
     # A floating pin is not a version to fetch; an exact one is.
     (tmp_path / ".tool-versions").write_text("elixir 1.17.3-otp-27\nerlang 27\n")
-    assert cli_arguments(parse_inputs({}), ctx)[:2] == ["scan", str(tmp_path / ".")]
+    assert scan_request(parse_inputs({}), ctx).target == Target.PATH
     (tmp_path / ".tool-versions").write_text("elixir 1.17.3-otp-27\nerlang 27.3.4\n")
-    assert cli_arguments(parse_inputs({}), ctx)[:3] == ["scan", "--otp-version", "27.3.4"]
-    assert cli_arguments(parse_inputs({"INPUT_SOURCE": "prebuilt"}), ctx)[1:3] == [
-        "--otp-version",
-        "27.3.4",
-    ]
-    # source: build runs `otp-gate build` with the pinned version and the given flags.
-    build = cli_arguments(
+    req = scan_request(parse_inputs({}), ctx)
+    assert (req.target, req.otp_version) == (Target.PREBUILT, "27.3.4")
+    req = scan_request(parse_inputs({"INPUT_SOURCE": "prebuilt"}), ctx)
+    assert (req.target, req.otp_version) == (Target.PREBUILT, "27.3.4")
+    # source: build with the pinned version and the given flags, typed: a single token that
+    # starts with `-` is a value, not an option (issue 11).
+    req = scan_request(
         parse_inputs(
             {
                 "INPUT_SOURCE": "build",
-                "INPUT_CFLAGS": "-O2 -g -fstack-protector-strong",
-                "INPUT_LDFLAGS": "-Wl,-z,relro,-z,now",
-                "INPUT_CONFIGURE-ARGS": "--without-wx",
+                "INPUT_CFLAGS": "-O2",
+                "INPUT_LDFLAGS": "-pie",
+                "INPUT_CONFIGURE-ARGS": "--without-wx --enable-jit",
+                "INPUT_SOURCE-MIRROR": "https://mirror.example.com/otp",
             }
         ),
         ctx,
     )
-    assert build[:9] == [
-        "build",
-        "--otp-version",
-        "27.3.4",
-        "--cflags",
-        "-O2 -g -fstack-protector-strong",
-        "--ldflags",
-        "-Wl,-z,relro,-z,now",
-        "--configure-args",
-        "--without-wx",
-    ]
+    assert (req.target, req.otp_version) == (Target.BUILD, "27.3.4")
+    assert req.build == BuildRequest(
+        cflags="-O2",
+        ldflags="-pie",
+        configure_args=("--without-wx", "--enable-jit"),
+        source_mirror="https://mirror.example.com/otp",
+    )
+    assert req.names.source_mirror == "input source-mirror"
     # An explicit path still wins over the pin.
-    assert cli_arguments(parse_inputs({"INPUT_PATH": "rel"}), ctx)[:2] == [
-        "scan",
-        str(tmp_path / "rel"),
-    ]
+    (tmp_path / "rel").mkdir()
+    req = scan_request(parse_inputs({"INPUT_PATH": "rel"}), ctx)
+    assert (req.target, req.path) == (Target.PATH, tmp_path / "rel")
+
+
+def test_a_path_outside_the_workspace_is_refused(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    ctx = read_context({"GITHUB_WORKSPACE": str(ws)})
+    for name, value in (("PATH", "../"), ("PATH", "/etc"), ("IMAGE-ARCHIVE", "a/../../x.tar")):
+        with pytest.raises(UsageError, match=f"input {name.lower()}: .*outside the workspace"):
+            scan_request(parse_inputs({f"INPUT_{name}": value}), ctx)
+    with pytest.raises(UsageError, match="input path: missing: no such file or directory"):
+        scan_request(parse_inputs({"INPUT_PATH": "missing"}), ctx)
+    with pytest.raises(UsageError, match=r"input config-file: .*outside the workspace"):
+        scan_request(parse_inputs({"INPUT_CONFIG-FILE": "../gate.toml"}), ctx)
+
+
+def test_mirror_inputs_are_urls_for_their_source() -> None:
+    with pytest.raises(UsageError, match="input builds-mirror: 'ftp://x' is not an http"):
+        parse_inputs({"INPUT_BUILDS-MIRROR": "ftp://x"})
+    with pytest.raises(UsageError, match="input source-mirror only applies with source: build"):
+        parse_inputs({"INPUT_SOURCE-MIRROR": "https://m.example.com"})
+    with pytest.raises(UsageError, match="input configure-args: No closing quotation"):
+        parse_inputs({"INPUT_SOURCE": "build", "INPUT_CONFIGURE-ARGS": "'open"})
 
 
 def test_exclusive_runtime_inputs() -> None:
@@ -243,31 +264,31 @@ def test_unreadable_event_payload_names_the_variable(tmp_path: Path) -> None:
         read_context({"GITHUB_EVENT_PATH": str(bad)})
 
 
-def test_cli_arguments_for_each_source(tmp_path: Path) -> None:
+def test_request_for_each_source(tmp_path: Path) -> None:
     ctx = read_context({"GITHUB_WORKSPACE": str(tmp_path)})
-    assert cli_arguments(parse_inputs({"INPUT_PATH": "rel"}), ctx)[:2] == [
-        "scan",
-        str(tmp_path / "rel"),
-    ]
-    assert cli_arguments(
+    (tmp_path / "rel").mkdir()
+    assert scan_request(parse_inputs({"INPUT_PATH": "rel"}), ctx).path == tmp_path / "rel"
+    req = scan_request(
         parse_inputs({"INPUT_IMAGE": "erlang:27", "INPUT_PLATFORM": "linux/amd64"}), ctx
-    )[1:5] == ["--image", "erlang:27", "--platform", "linux/amd64"]
-    assert "--distro" in cli_arguments(parse_inputs({"INPUT_SOURCE": "distro"}), ctx)
-    assert cli_arguments(parse_inputs({"INPUT_OTP-VERSION": "27.3.4"}), ctx)[1:3] == [
-        "--otp-version",
-        "27.3.4",
-    ]
-    args = cli_arguments(parse_inputs({"INPUT_FAIL-ON": "never", "INPUT_OFFLINE": "true"}), ctx)
-    assert args[-3:] == ["--fail-on", "never", "--offline"]
+    )
+    assert (req.target, req.image, req.platform) == (Target.IMAGE, "erlang:27", "linux/amd64")
+    assert scan_request(parse_inputs({"INPUT_SOURCE": "distro"}), ctx).target == Target.DISTRO
+    req = scan_request(
+        parse_inputs({"INPUT_OTP-VERSION": "27.3.4", "INPUT_BUILDS-MIRROR": "http://m"}), ctx
+    )
+    assert (req.otp_version, req.builds_mirror) == ("27.3.4", "http://m")
+    req = scan_request(parse_inputs({"INPUT_FAIL-ON": "never", "INPUT_OFFLINE": "true"}), ctx)
+    assert req.config.fail_on == FailOn.NEVER and req.offline
+    assert req.names.offline == "input `offline: true`"
     assert parse_inputs({}).source == Source.AUTO
 
 
 def test_missing_custom_config_file_is_a_usage_error(tmp_path: Path) -> None:
     ctx = read_context({"GITHUB_WORKSPACE": str(tmp_path)})
     with pytest.raises(UsageError, match=r"input config-file: gate\.toml"):
-        cli_arguments(parse_inputs({"INPUT_CONFIG-FILE": "gate.toml"}), ctx)
-    (tmp_path / ".otp-gate.toml").write_text("")
-    assert "--config" in cli_arguments(parse_inputs({}), ctx)
+        scan_request(parse_inputs({"INPUT_CONFIG-FILE": "gate.toml"}), ctx)
+    (tmp_path / ".otp-gate.toml").write_text('fail-on = "warning"\n')
+    assert scan_request(parse_inputs({}), ctx).config.fail_on == FailOn.WARNING
 
 
 def test_reports_go_under_runner_temp(tmp_path: Path) -> None:
@@ -288,3 +309,39 @@ def test_unmounted_runner_temp_falls_back_to_github_home(tmp_path: Path) -> None
     here, there = report_dir({"RUNNER_TEMP": "/home/runner/work/_temp"}, github_home=str(home))
     assert here == home / "otp-gate"
     assert there == "/home/runner/work/_temp/_github_home/otp-gate"
+
+
+def test_engine_hints_name_the_action_input(tmp_path: Path) -> None:
+    # A value the builder refuses is reported in the Action's words, not the CLI's flags.
+    from gate.engine import runtime_source
+
+    ctx = read_context({"GITHUB_WORKSPACE": str(tmp_path)})
+    inputs = parse_inputs(
+        {"INPUT_SOURCE": "build", "INPUT_OTP-VERSION": "27.3.4", "INPUT_CFLAGS": "-fpie"}
+    )
+    with pytest.raises(UsageError) as err:
+        runtime_source(scan_request(inputs, ctx), {})
+    assert err.value.hint is not None and "input cflags" in err.value.hint
+    assert "--cflags" not in err.value.diagnostics()
+    bad = parse_inputs({"INPUT_SOURCE": "build", "INPUT_OTP-VERSION": "27.x"})
+    with pytest.raises(UsageError, match=r"input otp-version '27\.x'"):
+        runtime_source(scan_request(bad, ctx), {})
+
+
+def test_an_unreachable_builds_mirror_names_the_input(tmp_path: Path) -> None:
+    import socket
+
+    from gate.engine import runtime_source
+    from gate.errors import AcquireError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    ctx = read_context({"GITHUB_WORKSPACE": str(tmp_path)})
+    inputs = parse_inputs({"INPUT_OTP-VERSION": "27.3.4", "INPUT_BUILDS-MIRROR": dead})
+    source = runtime_source(scan_request(inputs, ctx), {"OTP_GATE_CACHE": str(tmp_path / "c")})
+    with pytest.raises(AcquireError) as err:
+        source.acquire(tmp_path / "work")
+    assert (
+        err.value.hint is not None and "point input builds-mirror at a local copy" in err.value.hint
+    )

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from gate.github.check_run import BATCH, publish_check_run
-from gate.github.client import GitHubApiError, GitHubClient
 from gate.github.drift import LABEL, MARKER, DriftAction, gaps, sync
 from gate.inspection.pins import Pin, PinKind
+from gate.outside.github import GitHubApiError, GitHubClient
 from gate.report.annotations import Annotation
 from tests.github.fake_github import HUMAN, FakeGitHub
 from tests.github.reports import make_report

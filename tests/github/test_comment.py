@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from gate.github.client import GitHubApiError, GitHubClient
 from gate.github.comment import COMMENT_LIMIT, CommentAction, fit_comment, marker, publish, upsert
+from gate.outside.github import GitHubApiError, GitHubClient
 from tests.github.fake_github import (
     BODY_TOO_LONG,
     HUMAN,

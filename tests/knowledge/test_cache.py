@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gate.knowledge.cache import FileCache, default_cache_dir
+from gate.knowledge.cache import FileCache
 
 
 class Clock:
@@ -66,25 +66,6 @@ def test_unwritable_folder_disables_caching(tmp_path: Path) -> None:
     cache = FileCache(blocker / "sub", timedelta(hours=1), Clock())
     assert cache.put("k", "u", b"x") is None
     assert cache.get("k") is None
-
-
-def test_default_dirs() -> None:
-    actions = {
-        "GITHUB_ACTIONS": "true",
-        "RUNNER_TOOL_CACHE": "/opt/hostedtoolcache",
-        "RUNNER_TEMP": "/t",
-    }
-    # The runner's folders are shared between jobs: one folder per user there.
-    uid = f"uid-{os.geteuid()}"
-    assert default_cache_dir(actions) == Path("/opt/hostedtoolcache/otp-gate") / uid
-    assert (
-        default_cache_dir({"GITHUB_ACTIONS": "true", "RUNNER_TEMP": "/t"})
-        == Path("/t/otp-gate") / uid
-    )
-    assert default_cache_dir({"XDG_CACHE_HOME": "/x", "HOME": "/h"}) == Path("/x/otp-gate")
-    assert default_cache_dir({"HOME": "/h"}) == Path("/h/.cache/otp-gate")
-    # Outside Actions, runner variables do not matter.
-    assert default_cache_dir({"RUNNER_TEMP": "/t", "HOME": "/h"}) == Path("/h/.cache/otp-gate")
 
 
 # -- poisoning (issue 14): a cache is used only from a private folder, never through a link ------

@@ -1,7 +1,7 @@
 """The only module that imports PyGithub (lazily): REST calls in, plain frozen data out.
 
-It sits at the boundary layer (beside `gate.knowledge`, see docs/ARCHITECTURE.md) because two
-stages talk to GitHub: the release-data reader lists erlang/otp's releases, tags and advisories
+It sits in the boundary package (`gate.outside`, see docs/ARCHITECTURE.md) because two stages
+talk to GitHub: the release-data reader lists erlang/otp's releases, tags and advisories
 (`list_repo_records`, any token or none), and the reporting sinks write comments, issues and check
 runs (`GitHubClient`, the workflow's token).
 
@@ -21,6 +21,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from gate.errors import GitHubError
+from gate.outside.http import USER_AGENT
 
 if TYPE_CHECKING:
     from github import Github
@@ -129,7 +130,7 @@ class GitHubClient:
             per_page=100,
             seconds_between_requests=None,
             seconds_between_writes=seconds_between_writes or None,
-            user_agent="otp-hardening-gate",
+            user_agent=USER_AGENT,
             lazy=True,  # no round trip to fetch the repository before the first real call
         )
         self.repository = repository
@@ -316,7 +317,7 @@ def _listing_client(opts: ListingOptions) -> Github:
         retry=retry,
         per_page=100,
         seconds_between_requests=None,
-        user_agent="otp-hardening-gate",
+        user_agent=USER_AGENT,
         lazy=True,  # no `GET /repos/{repo}` round trip before the listing
     )
 
