@@ -23,6 +23,9 @@ from typing import Any
 
 #: Address-space cap of the driver and every case (the issue: "a few hundred MB").
 ADDRESS_SPACE = 1024 * 1024 * 1024
+#: The hard limit above it: a case may raise its own soft limit up to this (`address_space`), e.g.
+#: to map a 4 GiB sparse file, where only resident memory (measured) is the point.
+ADDRESS_SPACE_HARD = 16 * ADDRESS_SPACE
 #: Seconds a case may run before SIGALRM ends it (a hang is a finding, not a stuck CI job).
 TIME_LIMIT = 30
 
@@ -36,6 +39,8 @@ def _child(case: dict[str, Any], out_dir: Path) -> None:
         err = os.open(out_dir / "stderr", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(out, 1)
         os.dup2(err, 2)
+        if "address_space" in case:
+            resource.setrlimit(resource.RLIMIT_AS, (case["address_space"], ADDRESS_SPACE_HARD))
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
         signal.alarm(case.get("timeout", TIME_LIMIT))
         from gate.cli import main
@@ -75,7 +80,7 @@ def run_case(case: dict[str, Any], out_dir: Path) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     cases = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE_HARD))
     # Import everything a case may load before forking, so children share the pages.
     import gate.cli
     import gate.report.json_report
