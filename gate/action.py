@@ -26,7 +26,9 @@ from gate.errors import GateError
 from gate.model.report import ExitCode
 
 if TYPE_CHECKING:
+    from gate.action_pins import PinsOutcome
     from gate.inspection.pins import Pin
+    from gate.model.merged import RuntimeSummary
     from gate.outside.github import GitHubApiError, GitHubClient
     from gate.report import Result
 
@@ -144,6 +146,7 @@ def _sticky_comment(
     passed: bool,
     log: Log,
     client: Callable[[], GitHubClient],
+    text: str | None = None,
 ) -> None:
     from gate.github.comment import CommentAction, marker, publish
     from gate.outside.github import GitHubApiError
@@ -158,12 +161,13 @@ def _sticky_comment(
         inputs.image_archive,
         inputs.otp_version,
         inputs.platform,
+        *((inputs.reports,) if inputs.reports else ()),
     )
     mark = marker("/".join((ctx.sticky_key, *target)))
     # on-failure: say nothing on a clean PR, but do update an earlier failure comment to "pass",
     # so a fixed PR does not keep a stale red comment.
     create = inputs.comment == CommentMode.ALWAYS or not passed
-    text = _markdown(results, COMMENT_MAX_CHARS)
+    text = _markdown(results, COMMENT_MAX_CHARS) if text is None else text
     try:
         result = publish(client(), ctx.pr_number, text, mark, ctx.run_url, create=create)
     except GitHubApiError as e:
@@ -183,14 +187,20 @@ def _check_run(
     pins: Sequence[Pin],
     log: Log,
     client: Callable[[], GitHubClient],
+    judged: PinsOutcome | None = None,
+    origin: tuple[str, int] | None = None,
 ) -> None:
     from gate.github.check_run import publish_check_run
     from gate.outside.github import GitHubApiError
     from gate.report.annotations import build as build_annotations
+    from gate.report.annotations import pin_annotations
 
     if not inputs.check_run or not ctx.head_sha:
         return
-    notes = [a for r, v in results for a in build_annotations(r, v, pins)]
+    # Pins judged on their own have their own annotations: the runtime's are not repeated on them.
+    per = () if judged is not None else pins
+    notes = [a for r, v in results for a in build_annotations(r, v, per, origin)]
+    notes += pin_annotations(judged.verdict) if judged is not None else []
     summary = _markdown(results, 60_000)
     try:
         run = publish_check_run(
@@ -205,18 +215,21 @@ def _check_run(
 def _drift(
     inputs: Inputs,
     ctx: Context,
-    results: Results,
-    pins: Sequence[Pin],
+    results: Results | Sequence[RuntimeSummary],
+    judged: PinsOutcome | None,
     log: Log,
     client: Callable[[], GitHubClient],
 ) -> None:
     from gate.github.drift import sync
+    from gate.model.merged import RuntimeSummary
     from gate.outside.github import GitHubApiError
 
     if not inputs.drift_issue or not ctx.is_scheduled:
         return
+    runtimes = [r if isinstance(r, RuntimeSummary) else r[0] for r in results]
+    pins = judged.report.judgements if judged is not None else ()
     try:
-        outcome = sync(client(), [r for r, _ in results], pins, ctx.run_url)
+        outcome = sync(client(), runtimes, pins, ctx.run_url)
     except GitHubApiError as e:
         _permission_warning(log, e, "update the drift tracking issue", "issues", ctx)
         return
@@ -224,6 +237,97 @@ def _drift(
         f"otp-gate: drift issue {outcome.action.value}"
         + (f" (#{outcome.number})" if outcome.number else "")
     )
+
+
+# -- the steps without a scanned runtime ------------------------------------------------------
+def _with_client(
+    inputs: Inputs,
+    ctx: Context,
+    env: Mapping[str, str],
+    work: Callable[[Callable[[], GitHubClient]], None],
+) -> None:
+    client = _client(inputs, ctx, env)
+    try:
+        work(lambda: client)
+    finally:
+        client.close()
+
+
+def _pins_without_runtime(
+    inputs: Inputs, ctx: Context, pins: PinsOutcome, env: Mapping[str, str], log: Log
+) -> None:
+    """After an acquire error: the pins' annotations, their review suggestions on a pull request,
+    the drift issue and the pin-bump pull request on a schedule."""
+    from gate.action_pins import annotation_lines
+
+    for line in annotation_lines(pins):
+        log.line(line)
+    if (ctx.is_scheduled or ctx.is_pull_request) and inputs.github_token and ctx.repository:
+
+        def work(client: Callable[[], GitHubClient]) -> None:
+            _drift(inputs, ctx, [], pins, log, client)
+            _pin_fixes(inputs, ctx, pins, log, client)
+
+        _with_client(inputs, ctx, env, work)
+
+
+def _merged_step(
+    inputs: Inputs, ctx: Context, env: Mapping[str, str], log: Log, pins: PinsOutcome | None
+) -> int:
+    """Many runtimes, one answer: the matrix jobs' JSON reports give one summary, one sticky
+    comment and one drift issue; the pins are judged as in every run."""
+    from gate.action_pins import annotation_lines, read_report_glob, summary, worse
+    from gate.github import sinks
+    from gate.report import merged
+
+    runtimes = read_report_glob(inputs.reports, ctx.workspace)
+    code = worse(merged.worst(runtimes), pins)
+    text = merged.markdown(runtimes)
+    sinks.write_summary(text + (f"\n---\n\n{summary(pins)}" if pins else ""), env)
+    failing = sum(1 for r in runtimes for x in r.reasons if x.severity.rank >= 2)
+    result = "pass" if code == ExitCode.PASS else "fail"
+    sinks.write_outputs({"result": result, "findings": str(failing)}, env)
+    for line in annotation_lines(pins) if pins else []:
+        log.line(line)
+    if inputs.github_token and ctx.repository:
+
+        def work(client: Callable[[], GitHubClient]) -> None:
+            _sticky_comment(inputs, ctx, [], code == ExitCode.PASS, log, client, text)
+            _drift(inputs, ctx, runtimes, pins, log, client)
+            _pin_fixes(inputs, ctx, pins, log, client)
+
+        _with_client(inputs, ctx, env, work)
+    log.line(f"otp-gate: {result} (exit {int(code)}) for {len(runtimes)} runtimes")
+    return int(code)
+
+
+# -- the fix one click away ----------------------------------------------------------------------
+def _pin_fixes(
+    inputs: Inputs,
+    ctx: Context,
+    judged: PinsOutcome | None,
+    log: Log,
+    client: Callable[[], GitHubClient],
+) -> None:
+    """Review suggestions on a pull request; the pin-bump pull request on a schedule. A token that
+    may not write is a warning naming the permission; the verdict is unchanged."""
+    from gate.action_pins import suggest_or_bump
+    from gate.outside.github import GitHubApiError
+
+    suggest = inputs.comment != CommentMode.NEVER and ctx.pr_number is not None
+    bump = inputs.drift_pr and ctx.is_scheduled
+    if judged is None or not (suggest or bump):
+        return
+    try:
+        said = suggest_or_bump(client(), judged, ctx.workspace, ctx.pr_number, ctx.head_sha, bump)
+    except GitHubApiError as e:
+        if suggest:
+            _permission_warning(log, e, "suggest the pin changes", "pull-requests", ctx)
+        else:
+            _permission_warning(log, e, "update the pin-bump pull request", "contents", ctx)
+        return
+    if said:
+        log.line(said)
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -275,10 +379,12 @@ def _error_summary(e: GateError) -> str:
 
 def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None) -> int:
     """Run the action with the runner's environment; return the exit code (0 pass, 1 fail, 2 error)."""
+    from gate import action_pins
     from gate.github import sinks
 
     env = os.environ if environ is None else environ
     log = Log(stdout or sys.stdout)
+    pins: action_pins.PinsOutcome | None = None
     try:
         inputs = parse_inputs(env)
         ctx = read_context(env)
@@ -289,21 +395,29 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
             engine_env["GITHUB_TOKEN"] = inputs.github_token
         if inputs.release_data_token:
             engine_env["OTP_GATE_RELEASE_DATA_TOKEN"] = inputs.release_data_token
+        # The pins first: judging them needs release data only, so an acquire error below still
+        # reports every pin (issue 10).
+        pins = action_pins.judge_step(inputs, ctx, engine_env, log.warning)
+        if inputs.reports:
+            return _merged_step(inputs, ctx, env, log, pins)
         results = run_engine(inputs, ctx, engine_env)
     except GateError as e:
+        summary = _error_summary(e) + (f"\n---\n\n{action_pins.summary(pins)}" if pins else "")
         try:
-            sinks.write_summary(user_paths(_error_summary(e), env), env)
+            sinks.write_summary(user_paths(summary, env), env)
             sinks.write_outputs({"result": "error"}, env)
         except GateError as inner:
             log.command("error", inner.diagnostics(), title=f"{GATE_NAME}: cannot write")
         log.command("error", user_paths(e.diagnostics(), env), title=f"{GATE_NAME}: {e.kind} error")
+        if pins is not None:
+            _pins_without_runtime(inputs, ctx, pins, env, log)
         return int(ExitCode.ERROR)
 
     except Exception as e:  # a bug must read as "could not run" (exit 2), never as a verdict
         return _internal_error(e, log)
 
     try:
-        return _report(inputs, ctx, results, env, log)
+        return _report(inputs, ctx, results, env, log, pins)
     except GateError as e:
         log.command("error", e.diagnostics(), title=f"{GATE_NAME}: {e.kind} error")
         return int(ExitCode.ERROR)
@@ -332,25 +446,32 @@ def _internal_error(e: Exception, log: Log) -> int:
 
 
 def _report(
-    inputs: Inputs, ctx: Context, results: Results, env: Mapping[str, str], log: Log
+    inputs: Inputs,
+    ctx: Context,
+    results: Results,
+    env: Mapping[str, str],
+    log: Log,
+    judged: PinsOutcome | None = None,
 ) -> int:
+    from gate import action_pins
     from gate.github import sinks
-    from gate.inspection.pins import find_pins
     from gate.report import Format, render_many
     from gate.report import sarif as sarif_mod
     from gate.report.annotations import render_all as render_annotations
 
-    code = max((v.exit_code for _, v in results), default=ExitCode.ERROR)
+    runtime_code = max((v.exit_code for _, v in results), default=ExitCode.ERROR)
+    code = action_pins.worse(runtime_code, judged)  # the worse of the runtime's and the pins'
     passed = code == ExitCode.PASS
 
     # 1. The job summary, first: it is the one report that is always there.
     summary = _markdown(results, SUMMARY_MAX_CHARS)
+    summary += f"\n\n---\n\n{action_pins.summary(judged)}" if judged is not None else ""
     sinks.write_summary(summary, env)
 
     # 2. Report files under RUNNER_TEMP, then the step outputs that point at them.
-    pins = find_pins(ctx.workspace) if ctx.workspace.is_dir() else ()
+    pins = action_pins.pins_of(judged, ctx.workspace)
     here, there = report_dir(env)
-    runtime_pin = next((p for p in pins if p.produces_runtime), None)
+    origin = action_pins.runtime_at(ctx.workspace)
     version_pin = next((p for p in pins if p.exact), None)
     sinks.write_report_file(here / "report.json", render_many(Format.JSON, results))
     sinks.write_report_file(
@@ -358,9 +479,7 @@ def _report(
         sarif_mod.render_many(
             results,
             uri_base=_uri_base(inputs, ctx),
-            hardening_pin=sarif_mod.Pin(runtime_pin.path, runtime_pin.line)
-            if runtime_pin
-            else None,
+            hardening_pin=sarif_mod.Pin(*origin) if origin else None,
             version_pin=sarif_mod.Pin(version_pin.path, version_pin.line) if version_pin else None,
         ),
     )
@@ -371,7 +490,8 @@ def _report(
 
     # 3. Annotations (escaped, at most 10 per type), then the report itself, in a stop-commands block
     #    because it quotes file names and strings from the scanned binaries.
-    for line in render_annotations(results, pins):
+    pin_verdict = judged.verdict if judged is not None else None
+    for line in render_annotations(results, pins, pin_verdict=pin_verdict, runtime_at=origin):
         log.line(line)
     log.untrusted_block(render_many(Format(inputs.format.value), results))
 
@@ -386,7 +506,7 @@ def _report(
     wants_github = (
         (inputs.comment != CommentMode.NEVER and ctx.is_pull_request)
         or inputs.check_run
-        or (inputs.drift_issue and ctx.is_scheduled)
+        or ((inputs.drift_issue or inputs.drift_pr) and ctx.is_scheduled)
     )
     if wants_github and not inputs.github_token:
         log.warning(
@@ -396,8 +516,9 @@ def _report(
         log.warning("GITHUB_REPOSITORY is not set: no PR comment, check run or drift issue.")
     elif wants_github:
         _sticky_comment(inputs, ctx, results, passed, log, client)
-        _check_run(inputs, ctx, results, passed, pins, log, client)
-        _drift(inputs, ctx, results, pins, log, client)
+        _check_run(inputs, ctx, results, passed, pins, log, client, judged, origin)
+        _drift(inputs, ctx, results, judged, log, client)
+        _pin_fixes(inputs, ctx, judged, log, client)
     for c in made:
         c.close()
     log.line(f"otp-gate: {result} (exit {int(code)})")

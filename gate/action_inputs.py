@@ -87,6 +87,8 @@ class Inputs:
     comment: CommentMode = CommentMode.ON_FAILURE
     check_run: bool = False
     drift_issue: bool = True
+    drift_pr: bool = False  # on a schedule, keep one pull request bumping the pins (issue 10)
+    reports: str = ""  # a glob of matrix jobs' JSON reports to merge instead of scanning
     config_file: str = DEFAULT_CONFIG_NAME
     github_token: str = ""
     release_data_token: str = ""  # for erlang/otp's data on github.com; never the workflow's token
@@ -169,6 +171,8 @@ def parse_inputs(environ: Mapping[str, str]) -> Inputs:
         or CommentMode.ON_FAILURE,
         check_run=_bool(environ, "check-run", False),
         drift_issue=_bool(environ, "drift-issue", True),
+        drift_pr=_bool(environ, "drift-pr", False),
+        reports=get_input(environ, "reports"),
         config_file=get_input(environ, "config-file") or DEFAULT_CONFIG_NAME,
         github_token=get_input(environ, "github-token"),
         release_data_token=get_input(environ, "release-data-token"),
@@ -181,6 +185,13 @@ def parse_inputs(environ: Mapping[str, str]) -> Inputs:
 
 def _check_combination(i: Inputs) -> None:
     """The runner does not enforce `required:` or exclusivity: do it here, naming the inputs."""
+    if i.reports and (
+        i.path or i.image or i.image_archive or i.otp_version or i.source != Source.AUTO
+    ):
+        raise UsageError(
+            "input reports: merges the JSON reports of other jobs, so it cannot be combined "
+            "with path, image, image-archive, otp-version or source"
+        )
     given = [
         n
         for n, v in (
@@ -374,6 +385,24 @@ def scan_request(inputs: Inputs, ctx: Context) -> ScanRequest:
         group_log=True,
         display_base=ctx.workspace,
         **fields,
+    )
+
+
+def pins_request(inputs: Inputs, ctx: Context) -> ScanRequest:
+    """The request that judges the workspace's pins (issue 10): the policy and data settings of
+    the step, no runtime."""
+    from gate.engine import ScanRequest, Target
+    from gate.model.options import ACTION_INPUTS
+
+    return ScanRequest(
+        target=Target.PATH,
+        path=ctx.workspace,
+        config=_config(inputs, ctx),
+        offline=inputs.offline,
+        builds_mirror=inputs.builds_mirror or None,
+        workspace=ctx.workspace,
+        names=ACTION_INPUTS,
+        display_base=ctx.workspace,
     )
 
 

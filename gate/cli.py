@@ -13,6 +13,7 @@ import dataclasses
 import os
 import re
 import shlex
+import stat
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ from gate.model.report import ExitCode
 
 if TYPE_CHECKING:
     from gate.engine import ScanRequest
+    from gate.model.merged import RuntimeSummary
+    from gate.model.pin import PinsReport
+    from gate.model.report import FileReport, Verdict
     from gate.report import Format, Result
 
 PROG = "otp-gate"
@@ -111,6 +115,65 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _repository_commands(sub: Any) -> None:
+    """`pins` and `merge`: answers about a repository and about many runs (issue 10)."""
+    pins = sub.add_parser(
+        "pins",
+        help="judge every OTP pin of a repository (.tool-versions, mise, Dockerfiles, workflows, ...)",
+        description="Find every place DIR pins OTP and compare each pin with the releases: "
+        "current, behind, unsupported line or unknown version. Needs no runtime.",
+    )
+    pins.add_argument(
+        "dir", nargs="?", default=".", metavar="DIR", help="the repository (default .)"
+    )
+    _common(pins)
+
+    merge = sub.add_parser(
+        "merge",
+        help="combine the JSON reports of several runs (a matrix of images or architectures)",
+        description="Read JSON reports written by `otp-gate scan --format json` and give one "
+        "answer: one table, the worst verdict as the exit code.",
+    )
+    merge.add_argument("reports", nargs="+", metavar="REPORT", help="JSON report files")
+    _common(merge)
+
+
+def _build_command(sub: Any) -> None:
+    """`build`: OTP from source with the given flags, then scanned."""
+    build = sub.add_parser(
+        "build",
+        help="build OTP from source with the given flags, then scan the result",
+        description="Download OTP's source, build it with CFLAGS/LDFLAGS (default: the EEF guide's "
+        "flags plus -O2), install it into a cached prefix and scan it.",
+    )
+    build.add_argument("--otp-version", required=True, metavar="V", help="the OTP version to build")
+    build.add_argument(
+        "--cflags",
+        metavar="FLAGS",
+        help='CFLAGS (must contain -O; default "-O2 -g -fpie -fstack-protector-strong")',
+    )
+    build.add_argument("--ldflags", metavar="FLAGS", help='LDFLAGS (default "-pie -z now")')
+    build.add_argument("--cppflags", metavar="FLAGS", help="CPPFLAGS, e.g. -D_FORTIFY_SOURCE=3")
+    build.add_argument("--no-flags", action="store_true", help="set no flags: OTP's own defaults")
+    build.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra build variable, e.g. DED_LDFLAGS=...; repeatable",
+    )
+    build.add_argument(
+        "--configure-args", metavar="ARGS", default="", help="extra ./configure arguments"
+    )
+    build.add_argument("--source-mirror", metavar="URL", help="mirror of the GitHub release assets")
+    build.add_argument(
+        "--sha256",
+        metavar="HEX",
+        help="expected sha256 of the source tarball (default: the release's SHA256.txt)",
+    )
+    _common(build)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -160,38 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     elf.add_argument("files", nargs="+", metavar="FILE")
     _common(elf)
 
-    build = sub.add_parser(
-        "build",
-        help="build OTP from source with the given flags, then scan the result",
-        description="Download OTP's source, build it with CFLAGS/LDFLAGS (default: the EEF guide's "
-        "flags plus -O2), install it into a cached prefix and scan it.",
-    )
-    build.add_argument("--otp-version", required=True, metavar="V", help="the OTP version to build")
-    build.add_argument(
-        "--cflags",
-        metavar="FLAGS",
-        help='CFLAGS (must contain -O; default "-O2 -g -fpie -fstack-protector-strong")',
-    )
-    build.add_argument("--ldflags", metavar="FLAGS", help='LDFLAGS (default "-pie -z now")')
-    build.add_argument("--cppflags", metavar="FLAGS", help="CPPFLAGS, e.g. -D_FORTIFY_SOURCE=3")
-    build.add_argument("--no-flags", action="store_true", help="set no flags: OTP's own defaults")
-    build.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="extra build variable, e.g. DED_LDFLAGS=...; repeatable",
-    )
-    build.add_argument(
-        "--configure-args", metavar="ARGS", default="", help="extra ./configure arguments"
-    )
-    build.add_argument("--source-mirror", metavar="URL", help="mirror of the GitHub release assets")
-    build.add_argument(
-        "--sha256",
-        metavar="HEX",
-        help="expected sha256 of the source tarball (default: the release's SHA256.txt)",
-    )
-    _common(build)
+    _repository_commands(sub)
+
+    _build_command(sub)
     return parser
 
 
@@ -254,9 +288,8 @@ def _refuse_nul(args: argparse.Namespace) -> None:
     for name, value in vars(args).items():
         values = value if isinstance(value, list) else [value]
         if any(isinstance(v, str) and "\x00" in v for v in values):
-            option = (
-                "--" + name.replace("_", "-") if name not in ("path", "files") else name.upper()
-            )
+            positional = name in ("path", "files", "dir", "reports")
+            option = name.upper() if positional else "--" + name.replace("_", "-")
             raise UsageError(f"{option}: contains a NUL byte, which no file name or value can hold")
 
 
@@ -387,6 +420,79 @@ def run_scan(argv: Sequence[str], environ: Mapping[str, str]) -> list[Result]:
     return run_engine(make(args, run), environ, run.clock)
 
 
+def _name_unchecked(files: Sequence[FileReport]) -> None:
+    """`otp-gate elf`: a file named on the command line that could not be checked is an input
+    error; the report covers the others, and each failure is named on stderr (exit 2)."""
+    from gate.report import printable
+    from gate.report.commands import neutralize_commands
+
+    for f in files:
+        error = f.error or ""
+        text = error if error.startswith(f.path) else f"{f.path}: {error}"
+        print(neutralize_commands(f"{PROG}: elf error: {printable(text)}"), file=sys.stderr)
+
+
+def _finish(run: _Run, code: ExitCode) -> int:
+    if run.output is not None:
+        verdict = "pass" if code == ExitCode.PASS else "fail"
+        print(
+            f"{PROG}: {verdict} (exit {int(code)}); report written to {run.output}",
+            file=sys.stderr,
+        )
+    return int(code)
+
+
+def _judge_pins(run: _Run, root: Path) -> tuple[PinsReport, Verdict]:
+    """Every pin under `root`, judged with release data only: no runtime is needed (issue 10)."""
+    from gate.engine import ScanRequest, Target, judge_pins
+
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a directory", hint=f"give the repository: {PROG} pins DIR")
+    req = ScanRequest(target=Target.PATH, path=root, **_run_fields(run))
+    return judge_pins(root, req, run.environ, run.clock)
+
+
+def _pins_command(run: _Run, root: Path) -> int:
+    from gate.report.pins import render
+
+    report, verdict = _judge_pins(run, root)
+    _write(run, render(run.fmt, report, verdict), sys.stdout)
+    return _finish(run, verdict.exit_code)
+
+
+def _merge_command(run: _Run, paths: Sequence[Path]) -> int:
+    from gate.report import Format, merged
+
+    if run.fmt == Format.SARIF:
+        raise UsageError(
+            "otp-gate merge: --format sarif is not supported; use json, markdown or text"
+        )
+    runtimes = read_reports(paths)
+    _write(run, merged.render(run.fmt, runtimes), sys.stdout)
+    return _finish(run, merged.worst(runtimes))
+
+
+def read_reports(paths: Sequence[Path]) -> list[RuntimeSummary]:
+    """Every runtime of the JSON reports at `paths`; a missing, huge or malformed file is a usage error."""
+    from gate.report.json_reader import MAX_REPORT_BYTES, parse_reports
+
+    found: list[RuntimeSummary] = []
+    for path in paths:
+        try:
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read forever
+                raise UsageError(f"{path}: cannot read the report: not a regular file")
+            if st.st_size > MAX_REPORT_BYTES:
+                raise UsageError(
+                    f"{path}: larger than {MAX_REPORT_BYTES >> 20} MiB: not a gate report"
+                )
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"{path}: cannot read the report: {e}") from None
+        found.extend(parse_reports(text, str(path)))
+    return found
+
+
 def _write(run: _Run, text: str, stdout: TextIO) -> None:
     if run.output is None:
         _emit(text, stdout)
@@ -451,6 +557,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             report = scan_files([Path(p) for p in args.files])
             results: list[Result] = [(report, evaluate(report, run.config, run.today))]
             unchecked = [f for f in report.files if f.error is not None]
+        elif run.command == "pins":
+            return _pins_command(run, Path(args.dir))
+        elif run.command == "merge":
+            return _merge_command(run, [Path(p) for p in args.reports])
         else:
             from gate.engine import run as run_engine
 
@@ -464,23 +574,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         _write(run, text, sys.stdout)
         code = max(r[1].exit_code for r in results)
         if unchecked:
-            # A file named on the command line that could not be checked is an input error:
-            # the report above covers the others, and each failure is named here (exit 2).
-            from gate.report import printable
-            from gate.report.commands import neutralize_commands
-
-            for f in unchecked:
-                error = f.error or ""
-                text = error if error.startswith(f.path) else f"{f.path}: {error}"
-                print(neutralize_commands(f"{PROG}: elf error: {printable(text)}"), file=sys.stderr)
+            _name_unchecked(unchecked)
             code = ExitCode.ERROR
-        if run.output is not None:
-            verdict = "pass" if code == ExitCode.PASS else "fail"
-            print(
-                f"{PROG}: {verdict} (exit {int(code)}); report written to {run.output}",
-                file=sys.stderr,
-            )
-        return int(code)
+        return _finish(run, code)
     except GateError as e:
         from gate.report import printable
         from gate.report.commands import neutralize_commands

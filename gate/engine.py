@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from gate.knowledge.interface import ReleaseIndex
     from gate.knowledge.live import LiveOptions, SourceStatus
     from gate.model.advisory import Advisory
-    from gate.model.report import Report
+    from gate.model.pin import PinsReport
+    from gate.model.report import Report, Verdict
     from gate.report import Result
 
 TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.xz", ".tar.bz2")
@@ -336,6 +337,26 @@ def run(req: ScanRequest, environ: Mapping[str, str], clock: Clock) -> list[Resu
             verdict = evaluate(report, req.config, today, index.releases())
             results.append((report, verdict))
     return results
+
+
+def judge_pins(
+    root: Path, req: ScanRequest, environ: Mapping[str, str], clock: Clock
+) -> tuple[PinsReport, Verdict]:
+    """Every OTP pin under `root` judged with release data only, no runtime (issue 10): what
+    `otp-gate pins` prints and the action annotates in every event."""
+    from gate.inspection.pins import find_pins
+    from gate.knowledge.pin_status import judge_pins as judge
+    from gate.policy import evaluate_pins
+
+    today = clock().date()
+    index = release_index(
+        req.offline, clock, environ, req.config.stale_data_days, req.builds_mirror
+    )
+    advisories, more = _load_advisories(req, index, environ, clock)
+    notice = data_notice(index, more, req.names.offline)
+    display = str(root) if req.display_base is None else "."
+    report = judge(find_pins(root), index, advisories, today, display, (notice,) if notice else ())
+    return report, evaluate_pins(report, req.config, today, index.releases())
 
 
 def _relative_display(report: Report, base: Path) -> Report:

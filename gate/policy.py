@@ -22,6 +22,7 @@ from gate.knowledge.grace import grace_message
 from gate.model.advisory import AdvisorySeverity, FindingStatus
 from gate.model.common import Severity, Status
 from gate.model.otp import OtpVersion, Release
+from gate.model.pin import PinJudgement, PinsReport, PinStatus
 from gate.model.report import ExitCode, Reason, Report, Verdict
 from gate.model.runtime import RuntimeKind
 
@@ -252,7 +253,11 @@ def evaluate(
     found.extend(
         Reason(code="scan-warning", severity=Severity.WARNING, message=w) for w in report.warnings
     )
+    return _decide(found, config, today)
 
+
+def _decide(found: list[Reason], config: Config, today: date) -> Verdict:
+    """Waivers, then `fail-on`: the one place reasons become a verdict."""
     active = [w for w in config.waivers if not w.expired(today)]
     kept: list[Reason] = []
     waived: list[Reason] = []
@@ -283,3 +288,86 @@ def evaluate(
         reasons=tuple(kept),
         waived=tuple(waived),
     )
+
+
+# -- pins (issue 10) ------------------------------------------------------------------------------
+def _pin_reason(
+    j: PinJudgement, config: Config, today: date, releases: tuple[Release, ...]
+) -> Reason | None:
+    """The reason one pin gives: exact pins are judged like a runtime; a floating pin only ever
+    gets a note (it installs the newest match by itself)."""
+    pin = j.pin
+    if j.status == PinStatus.FLOOR or (j.status == PinStatus.CURRENT and pin.exact):
+        return None
+    if not pin.exact:
+        tail = {
+            PinStatus.BEHIND: f", {_count(j)} behind {j.latest_patch}",
+            PinStatus.UNSUPPORTED: ", a line that no longer gets security fixes",
+        }.get(j.status, "")
+        return Reason(
+            code="floating-pin",
+            severity=Severity.NOTE,
+            message=f"OTP pin '{pin.version_text}' floats: it installs {j.resolved or 'no release'} "
+            f"today{tail}; it is not judged as behind",
+            fix="Pin an exact version (for example "
+            f"{j.latest_patch or '27.3.4.3'}) to make builds reproducible and let the gate compare it.",
+            path=pin.path,
+            line=pin.line,
+        )
+    if j.status == PinStatus.UNKNOWN:
+        rule, default = VERSION_UNKNOWN, Severity.WARNING
+        message, fix = f"OTP pin {pin.version_text}: {j.note}", "Pin a published OTP release."
+    elif j.status == PinStatus.UNSUPPORTED:
+        rule, default = VERSION_UNSUPPORTED, Severity.ERROR
+        lines = ", ".join(map(str, j.supported_lines))
+        message = f"OTP pin {pin.version_text} is on OTP {j.resolved and j.resolved.major}, no longer a supported line (supported: {lines})"
+        fix = f"Move to a supported OTP line ({lines}) and its newest patch."
+    else:
+        rule = VERSION_BEHIND
+        default = (
+            Severity.ERROR if config.version_policy == VersionPolicy.LATEST_PATCH else Severity.NOTE
+        )
+        message = f"OTP pin {pin.version_text} is {_count(j)} behind {j.latest_patch}, the newest patch of OTP {j.latest_patch and j.latest_patch.major}"
+        fix = f"Change the pin to {j.latest_patch}."
+    sev = _severity(config, rule, default)
+    vs = j.version_status
+    if rule == VERSION_BEHIND and vs and config.grace_days > 0 and sev.rank > Severity.WARNING.rank:
+        grace = grace_message(vs, releases, today, config.grace_days)
+        if grace is not None:
+            sev, message = Severity.WARNING, f"{message}. {grace}"
+    if sev == Severity.OFF:
+        return None
+    if j.advisories:
+        ids = ", ".join(a.advisory_id for a in j.advisories[:5])
+        more = f" (+{len(j.advisories) - 5} more)" if len(j.advisories) > 5 else ""
+        message += f"; fixed since: {ids}{more}"
+    code = {VERSION_UNKNOWN: "version-unknown", VERSION_UNSUPPORTED: "unsupported-line"}.get(
+        rule, "version-behind"
+    )
+    return Reason(
+        code=code,
+        severity=sev,
+        message=message,
+        check_id=rule,
+        fix=fix,
+        path=pin.path,
+        line=pin.line,
+    )
+
+
+def _count(j: PinJudgement) -> str:
+    return f"{j.patches_behind} patch{'es' if j.patches_behind != 1 else ''}"
+
+
+def evaluate_pins(
+    report: PinsReport, config: Config, today: date, releases: Iterable[Release] = ()
+) -> Verdict:
+    """Judge every pin under `config` (pure): behind and unsupported exact pins fail like a
+    runtime would; floating pins are notes; waivers and `fail-on` apply as in `evaluate`."""
+    if config.version_policy == VersionPolicy.OFF:
+        return Verdict(ExitCode.PASS, ())
+    rel = tuple(releases)
+    # `report.warnings` (live data that fell back to the snapshot) are shown, not judged: the
+    # snapshot's answer stands, as for a runtime.
+    found = [r for j in report.judgements if (r := _pin_reason(j, config, today, rel)) is not None]
+    return _decide(found, config, today)

@@ -278,3 +278,12 @@ def test_a_nul_byte_in_an_argument_is_a_usage_error(
 ) -> None:
     code, _, err = run(argv, capsys)
     assert code == 2 and "NUL byte" in err and "internal error" not in err
+
+
+def test_merge_refuses_a_fifo_instead_of_blocking(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "report.json"
+    os.mkfifo(fifo)
+    code, _, err = run(["merge", str(fifo)], capsys)
+    assert code == 2 and "not a regular file" in err

@@ -17,7 +17,6 @@ MAX_MODULE_LINES = 700
 # "module:function" -> its line count today (owned by other work in progress: the network,
 # engine and CLI changes of issues 13/14).
 FUNCTIONS_OVER: dict[str, int] = {
-    "gate/cli.py:build_parser": 82,
     "gate/inspection/elf.py:facts": 81,
     "gate/knowledge/live.py:load_index": 141,
 }

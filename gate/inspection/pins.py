@@ -11,48 +11,27 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from enum import StrEnum
+from dataclasses import replace
 from pathlib import Path
 
-from gate.model.otp import OtpVersion
+from gate.model.dockerfile import (
+    OTP_VERSION,
+    Seg,
+    Value,
+    image_otp_version,
+    is_dockerfile_name,
+    line_at,
+    text_of,
+)
+from gate.model.dockerfile import (
+    parse_dockerfile as read_dockerfile,
+)
+from gate.model.pin import Pin, PinKind
+
+__all__ = ["Pin", "PinKind", "find_pins", "runtime_location"]
 
 
-class PinKind(StrEnum):
-    TOOL_VERSIONS = "tool-versions"
-    MISE = "mise"
-    DOCKERFILE = "dockerfile"  # the image a stage is built FROM: this line produces the runtime
-    DOCKERFILE_ARG = "dockerfile-arg"  # an OTP version ARG/ENV that is not part of a FROM
-    WORKFLOW = "workflow"  # erlef/setup-beam otp-version
-    BUILDPACK = "buildpack"  # elixir_buildpack.config erlang_version
-    REBAR_MINIMUM = "rebar-minimum"  # rebar.config minimum_otp_vsn: a floor, never a pin
-
-
-@dataclass(frozen=True)
-class Pin:
-    """One place that names the OTP version: `path` (POSIX, relative to the workspace), 1-based `line`.
-
-    `exact` is False for a pin that floats (`27`, `erlang:27.3`, a minimum): the runtime it gives
-    changes when a new patch is released, so it is reported but never blamed for being behind.
-    """
-
-    path: str
-    line: int
-    version_text: str
-    exact: bool
-    kind: PinKind
-
-    @property
-    def version(self) -> OtpVersion | None:
-        return OtpVersion.try_parse(self.version_text)
-
-    @property
-    def produces_runtime(self) -> bool:
-        """True where the runtime is built from this line (a Dockerfile FROM)."""
-        return self.kind == PinKind.DOCKERFILE
-
-
-_VERSION = r"(?:OTP-)?\d+(?:\.\d+)*(?:-rc\d+)?"
+_VERSION = OTP_VERSION
 _SKIP_DIRS = frozenset(
     {".git", "node_modules", "_build", "deps", ".elixir_ls", ".work", "__pycache__"}
 )
@@ -109,124 +88,79 @@ def parse_mise(text: str, path: str) -> list[Pin]:
 
 
 # -- Dockerfiles -------------------------------------------------------------------------------
-# Official image tags start with the version (`erlang:27.3.4-slim`); hexpm tags name it after
-# `erlang-` (`hexpm/elixir:1.17.3-erlang-27.1.2-debian-...`) or first (`hexpm/erlang:27.1.2-alpine-...`).
-_IMAGE_VERSION = (
-    re.compile(r"(?:^|/)hexpm/elixir:[^\s@]*?-erlang-(" + _VERSION + r")(?=[-@\s]|$)"),
-    re.compile(r"(?:^|/)hexpm/erlang:(" + _VERSION + r")(?=[-@\s]|$)"),
-    re.compile(r"(?:^|/)(?:library/)?erlang:(" + _VERSION + r")(?=[-@\s]|$)"),
-)
-_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+]([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
 _OTP_VAR = re.compile(r"^(?:OTP|ERLANG|ERL)_?(?:VERSION|VSN)$", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class _Seg:
-    text: str
-    line: int
+def _image_pin(image: Value, path: str, kind: PinKind, runtime_line: int | None) -> Pin | None:
+    """The pin an image reference makes (after ARG expansion), on the line that wrote its version.
 
-
-def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """Join backslash continuations; yield (first line number, joined text)."""
-    buf: list[str] = []
-    start = 0
-    for n, raw in enumerate(text.splitlines(), 1):
-        if not buf:
-            start = n
-            if raw.lstrip().startswith("#"):
-                continue
-        stripped = raw.rstrip()
-        if stripped.endswith("\\"):
-            buf.append(stripped[:-1])
-            continue
-        buf.append(raw)
-        yield start, " ".join(buf)
-        buf = []
-    if buf:
-        yield start, " ".join(buf)
-
-
-def _expand(value: str, line: int, env: dict[str, list[_Seg]]) -> list[_Seg]:
-    """Expand `$VAR`/`${VAR}`/`${VAR:-default}`, keeping which line each piece of text came from."""
-    out: list[_Seg] = []
-    pos = 0
-    for m in _VAR.finditer(value):
-        if m.start() > pos:
-            out.append(_Seg(value[pos : m.start()], line))
-        name = m.group(1) or m.group(3)
-        if name in env:
-            out.extend(env[name])
-        elif m.group(2) is not None:
-            out.append(_Seg(m.group(2), line))
-        pos = m.end()
-    if pos < len(value):
-        out.append(_Seg(value[pos:], line))
-    return out
-
-
-def _line_of(segs: list[_Seg], offset: int) -> int:
-    pos = 0
-    for s in segs:
-        if offset < pos + len(s.text):
-            return s.line
-        pos += len(s.text)
-    return segs[-1].line if segs else 0
+    An image pinned by digest is exact; an official tag with fewer than three numbers floats;
+    hexpm tags always name the full version.
+    """
+    text = text_of(image)
+    found = image_otp_version(text)
+    if found is None:
+        return None
+    exact = not found.major_only and (
+        "@sha256:" in text or found.family == "hexpm" or _parts(found.text) >= 3
+    )
+    at = line_at(image, found.start)
+    return Pin(path, at, found.text, exact, kind, produces_runtime=at == runtime_line)
 
 
 def parse_dockerfile(text: str, path: str) -> list[Pin]:
-    """OTP versions named by `FROM` images (after `ARG` expansion) and by OTP version ARG/ENV lines.
+    """OTP versions named by `FROM` images of every stage (after `ARG` expansion), by
+    `COPY --from=<image>`, and by OTP version ARG/ENV lines.
 
     A version that reaches `FROM` through an `ARG` is reported on the `ARG` line: that is the line
-    to edit. An image pinned by digest is exact; a tag with fewer than three numbers floats.
+    to edit. The pin of the stage that produces the shipped runtime is marked `produces_runtime`.
     """
-    env: dict[str, list[_Seg]] = {}
+    df = read_dockerfile(text, path)
+    origin = df.runtime_origin()
+    runtime_line = origin.line if origin is not None else None
     pins: dict[tuple[int, str], Pin] = {}
-    arg_lines: dict[int, str] = {}
-    for n, logical in _logical_lines(text):
-        words = logical.split()
-        if not words:
-            continue
-        instr = words[0].upper()
-        if instr in ("ARG", "ENV") and len(words) >= 2:
-            for name, value in _assignments(words[0:], logical):
-                env[name] = _expand(value, n, env)
-                if _OTP_VAR.match(name) and re.fullmatch(_VERSION, value):
-                    arg_lines[n] = _clean(value)
-        elif instr == "FROM":
-            image_words = [w for w in words[1:] if not w.startswith("--")]
-            if not image_words:
-                continue
-            segs = _expand(image_words[0], n, env)
-            image = "".join(s.text for s in segs)
-            for rx in _IMAGE_VERSION:
-                m = rx.search(image)
-                if m:
-                    v = _clean(m.group(1))
-                    exact = "@sha256:" in image or rx is not _IMAGE_VERSION[2] or _parts(v) >= 3
-                    at = _line_of(segs, m.start(1))
-                    pins[(at, v)] = Pin(path, at, v, exact, PinKind.DOCKERFILE)
-                    break
-    for n, v in arg_lines.items():
-        if (n, v) not in pins:
-            pins[(n, v)] = Pin(path, n, v, _parts(v) >= 3, PinKind.DOCKERFILE_ARG)
+    images = [s.image for s in df.stages]
+    images += [c.source for s in df.stages for c in s.copies if df.stage(text_of(c.source)) is None]
+    for image in images:
+        pin = _image_pin(image, path, PinKind.DOCKERFILE, runtime_line)
+        if pin is not None:
+            pins.setdefault((pin.line, pin.version_text), pin)
+    variables = [(n, v) for n, v in df.global_args] + [
+        (v.name, v.value) for s in df.stages for v in s.variables
+    ]
+    for name, value in variables:
+        raw = text_of(value)
+        if _OTP_VAR.match(name) and re.fullmatch(_VERSION, raw) and value:
+            v = _clean(raw)
+            key = (value[0].line, v)
+            pins.setdefault(key, Pin(path, key[0], v, _parts(v) >= 3, PinKind.DOCKERFILE_ARG))
     return sorted(pins.values(), key=lambda p: (p.line, p.version_text))
 
 
-def _assignments(words: list[str], logical: str) -> Iterable[tuple[str, str]]:
-    """`ARG A=1 B="x y"`, `ENV A=1`, legacy `ENV A 1`; quotes removed."""
-    rest = logical.split(None, 1)[1] if len(logical.split(None, 1)) > 1 else ""
-    pairs = re.findall(r"""([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|'[^']*'|\S*)""", rest)
-    if pairs:
-        for name, value in pairs:
-            yield name, value.strip("\"'")
-    elif len(words) >= 3 and words[0].upper() == "ENV":
-        yield words[1], " ".join(words[2:]).strip("\"'")
+def runtime_location(workspace: Path) -> tuple[str, int] | None:
+    """(path, line) where the runtime of the repository's Dockerfile comes from, for hardening
+    findings: the FROM of the stage that produces it, or the ARG line holding its OTP version."""
+    for rel in dockerfiles(workspace):
+        text = _read(workspace, rel)
+        origin = read_dockerfile(text, rel).runtime_origin() if text is not None else None
+        if origin is not None:
+            return rel, origin.line
+    return None
+
+
+def dockerfiles(workspace: Path) -> list[str]:
+    """Dockerfiles under `workspace` (relative POSIX paths), shallowest first."""
+    found = [rel for rel, name in _walk(workspace) if is_dockerfile_name(name)]
+    return sorted(found, key=lambda r: (r.count("/"), r))
 
 
 # -- workflows ---------------------------------------------------------------------------------
 _SETUP_BEAM = re.compile(r"^(\s*)(-\s+)?uses:\s*['\"]?erlef/setup-beam@")
 _KEY = re.compile(r"^\s*(otp-version|version-file|version-type):\s*(.*?)\s*(?:#.*)?$")
 _MATRIX_EXPR = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
+
+
+_STEP_SPAN = 60
 
 
 def _indent(line: str) -> int:
@@ -243,18 +177,21 @@ def parse_workflow(text: str, path: str) -> tuple[list[Pin], list[str]]:
     lines = text.splitlines()
     pins: list[Pin] = []
     version_files: list[str] = []
+    matrix_seen: set[tuple[str, bool]] = set()
     for i, raw in enumerate(lines):
         m = _SETUP_BEAM.match(raw)
         if not m:
             continue
-        # The step starts at the nearest `- ` at or above this line with a smaller indent.
+        # The step starts at the nearest `- ` at or above this line with a smaller indent. A step
+        # is a few lines: both searches stop after `_STEP_SPAN` lines, so a hostile workflow of
+        # thousands of `uses:` lines is read in linear time.
         dash = i
         if not m.group(2):
-            while dash > 0 and not lines[dash].lstrip().startswith("- "):
+            while dash > max(0, i - _STEP_SPAN) and not lines[dash].lstrip().startswith("- "):
                 dash -= 1
         step_indent = _indent(lines[dash])
         end = i + 1
-        while end < len(lines):
+        while end < min(len(lines), i + _STEP_SPAN):
             nxt = lines[end]
             if nxt.strip() and not nxt.lstrip().startswith("#") and _indent(nxt) <= step_indent:
                 break
@@ -270,7 +207,10 @@ def parse_workflow(text: str, path: str) -> tuple[list[Pin], list[str]]:
         if "otp-version" in found:
             n, value = found["otp-version"]
             mx = _MATRIX_EXPR.fullmatch(value)
-            if mx:
+            if mx and (mx.group(1), strict) not in matrix_seen:
+                # Once per matrix key: a workflow of many steps must not rescan the whole file
+                # for each of them.
+                matrix_seen.add((mx.group(1), strict))
                 pins.extend(_matrix_pins(lines, mx.group(1), path, strict))
             elif re.fullmatch(_VERSION, value):
                 v = _clean(value)
@@ -279,26 +219,53 @@ def parse_workflow(text: str, path: str) -> tuple[list[Pin], list[str]]:
 
 
 def _matrix_pins(lines: list[str], key: str, path: str, strict: bool) -> list[Pin]:
-    """Versions listed under a matrix key, inline (`otp: ['26.2', '27.3.4']`) or as a dash list."""
+    """Versions under a matrix key: inline (`otp: ['26.2', '27.3.4']`), a dash list, or one value
+    per `include:` entry (`- elixir: '1.18'` / `  otp: '27.3.4'`)."""
     pins: list[Pin] = []
-    rx = re.compile(r"^(\s*)" + re.escape(key) + r":\s*(.*?)\s*(?:#.*)?$")
+    rx = re.compile(r"^\s*(?:-\s+)?" + re.escape(key) + r":\s*(.*?)\s*(?:#.*)?$")
+
+    def add(n: int, item: str) -> None:
+        item = item.strip("\"' ")
+        if re.fullmatch(_VERSION, item):
+            v = _clean(item)
+            pins.append(Pin(path, n, v, strict or _parts(v) >= 3, PinKind.WORKFLOW))
+
     for i, raw in enumerate(lines):
         m = rx.match(raw)
         if not m:
             continue
-        if m.group(2).startswith("["):
-            for item in re.findall(r"[\"']?([^,\[\]\"'\s]+)[\"']?", m.group(2)):
-                if re.fullmatch(_VERSION, item):
-                    v = _clean(item)
-                    pins.append(Pin(path, i + 1, v, strict or _parts(v) >= 3, PinKind.WORKFLOW))
-        elif not m.group(2):
+        value = m.group(1)
+        if value.startswith("["):
+            for item in re.findall(r"[^,\[\]]+", value):
+                add(i + 1, item)
+        elif value:
+            add(i + 1, value)
+        else:
             for j in range(i + 1, len(lines)):
-                item = re.match(r"^\s*-\s*[\"']?([^\"'\s#]+)", lines[j])
-                if not item:
+                item = re.match(r"^\s*-\s*([^#]+?)\s*(?:#.*)?$", lines[j])
+                if not item or ":" in item.group(1):
                     break
-                if re.fullmatch(_VERSION, item.group(1)):
-                    v = _clean(item.group(1))
-                    pins.append(Pin(path, j + 1, v, strict or _parts(v) >= 3, PinKind.WORKFLOW))
+                add(j + 1, item.group(1))
+    return pins
+
+
+# -- container images in workflows and compose files ---------------------------------------------
+_IMAGE_LINE = re.compile(
+    r"""^\s*(?:-\s+)?(?:image|container|uses):\s*["']?(?:docker://)?([^\s"'#]+)["']?\s*(?:#.*)?$"""
+)
+
+
+def parse_images(text: str, path: str) -> list[Pin]:
+    """`image: erlang:27.3`, `container: hexpm/elixir:...-erlang-26.2.5-...`, `uses: docker://...`
+    in workflows and compose files: the OTP those containers run."""
+    pins: list[Pin] = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        m = _IMAGE_LINE.match(raw)
+        if not m or "${{" in m.group(1):
+            continue
+        pin = _image_pin((Seg(m.group(1), n),), path, PinKind.IMAGE, None)
+        if pin is not None:
+            pins.append(pin)
     return pins
 
 
@@ -326,15 +293,6 @@ def parse_rebar_config(text: str, path: str) -> list[Pin]:
 
 
 # -- the walk ----------------------------------------------------------------------------------
-def _is_dockerfile(name: str) -> bool:
-    low = name.lower()
-    return (
-        low in ("dockerfile", "containerfile")
-        or low.startswith(("dockerfile.", "containerfile."))
-        or low.endswith((".dockerfile", ".containerfile"))
-    )
-
-
 def _read(root: Path, rel: str) -> str | None:
     path = root / rel
     try:
@@ -349,24 +307,19 @@ def find_pins(workspace: Path) -> tuple[Pin, ...]:
     """Every OTP pin in the repository at `workspace`, in path then line order."""
     pins: list[Pin] = []
     extra_version_files: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(workspace, followlinks=False):
-        rel_dir = Path(dirpath).relative_to(workspace)
-        depth = len(rel_dir.parts)
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and depth < _MAX_DEPTH)
-        for name in sorted(filenames):
-            rel = (rel_dir / name).as_posix()
-            parser = _parser_for(rel, name)
-            if parser is None:
-                continue
-            text = _read(workspace, rel)
-            if text is None:
-                continue
-            if parser is parse_workflow:
-                found, files = parse_workflow(text, rel)
-                pins.extend(found)
-                extra_version_files.update(files)
-            else:
-                pins.extend(parser(text, rel))  # type: ignore[operator]
+    for rel, name in _walk(workspace):
+        parser = _parser_for(rel, name)
+        if parser is None:
+            continue
+        text = _read(workspace, rel)
+        if text is None:
+            continue
+        if parser is parse_workflow:
+            found, files = parse_workflow(text, rel)
+            pins.extend(_with_text([*found, *parse_images(text, rel)], text))
+            extra_version_files.update(files)
+        else:
+            pins.extend(_with_text(parser(text, rel), text))  # type: ignore[operator]
     seen = {p.path for p in pins}
     for rel in sorted(extra_version_files):
         norm = os.path.normpath(rel)
@@ -374,8 +327,30 @@ def find_pins(workspace: Path) -> tuple[Pin, ...]:
             continue
         text = _read(workspace, norm)
         if text is not None:
-            pins.extend(parse_tool_versions(text, Path(norm).as_posix()))
+            pins.extend(_with_text(parse_tool_versions(text, Path(norm).as_posix()), text))
     return tuple(sorted(set(pins), key=lambda p: (p.path, p.line, p.version_text)))
+
+
+_COMPOSE = re.compile(r"(?:docker-)?compose(?:\.[\w-]+)?\.ya?ml")
+
+
+def _walk(workspace: Path) -> Iterator[tuple[str, str]]:
+    """(relative POSIX path, name) of every file under `workspace`, skipping dependency and build
+    folders; symlinked folders are not entered."""
+    for dirpath, dirnames, filenames in os.walk(workspace, followlinks=False):
+        rel_dir = Path(dirpath).relative_to(workspace)
+        depth = len(rel_dir.parts)
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and depth < _MAX_DEPTH)
+        for name in sorted(filenames):
+            yield (rel_dir / name).as_posix(), name
+
+
+def _with_text(pins: Iterable[Pin], text: str) -> list[Pin]:
+    lines = text.splitlines()
+    return [
+        replace(p, text=lines[p.line - 1].strip()[:200]) if 0 < p.line <= len(lines) else p
+        for p in pins
+    ]
 
 
 def _parser_for(rel: str, name: str) -> object | None:
@@ -391,10 +366,12 @@ def _parser_for(rel: str, name: str) -> object | None:
         return parse_mise
     if name in ("mise.toml", ".mise.toml"):
         return parse_mise
-    if _is_dockerfile(name):
+    if is_dockerfile_name(name):
         return parse_dockerfile
     if rel.startswith(".github/workflows/") and name.endswith((".yml", ".yaml")):
         return parse_workflow
+    if _COMPOSE.fullmatch(name.lower()):
+        return parse_images
     if name == "elixir_buildpack.config":
         return parse_buildpack
     if name == "rebar.config":

@@ -1,63 +1,37 @@
 """Where the project's Dockerfiles build OTP from source: the `RUN ./configure` and its flags.
 
-Route detection's only Dockerfile reader, kept in one small module so the shared Dockerfile model
-(stages, ARG/ENV scopes, line numbers) can replace it in one place.
+The Dockerfile is read by the one reader, `gate.model.dockerfile` (stages, ARG/ENV, continuations,
+line numbers); this module only decides which `RUN` of which stage builds OTP.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from pathlib import Path
 
-from gate.knowledge.dockerfile_fix import FLAG_VARIABLES, parse_instructions
+from gate.inspection.pins import dockerfiles
+from gate.knowledge.dockerfile_fix import FLAG_VARIABLES
 from gate.knowledge.remediation import DISABLE_HARDENING_OPTION
+from gate.model.dockerfile import Stage, is_dockerfile_name, parse_dockerfile
 from gate.model.route import DockerfileBuild
 
-_SKIP_DIRS = frozenset({".git", "node_modules", "_build", "deps", ".work", "vendor", ".elixir_ls"})
+__all__ = [
+    "dockerfile_otp_build",
+    "find_dockerfile_build",
+    "find_dockerfiles",
+    "is_dockerfile_name",
+]
+
 _FLAG_VARS = frozenset(FLAG_VARIABLES)
 _CONFIGURE_RE = re.compile(r"(?:^|[\s;&|(])(\./configure|\./otp_build\s+configure)\b")
 _OTP_MARK_RE = re.compile(r"otp|erlang", re.IGNORECASE)
 _SHELL_OPS = frozenset({"&&", "||", ";", "|", "&", ")", "(", "\\"})
 
 
-def is_dockerfile_name(name: str) -> bool:
-    low = name.lower()
-    return (
-        low in ("dockerfile", "containerfile")
-        or low.startswith(("dockerfile.", "containerfile."))
-        or low.endswith((".dockerfile", ".containerfile"))
-    )
-
-
 def find_dockerfiles(workspace: Path, max_depth: int = 4) -> tuple[Path, ...]:
     """Dockerfiles under `workspace` (not in .git, deps, _build, ...), never outside it."""
-    found: list[Path] = []
-    base_depth = len(workspace.parts)
-    for dirpath, dirnames, filenames in os.walk(workspace, followlinks=False):
-        here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
-        if len(here.parts) - base_depth >= max_depth:
-            dirnames[:] = []
-        for name in sorted(filenames):
-            path = here / name
-            if is_dockerfile_name(name) and not path.is_symlink() and path.is_file():
-                found.append(path)
-    return tuple(found)
-
-
-def _assignments(rest: str) -> list[str]:
-    """Variable names set by `ENV A=1 B=2`, `ENV A 1` or `ARG A[=1]`."""
-    try:
-        words = shlex.split(rest, comments=False, posix=True)
-    except ValueError:
-        words = rest.split()
-    if not words:
-        return []
-    if "=" not in words[0]:
-        return [words[0]]  # legacy `ENV NAME value` / `ARG NAME`
-    return [w.split("=", 1)[0] for w in words if "=" in w]
+    return tuple(workspace / rel for rel in dockerfiles(workspace) if rel.count("/") <= max_depth)
 
 
 def _words(text: str) -> list[str]:
@@ -75,16 +49,25 @@ def dockerfile_otp_build(text: str, rel_path: str) -> DockerfileBuild | None:
     A RUN counts when it runs `./configure` (or `./otp_build configure`) and OTP is named in it, in
     an ENV/ARG/WORKDIR before it in the same stage (OTP_VERSION, otp_src, erlang/otp, ...).
     """
+    best: DockerfileBuild | None = None
+    for stage in parse_dockerfile(text, rel_path).stages:
+        found = _stage_build(stage, rel_path)
+        if found is not None and (
+            best is None
+            or (_OTP_MARK_RE.search(found.run_text) and not _OTP_MARK_RE.search(best.run_text))
+        ):
+            best = found
+    return best
+
+
+def _stage_build(stage: Stage, rel_path: str) -> DockerfileBuild | None:
+    """The best `RUN ./configure` of one stage, with the flag variables set before it."""
     flags_in_env: list[str] = []
     otp_context = False
     best: DockerfileBuild | None = None
-    for ins in parse_instructions(text):
-        if ins.keyword == "FROM":
-            flags_in_env, otp_context = [], False
-            continue
+    for ins in stage.instructions:
         if ins.keyword in ("ENV", "ARG"):
-            names = _assignments(ins.text)
-            flags_in_env += [n for n in names if n in _FLAG_VARS]
+            flags_in_env += [n for n in ins.declared_names() if n in _FLAG_VARS]
             otp_context = otp_context or bool(_OTP_MARK_RE.search(ins.text))
             continue
         if ins.keyword == "WORKDIR":

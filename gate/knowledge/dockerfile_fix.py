@@ -3,16 +3,17 @@
 The flags go in an `ENV` before the `RUN ./configure ... && make && make install`, so configure
 *and* make see them; flags scoped to `./configure` alone (`RUN CFLAGS=... ./configure`) miss
 BIND_NOW in NIFs, so such assignments are removed. Pure: text in, text out (shown as a diff in the
-PR comment and as a SARIF fix on the `RUN ./configure` line).
+PR comment and as a SARIF fix on the `RUN ./configure` line). The Dockerfile is read by the one
+reader, `gate.model.dockerfile`.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
 
 from gate.knowledge.remediation import DISABLE_HARDENING_OPTION, dockerfile_env
+from gate.model.dockerfile import parse_instructions
 from gate.model.route import DockerfileBuild, DockerfileFix, FlagSet
 
 #: The build variables OTP's configure and make read for hardening (HOWTO/INSTALL.md); a Dockerfile
@@ -38,60 +39,6 @@ NOTE = (
     "them to ./configure alone (`RUN CFLAGS=... ./configure`) misses BIND_NOW in NIFs and drivers, "
     "which make links with the DED_LD* variables. Set all DED_LD* variables or none."
 )
-
-
-def _continues(line: str) -> bool:
-    return line.rstrip("\r\n").rstrip().endswith("\\")
-
-
-@dataclass(frozen=True)
-class Instruction:
-    """One Dockerfile instruction with its 1-based starting line and its physical lines."""
-
-    keyword: str
-    line: int
-    lines: tuple[str, ...]  # the physical lines, as written
-
-    @property
-    def text(self) -> str:
-        """The instruction with continuations joined (comment lines inside dropped, as Docker does)."""
-        out: list[str] = []
-        for raw in self.lines:
-            s = raw.rstrip("\r\n")
-            if out and (not s.strip() or s.lstrip().startswith("#")):
-                continue
-            out.append(s[:-1] if s.rstrip().endswith("\\") else s)
-        joined = " ".join(part.strip() for part in out)
-        return (
-            joined[len(self.keyword) :].strip()
-            if joined.upper().startswith(self.keyword)
-            else joined
-        )
-
-
-def parse_instructions(text: str) -> tuple[Instruction, ...]:
-    """Split a Dockerfile into instructions, honouring `\\` continuations and comments."""
-    lines = text.splitlines(keepends=True)
-    out: list[Instruction] = []
-    i = 0
-    while i < len(lines):
-        stripped = lines[i].strip()
-        if not stripped or stripped.startswith("#"):
-            i += 1
-            continue
-        start = i
-        keyword = stripped.split(None, 1)[0].upper()
-        group = [lines[i]]
-        cont = _continues(lines[i])
-        while cont and i + 1 < len(lines):
-            i += 1
-            group.append(lines[i])
-            s = lines[i].strip()
-            if s and not s.startswith("#"):  # Docker drops comment and empty lines inside
-                cont = _continues(lines[i])  # a continuation and keeps going
-        out.append(Instruction(keyword, start + 1, tuple(group)))
-        i += 1
-    return tuple(out)
 
 
 def suggest_dockerfile_fix(

@@ -89,6 +89,7 @@ class Reason:
     check_id: str | None = None
     path: str | None = None
     fix: str | None = None
+    line: int | None = None  # a line of `path` in the repository (a pin), 1-based
 
 
 @dataclass(frozen=True)

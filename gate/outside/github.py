@@ -74,6 +74,19 @@ class CheckRun:
     html_url: str
 
 
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    body: str
+    html_url: str
+
+
+@dataclass(frozen=True)
+class FileContent:
+    text: str
+    sha: str  # the blob sha the contents API needs to replace the file
+
+
 def _error(what: str, e: Exception) -> GitHubApiError:
     from github import GithubException
 
@@ -251,6 +264,101 @@ class GitHubClient:
         self._call(
             f"update check run {check_run_id}",
             lambda: self._repo.get_check_run(check_run_id).edit(output=output),
+        )
+
+    # -- pull requests: review suggestions and the pin-bump pull request (issue 10) ----------
+    def list_review_comments(self, number: int) -> list[Comment]:
+        def run() -> list[Comment]:
+            return [_comment(c) for c in self._repo.get_pull(number).get_review_comments()]
+
+        return list(self._call(f"list review comments of #{number}", run))
+
+    def create_review_comment(
+        self, number: int, commit: str, path: str, line: int, body: str
+    ) -> None:
+        def run() -> None:
+            pull = self._repo.get_pull(number)
+            pull.create_review_comment(
+                body, self._repo.get_commit(commit), path, line=line, side="RIGHT"
+            )
+
+        self._call(f"review comment on #{number} {path}:{line}", run)
+
+    def default_branch(self) -> str:
+        return str(self._call("GET repository", lambda: self._repo.default_branch))
+
+    def branch_sha(self, branch: str) -> str | None:
+        """The commit a branch points at; None when there is no such branch."""
+        try:
+            return str(
+                self._call(
+                    f"GET branch {branch}",
+                    lambda: self._repo.get_git_ref(f"heads/{branch}").object.sha,
+                )
+            )
+        except GitHubApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def set_branch(self, branch: str, sha: str) -> None:
+        """Point `branch` at `sha`, creating it or moving it (force)."""
+
+        def run() -> None:
+            ref = self._repo.get_git_ref(f"heads/{branch}")
+            _ = ref.object  # load it: the loaded ref carries the URL its update goes to
+            ref.edit(sha, force=True)
+
+        if self.branch_sha(branch) is None:
+            self._call(
+                f"create branch {branch}",
+                lambda: self._repo.create_git_ref(f"refs/heads/{branch}", sha),
+            )
+        else:
+            self._call(f"move branch {branch}", run)
+
+    def get_file(self, path: str, ref: str) -> FileContent | None:
+        def run() -> FileContent | None:
+            found = self._repo.get_contents(path, ref=ref)
+            if isinstance(found, list):
+                return None
+            return FileContent(found.decoded_content.decode("utf-8", "replace"), str(found.sha))
+
+        try:
+            result: FileContent | None = self._call(f"GET {path}@{ref}", run)
+        except GitHubApiError as e:
+            if e.status == 404:
+                return None
+            raise
+        return result
+
+    def update_file(self, path: str, message: str, text: str, sha: str, branch: str) -> None:
+        self._call(
+            f"update {path} on {branch}",
+            lambda: self._repo.update_file(path, message, text.encode(), sha, branch=branch),
+        )
+
+    def find_pull(self, head_branch: str) -> PullRequest | None:
+        def run() -> PullRequest | None:
+            head = f"{self.repository.split('/')[0]}:{head_branch}"
+            for pr in self._repo.get_pulls(state="open", head=head):
+                return PullRequest(int(pr.number), str(pr.body or ""), str(pr.html_url or ""))
+            return None
+
+        result: PullRequest | None = self._call(f"list pull requests from {head_branch}", run)
+        return result
+
+    def create_pull(self, title: str, body: str, head: str, base: str) -> PullRequest:
+        pr = self._call(
+            f"create pull request from {head}",
+            lambda: self._repo.create_pull(base=base, head=head, title=title, body=body),
+        )
+        return PullRequest(int(pr.number), str(pr.body or ""), str(pr.html_url or ""))
+
+    def edit_pull(self, number: int, *, title: str, body: str, state: str = "open") -> None:
+        self._call(
+            f"edit pull request #{number}",
+            lambda: self._repo.get_pull(number).edit(title=title, body=body, state=state),
         )
 
 

@@ -69,10 +69,22 @@ def _level(severity: Severity, verdict: Verdict) -> str | None:
     return "warning" if level == "error" and verdict.passed else level
 
 
-def build(report: Report, verdict: Verdict, pins: Sequence[Pin] = ()) -> list[Annotation]:
-    """Every annotation, most important first: failing checks are grouped by check id."""
+def build(
+    report: Report,
+    verdict: Verdict,
+    pins: Sequence[Pin] = (),
+    runtime_at: tuple[str, int] | None = None,
+) -> list[Annotation]:
+    """Every annotation, most important first: failing checks are grouped by check id.
+
+    Hardening findings go to `runtime_at` (the Dockerfile line the runtime comes from), else to
+    the pin that produces the runtime; version findings go to the exact pins of the same line
+    (when the pins are not judged on their own, see `pin_annotations`).
+    """
     out: list[Annotation] = []
-    runtime_line = next((p for p in pins if p.produces_runtime), None)
+    if runtime_at is None:
+        pin = next((p for p in pins if p.produces_runtime), None)
+        runtime_at = (pin.path, pin.line) if pin else None
     by_check: dict[tuple[str, Severity], list[Reason]] = {}
     for reason in verdict.reasons:
         level = _level(reason.severity, verdict)
@@ -116,8 +128,8 @@ def build(report: Report, verdict: Verdict, pins: Sequence[Pin] = ()) -> list[An
                 _level(severity, verdict) or "notice",
                 f"otp-gate: {check_id}",
                 message,
-                runtime_line.path if runtime_line else None,
-                runtime_line.line if runtime_line else None,
+                runtime_at[0] if runtime_at else None,
+                runtime_at[1] if runtime_at else None,
                 _CODE_RANK["check-failed"],
             )
         )
@@ -145,6 +157,33 @@ def floating_pins(pins: Sequence[Pin]) -> list[Annotation]:
         for pin in pins
         if not pin.exact and pin.kind != PinKind.REBAR_MINIMUM
     ]
+
+
+def pin_annotations(verdict: Verdict) -> list[Annotation]:
+    """One annotation per judged pin, on the pin's own line (issue 10): behind and unsupported
+    exact pins at their severity, floating pins as notices."""
+    out = []
+    for reason in verdict.reasons:
+        level = _level(reason.severity, verdict)
+        if level is None or reason.path is None or reason.line is None:
+            continue
+        title = (
+            "otp-gate: floating OTP pin"
+            if reason.code == "floating-pin"
+            else f"otp-gate: {reason.code}"
+        )
+        fix = f" Fix: {reason.fix}" if reason.fix else ""
+        out.append(
+            Annotation(
+                level,
+                title,
+                f"{reason.message}.{fix}",
+                reason.path,
+                reason.line,
+                _CODE_RANK.get(reason.code, 8),
+            )
+        )
+    return out
 
 
 def choose(
@@ -180,11 +219,26 @@ def render_all(
     results: Sequence[tuple[Report, Verdict]],
     pins: Sequence[Pin] = (),
     where: str = "the job summary",
+    *,
+    pin_verdict: Verdict | None = None,
+    runtime_at: tuple[str, int] | None = None,
 ) -> list[str]:
     """Like `render` for several runtimes (an image can hold more than one): the runner's limit is
-    per step, so the choice is made once over all of them."""
-    everything = [a for report, verdict in results for a in build(report, verdict, pins)]
-    everything += floating_pins(pins)  # once per step, not per runtime
+    per step, so the choice is made once over all of them.
+
+    With `pin_verdict` (the pins judged on their own) each pin gets its own annotation and the
+    runtime's version findings are not repeated on the pins.
+    """
+    if pin_verdict is not None:
+        everything = [
+            a for report, verdict in results for a in build(report, verdict, (), runtime_at)
+        ]
+        everything += pin_annotations(pin_verdict)
+    else:
+        everything = [
+            a for report, verdict in results for a in build(report, verdict, pins, runtime_at)
+        ]
+        everything += floating_pins(pins)  # once per step, not per runtime
     order = {"error": 0, "warning": 1, "notice": 2}
     everything.sort(key=lambda a: (order[a.level], a.rank))
     return [a.render() for a in choose(everything, where=where)]

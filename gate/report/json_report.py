@@ -16,7 +16,7 @@ from gate.model.route import Explanation
 from gate.report import Result, dump_json
 
 
-def _reason(r: Reason) -> dict[str, Any]:
+def reason_doc(r: Reason) -> dict[str, Any]:
     return {
         "code": r.code,
         "severity": r.severity.value,
@@ -98,8 +98,8 @@ def verdict_doc(verdict: Verdict) -> dict[str, Any]:
     return {
         "result": verdict.result,
         "exit_code": int(verdict.exit_code),
-        "reasons": [_reason(r) for r in verdict.reasons],
-        "waived": [_reason(r) for r in verdict.waived],
+        "reasons": [reason_doc(r) for r in verdict.reasons],
+        "waived": [reason_doc(r) for r in verdict.waived],
     }
 
 
@@ -224,8 +224,8 @@ def render_many(results: Sequence[Result]) -> str:
             "verdict": {
                 "result": "pass" if worst == ExitCode.PASS else "fail",
                 "exit_code": int(worst),
-                "reasons": [_reason(x) for v in verdicts for x in v.reasons],
-                "waived": [_reason(x) for v in verdicts for x in v.waived],
+                "reasons": [reason_doc(x) for v in verdicts for x in v.reasons],
+                "waived": [reason_doc(x) for v in verdicts for x in v.waived],
             },
         }
     return dump_json(doc)

@@ -299,6 +299,11 @@ def render_many(
             out.append(result)
         for reason in verdict.waived:
             out.append(_result(reason, report, uri_base, pin, version_pin, rules, True))
+    return document(rules, out)
+
+
+def document(rules: dict[str, dict[str, Any]], results: list[dict[str, Any]]) -> str:
+    """One SARIF 2.1.0 run of otp-gate with these rules and results."""
     doc = {
         "$schema": SARIF_SCHEMA,
         "version": SARIF_VERSION,
@@ -313,7 +318,7 @@ def render_many(
                         "rules": list(rules.values()),
                     }
                 },
-                "results": out,
+                "results": results,
                 "columnKind": "unicodeCodePoints",
             }
         ],

@@ -76,12 +76,6 @@ class Host:
         return SourceBuild(**args)  # type: ignore[arg-type]
 
 
-# The EEF hardening guide's flags as docs/build.md states them (independent of the code's constant):
-# a change to the default build flags must change this line too.
-EEF_CFLAGS = "-O2 -fpie -fstack-protector-strong"
-EEF_LDFLAGS = "-pie -z now"
-
-
 @pytest.fixture
 def host(tmp_path: Path) -> Iterator[Host]:
     with FakeServer() as srv:

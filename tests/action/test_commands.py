@@ -98,11 +98,18 @@ def test_version_finding_is_annotated_on_exact_pins_only() -> None:
 
 def test_hardening_finding_points_at_the_dockerfile_from_line() -> None:
     report = make_report(paths=("a", "b"))
-    pins = [Pin("Dockerfile", 3, "25.2.3", True, PinKind.DOCKERFILE)]
+    pins = [
+        Pin("Dockerfile", 1, "26.2.5", True, PinKind.DOCKERFILE),  # a build stage
+        Pin("Dockerfile", 3, "25.2.3", True, PinKind.DOCKERFILE, produces_runtime=True),
+    ]
     notes = build(report, make_verdict(report), pins)
     grouped = [a for a in notes if a.title == "otp-gate: stack-protector"]
     assert len(grouped) == 1 and grouped[0].file == "Dockerfile" and grouped[0].line == 3
     assert "2 files" in grouped[0].message
+    # The line the Dockerfile model names wins (a final stage that pins no OTP, an ARG line).
+    notes = build(report, make_verdict(report), pins, runtime_at=("deploy/Dockerfile", 9))
+    grouped = [a for a in notes if a.title == "otp-gate: stack-protector"]
+    assert (grouped[0].file, grouped[0].line) == ("deploy/Dockerfile", 9)
 
 
 def test_at_most_ten_per_type_with_one_summary_annotation() -> None:

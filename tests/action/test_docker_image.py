@@ -10,10 +10,12 @@ the lock file's hashes (so the image build itself runs with `--network none`).
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -40,7 +42,13 @@ def _wheels(python_version: str) -> Path:
            "--python-version", python_version, "--implementation", "cp",
            "--platform", f"manylinux2014_{arch}", "--platform", f"manylinux_2_17_{arch}",
            "--platform", f"manylinux_2_28_{arch}", "-d", str(dest), "-r", str(REPO / "requirements.lock")]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
+    # A throwaway HOME: pip's user agent runs `rustc --version`, and a rustup proxy on PATH then
+    # writes ~/.rustup/settings.toml (the session's HOME must stay empty, tests/conftest.py).
+    with tempfile.TemporaryDirectory(prefix="gate-pip-home-") as home:
+        env = {**os.environ, "HOME": home}
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, check=False, timeout=600, env=env
+        )
     if proc.returncode != 0:
         pytest.skip(
             f"cannot download the lock file's wheels from PyPI: {proc.stderr.strip()[-400:]}"

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.github.fake_pulls import PullRoutes, PullsState
 from tests.support.fake_http import FakeServer, Request, Response
 
 BOT = {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}
@@ -84,6 +85,7 @@ class FakeGitHub:
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
     before_create_comment: Callable[[FakeGitHub, int], None] | None = None
+    pulls_state: PullsState = field(default_factory=PullsState)
 
     def __post_init__(self) -> None:
         self.server = FakeServer()
@@ -234,6 +236,7 @@ class FakeGitHub:
             ("GET", rf"/repos/{r}/check-runs/(\d+)", self._get_check_run),
             ("PATCH", rf"/repos/{r}/check-runs/(\d+)", self._edit_check_run),
         ]
+        routes += PullRoutes(self).routes(r)
         for method, pattern, handler in routes:
             self.server.route(method, pattern, self._wrap(handler))
 
@@ -255,6 +258,7 @@ class FakeGitHub:
                 "full_name": self.repo,
                 "owner": {"login": owner},
                 "url": f"{self.url}/repos/{self.repo}",
+                "default_branch": self.pulls_state.default_branch,
             },
         )
 

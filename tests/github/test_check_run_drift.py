@@ -8,7 +8,8 @@ import pytest
 
 from gate.github.check_run import BATCH, publish_check_run
 from gate.github.drift import LABEL, MARKER, DriftAction, gaps, sync
-from gate.inspection.pins import Pin, PinKind
+from gate.model.otp import OtpVersion
+from gate.model.pin import Pin, PinJudgement, PinKind, PinStatus
 from gate.outside.github import GitHubApiError, GitHubClient
 from gate.report.annotations import Annotation
 from tests.github.fake_github import HUMAN, FakeGitHub
@@ -93,19 +94,42 @@ BEHIND = make_report("25.2.3", "25.3.2.21", supported=False)
 CURRENT = make_report("27.3.4.1", "27.3.4.1", supported=True)
 
 
+def _judged(
+    version: str, exact: bool, status: PinStatus, path: str = ".tool-versions"
+) -> PinJudgement:
+    pin = Pin(path, 1, version, exact, PinKind.TOOL_VERSIONS)
+    latest = (
+        OtpVersion.parse("25.3.2.21") if version.startswith("25") else OtpVersion.parse("27.3.4.1")
+    )
+    return PinJudgement(pin, status, OtpVersion.try_parse(version), latest, 3, (29, 28, 27))
+
+
 def test_gaps_lists_runtime_and_exact_pins_only() -> None:
     pins = [
-        Pin(".tool-versions", 1, "25.2.3", True, PinKind.TOOL_VERSIONS),
-        Pin("ci.yml", 3, "25", False, PinKind.WORKFLOW),
+        _judged("25.2.3", True, PinStatus.UNSUPPORTED),
+        _judged("25", False, PinStatus.UNSUPPORTED, "ci.yml"),
     ]
     found = gaps([BEHIND], pins)
-    assert any("25.2.3" in g and "behind 25.3.2.21" in g for g in found)
-    assert any("no longer a supported line" in g for g in found)
-    assert any(".tool-versions" in g and "line 1" in g for g in found)
+    assert any("25.2.3" in g and "no longer a supported line" in g for g in found)
+    assert any(".tool-versions" in g and "line 1" in g and "unsupported" in g for g in found)
     assert not any("ci.yml" in g for g in found)
-    assert (
-        gaps([CURRENT], [Pin(".tool-versions", 1, "27.3.4.1", True, PinKind.TOOL_VERSIONS)]) == []
-    )
+    assert gaps([CURRENT], [_judged("27.3.4.1", True, PinStatus.CURRENT)]) == []
+
+
+def test_drift_issue_lists_every_pin_and_closes_when_all_are_current(gh: FakeGitHub) -> None:
+    c = client(gh)
+    behind = _judged("27.3.3", True, PinStatus.BEHIND)
+    floating = _judged("27", False, PinStatus.CURRENT, "ci.yml")
+    assert sync(c, [CURRENT], [behind, floating], None).action == DriftAction.OPENED
+    [issue] = gh.issues.values()
+    assert "| `.tool-versions` | 1 | exact | 27.3.3 |" in issue["body"]
+    assert "| `ci.yml` | 1 | floating |" in issue["body"]  # listed, never a gap
+    assert "27.3.4.1, the newest patch" in issue["body"]  # the runtime is listed too
+    # Without a runtime (acquisition failed) the issue is never closed on missing evidence.
+    current = _judged("27.3.4.1", True, PinStatus.CURRENT)
+    assert sync(c, [], [current], None).action == DriftAction.UNCHANGED
+    assert sync(c, [CURRENT], [current, floating], None).action == DriftAction.CLOSED
+    assert issue["state"] == "closed"
 
 
 def test_drift_opens_updates_then_closes_one_issue(gh: FakeGitHub) -> None:

@@ -53,7 +53,9 @@ def test_dockerfile_official_and_hexpm_images() -> None:
         (4, "27", False),
         (5, "27.3", True),  # a digest cannot float
     ]
-    assert all(p.kind == PinKind.DOCKERFILE and p.produces_runtime for p in pins)
+    assert all(p.kind == PinKind.DOCKERFILE for p in pins)
+    # The final stage (debian, copying nothing) produces the image: no OTP pin is its source.
+    assert not any(p.produces_runtime for p in pins)
 
 
 def test_arg_expanded_into_from_points_at_the_arg_line() -> None:
@@ -194,3 +196,74 @@ def test_find_pins_never_follows_symlinks_out_of_the_workspace(tmp_path: Path) -
 def test_a_huge_file_is_skipped(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM erlang:27.3.4\n" + "#" * (2 << 20))
     assert find_pins(tmp_path) == ()
+
+
+def test_matrix_include_entries_and_dash_keys() -> None:
+    # The erlef/setup-beam matrix shape with one otp value per `include:` entry.
+    text = """jobs:
+  test:
+    strategy:
+      matrix:
+        include:
+          - elixir: '1.17.3'
+            otp: '27.0'
+          - otp: "26.2.5.21"
+            elixir: '1.15.8'
+    steps:
+      - uses: erlef/setup-beam@v1
+        with:
+          otp-version: ${{ matrix.otp }}
+          elixir-version: ${{ matrix.elixir }}
+"""
+    pins, _ = parse_workflow(text, "ci.yml")
+    assert [(p.line, p.version_text, p.exact) for p in pins] == [
+        (7, "27.0", False),
+        (8, "26.2.5.21", True),
+    ]
+
+
+def test_images_in_workflows_and_compose_files(tmp_path: Path) -> None:
+    wf = tmp_path / ".github" / "workflows"
+    wf.mkdir(parents=True)
+    (wf / "release.yml").write_text(
+        "jobs:\n  r:\n    container: hexpm/elixir:1.18.3-erlang-27.3.3-alpine-3.21.3\n"
+        "    services:\n      db:\n        image: postgres:16\n"
+        "    steps:\n      - uses: docker://erlang:27.3.4.1-slim\n"
+        "      - uses: actions/checkout@v4\n"
+    )
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  app:\n    image: 'elixir:1.17-otp-27'\n  db:\n    image: postgres:16\n"
+    )
+    pins = find_pins(tmp_path)
+    assert [(p.path, p.line, p.version_text, p.exact, p.kind.value) for p in pins] == [
+        (".github/workflows/release.yml", 3, "27.3.3", True, "image"),
+        (".github/workflows/release.yml", 8, "27.3.4.1", True, "image"),
+        ("compose.yaml", 3, "27", False, "image"),
+    ]
+
+
+def test_dockerfile_copy_from_an_image_and_stage_args() -> None:
+    text = (
+        "ARG OTP_VERSION=27.3.4\n"
+        "FROM debian:bookworm-slim AS base\n"
+        "ARG OTP_VERSION\n"  # brings the global value in: the same pin, not a second one
+        "COPY --from=erlang:26.2.5.6-slim /usr/local/lib/erlang /usr/local/lib/erlang\n"
+    )
+    pins = parse_dockerfile(text, "Dockerfile")
+    assert [(p.line, p.version_text, p.kind.value, p.produces_runtime) for p in pins] == [
+        (1, "27.3.4", "dockerfile-arg", False),
+        (4, "26.2.5.6", "dockerfile", True),  # the runtime is what the final stage copies in
+    ]
+
+
+def test_hostile_workflows_are_read_in_linear_time() -> None:
+    import time
+
+    many_steps = "steps:\n" + (
+        "  - uses: erlef/setup-beam@v1\n    with:\n      otp-version: ${{ matrix.otp }}\n" * 8000
+    )
+    no_dashes = "jobs:\n" + "        uses: erlef/setup-beam@v1\n" * 30_000
+    start = time.monotonic()
+    for text in (many_steps, no_dashes):
+        assert parse_workflow(text, "w.yml") == ([], [])
+    assert time.monotonic() - start < 30  # about two seconds here; minutes when quadratic

@@ -19,9 +19,9 @@ from gate.inspection.route_flags import (
     hardening_defaults_disabled,
     render_recorded_flags,
 )
-from gate.knowledge.dockerfile_fix import parse_instructions
 from gate.knowledge.package_db import upstream_version
 from gate.knowledge.packages import image_metadata_from_config
+from gate.model.dockerfile import parse_instructions
 from gate.model.elf import RecordedBuildFlags
 from gate.model.otp import OtpVersion
 from gate.model.report import FileReport

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gate.knowledge.dockerfile_fix import parse_instructions, suggest_dockerfile_fix
+from gate.knowledge.dockerfile_fix import suggest_dockerfile_fix
 from gate.knowledge.remediation import recommended_flags
+from gate.model.dockerfile import parse_instructions
 from gate.model.otp import OtpVersion
 from gate.model.route import DockerfileBuild
 
