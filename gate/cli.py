@@ -495,7 +495,11 @@ def read_reports(paths: Sequence[Path]) -> list[RuntimeSummary]:
 
 def _write(run: _Run, text: str, stdout: TextIO) -> None:
     if run.output is None:
-        _emit(text, stdout)
+        # Standard output is a workflow-command channel in any `run:` step: whatever the command
+        # (scan, pins, merge) and format, no line of it may be a command (issue 14).
+        from gate.report.commands import neutralize_commands
+
+        _emit(neutralize_commands(text), stdout)
         return
     try:
         run.output.parent.mkdir(parents=True, exist_ok=True)

@@ -90,3 +90,22 @@ def test_sarif_message_text_is_inert_markdown(
     # ... but no unescaped `[`, `]` or `<`: no link, image or HTML can open.
     assert not re.search(r"(?<!\\)[\[\]<]", joined)
     assert "\\[click\\](javascript" in joined and "\\<img" in joined
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
+def test_pins_output_forges_no_command(
+    tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The repository is the pull request's: folder names and pin lines are untrusted too.
+    (tmp_path / ".tool-versions").write_text("erlang 26.2.1\n")
+    for n, name in enumerate(HOSTILE[:6]):
+        d = tmp_path / name.replace("/", "_")
+        d.mkdir()
+        (d / "Dockerfile").write_text(f"FROM erlang:2{n}.0\n")
+    code = main(
+        ["pins", str(tmp_path), "--offline", "--format", fmt], {"OTP_GATE_TODAY": "2026-11-29"}
+    )
+    out, err = capsys.readouterr()
+    assert code in (1, 2), err
+    for line in re.split(r"\r\n|\r|\n", out + err):
+        assert not is_command(line), line
