@@ -497,9 +497,11 @@ def _write(run: _Run, text: str, stdout: TextIO) -> None:
     if run.output is None:
         # Standard output is a workflow-command channel in any `run:` step: whatever the command
         # (scan, pins, merge) and format, no line of it may be a command (issue 14).
+        from gate.report import Format
         from gate.report.commands import neutralize_commands
 
-        _emit(neutralize_commands(text), stdout)
+        is_json = run.fmt in (Format.JSON, Format.SARIF)
+        _emit(neutralize_commands(text, json=is_json), stdout)
         return
     try:
         run.output.parent.mkdir(parents=True, exist_ok=True)

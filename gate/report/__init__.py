@@ -115,8 +115,10 @@ def dump_json(doc: object) -> str:
     `##[` anywhere in a line is a legacy workflow command (actions/runner `ActionCommand.TryParse`);
     in JSON it can only occur inside a string, where `\\u005b` is the same `[` to any parser.
     """
+    from gate.report.commands import neutralize_commands
+
     text = json.dumps(json_safe(doc), indent=2, ensure_ascii=True) + "\n"
-    return text.replace("##[", "##\\u005b")
+    return neutralize_commands(text, json=True)
 
 
 def check_ids(reports: Iterable[Report]) -> list[str]:

@@ -73,16 +73,20 @@ def stop_commands(text: str, token: str | None = None) -> str:
     return f"::stop-commands::{token}\n{body}\n::{token}::"
 
 
-def neutralize_commands(text: str) -> str:
+def neutralize_commands(text: str, *, json: bool = False) -> str:
     """`text` (a whole report) with no line the runner would take as a workflow command.
 
     The runner parses a line as a command when, after leading whitespace, it starts with `::`, or
     when it holds the legacy `##[` anywhere (actions/runner `ActionCommand.TryParseV2` and
-    `TryParse`). The CLI's text report starts rows with file names from the scanned tree and
-    also runs inside `docker run` steps where `GITHUB_ACTIONS` is not set, so this is applied
-    always: the first `:` of a leading `::` becomes `\\x3a` and `##[` becomes `#\\x23[`, in the
-    `\\xNN` style `printable` already uses (it doubles real backslashes, so the escape is unambiguous).
+    `TryParse`). Reports print file names and pin lines from the pull request and also run inside
+    `docker run` steps where `GITHUB_ACTIONS` is not set, so this is applied always: the first `:`
+    of a leading `::` becomes `\\x3a` and `##[` becomes `#\\x23[`, in the `\\xNN` style
+    `printable` already uses (it doubles real backslashes, so the escape is unambiguous). In JSON
+    (`json=True`) `##[` can only sit inside a string, where `##\\u005b` is the same text to any
+    parser, and no line can start with `::`.
     """
+    if json:
+        return text.replace("##[", "##\\u005b")
     if "::" not in text and "##[" not in text:
         return text
     out: list[str] = []

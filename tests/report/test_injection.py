@@ -109,3 +109,6 @@ def test_pins_output_forges_no_command(
     assert code in (1, 2), err
     for line in re.split(r"\r\n|\r|\n", out + err):
         assert not is_command(line), line
+    if fmt == "json":
+        doc = json.loads(out)  # still valid JSON, names intact
+        assert "##[error]legacy" in json.dumps(doc)
