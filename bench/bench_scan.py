@@ -1,18 +1,29 @@
-"""Time `otp-gate scan` and `hardening-check` on Debian's OTP tree (39 ELF files) in one run.
+"""Time otp-gate against hardening-check, checksec.py and pwntools on the same files, in one run.
 
-Usage: python bench/bench_scan.py [--runs N] [--min-ratio R]
-Both tools run as fresh processes (Python start-up included); the best of N runs is compared.
+Usage: python bench/bench_scan.py [--runs N] [--workload otp|system|fixtures|all] [--min-ratio R]
+
+Workloads (issue 12):
+  otp       Debian's OTP tree (39 ELF files): `otp-gate scan --offline ROOT`
+  system    about 1,550 ELF files of this machine (/usr/bin, /usr/sbin, /usr/lib/<triplet>):
+            `otp-gate elf FILE...`
+  fixtures  the gcc-built test fixtures: `otp-gate elf FILE...`
+Every tool runs as a fresh process (start-up included) on the same files; the best of N runs is
+compared (wall clock, CPU time of the process and its children, peak resident memory). A peer
+that is not installed is named in the output and left out. checksec.py and pwntools live in their
+own virtualenv (they pin old dependencies): `python -m venv .work/peers &&
+.work/peers/bin/pip install checksec.py pwntools`, or point PEERS_VENV at one.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,89 +31,173 @@ sys.path.insert(0, str(REPO))
 
 from tests.support.debian_otp import debian_otp_root  # noqa: E402
 
-# The inspection core alone (no runtime walk, policy or report), for when the CLI is not there.
-CORE = """
+SYSTEM_ROOTS = ("/usr/bin", "/usr/sbin", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu")
+SYSTEM_FILES = 1550
+PWNTOOLS = """
 import sys
-from pathlib import Path
-from gate.inspection.checks import evaluate_checks
-from gate.inspection.elf import read_facts
+from pwn import ELF, context
+context.log_level = "error"
 for name in sys.argv[1:]:
-    evaluate_checks(read_facts(Path(name)))
+    try:
+        ELF(name, checksec=False).checksec()
+    except Exception as e:
+        print(name, e, file=sys.stderr)
 """
 
 
-def elf_files(root: Path) -> list[Path]:
+@dataclass(frozen=True)
+class Timing:
+    wall: float
+    cpu: float
+    rss_mib: int
+
+
+def elf_files(roots: Sequence[str | Path], limit: int | None = None) -> list[Path]:
     found = []
-    for dirpath, _dirs, names in os.walk(root):
-        for name in names:
-            p = Path(dirpath) / name
-            if not p.is_symlink() and p.is_file():
-                with open(p, "rb") as f:
-                    if f.read(4) == b"\x7fELF":
-                        found.append(p)
-    return sorted(found)
+    for root in roots:
+        for dirpath, _dirs, names in os.walk(root):
+            for name in names:
+                p = Path(dirpath) / name
+                try:
+                    if not p.is_symlink() and p.is_file():
+                        with open(p, "rb") as f:
+                            if f.read(4) == b"\x7fELF":
+                                found.append(p)
+                except OSError:
+                    continue
+    found.sort()
+    return found[:limit] if limit else found
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def run_once(cmd: Sequence[str], ok_codes: tuple[int, ...]) -> Timing:
+    """One run, measured through wait4 (this child only, its own children included)."""
+    # Byte-code is written and reused, as an installed package has it (a session that sets
+    # PYTHONDONTWRITEBYTECODE would make every run compile the gate again: ~0.1 s).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(PYTHONPATH=str(REPO), LANG="C")
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        list(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True
+    )
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in ok_codes:
+        sys.exit(f"{cmd[0]} failed ({proc.returncode}): {err[-600:]}")
+    # ru_maxrss of wait4 covers the process; its own children are waited by it.
+    return Timing(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024)
 
 
-def best_of(runs: int, cmd: list[str], ok_codes: tuple[int, ...]) -> tuple[float, float]:
-    """Best wall-clock and best CPU (user+sys, children included) time of `runs` runs.
+def best_of(runs: int, cmd: Sequence[str], ok_codes: tuple[int, ...]) -> Timing:
+    times = [run_once(cmd, ok_codes) for _ in range(runs)]
+    return Timing(
+        min(t.wall for t in times), min(t.cpu for t in times), max(t.rss_mib for t in times)
+    )
 
-    CPU time is printed too because it is far less sensitive to other load on the machine."""
-    walls, cpus = [], []
-    env = {**os.environ, "PYTHONPATH": str(REPO), "LANG": "C"}
-    for _ in range(runs):
-        cpu0, start = _children_cpu(), time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, env=env, check=False)
-        walls.append(time.perf_counter() - start)
-        cpus.append(_children_cpu() - cpu0)
-        if proc.returncode not in ok_codes:
-            sys.exit(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.decode()[-600:]}")
-    return min(walls), min(cpus)
+
+def peers_python() -> Path | None:
+    venv = Path(os.environ.get("PEERS_VENV", REPO / ".work" / "peers"))
+    python = venv / "bin" / "python"
+    return python if python.exists() else None
+
+
+def checksec_py() -> list[str] | None:
+    """The checksec.py command (its script is called `checksec`, like checksec.sh: check it)."""
+    python = peers_python()
+    script = python.parent / "checksec" if python else None
+    if script is None or not script.exists():
+        return None
+    probe = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
+    return [str(script)] if "checksec.py" in probe.stdout else None
+
+
+def has_pwntools() -> bool:
+    python = peers_python()
+    if python is None:
+        return False
+    probe = subprocess.run([str(python), "-c", "import pwn"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+def compare(
+    label: str, gate_cmd: list[str], files: list[Path], runs: int, *, slow_peers: bool = True
+) -> float:
+    """Run every tool on `files`; print the table; return hardening-check's ratio (or 0)."""
+    names = [str(p) for p in files]
+    print(f"\n== {label}: {len(files)} ELF files; load average {os.getloadavg()[0]:.2f}")
+    ours = best_of(runs, gate_cmd, (0, 1))
+    rows: list[tuple[str, Timing | str]] = [("otp-gate", ours)]
+    peers: list[tuple[str, list[str] | None, str]] = [
+        ("hardening-check", _which("hardening-check"), "apt-get install devscripts"),
+        ("checksec.py", checksec_py(), "pip install checksec.py into .work/peers"),
+        (
+            "pwntools",
+            [str(peers_python()), "-c", PWNTOOLS] if has_pwntools() else None,
+            "pip install pwntools into .work/peers",
+        ),
+    ]
+    hc_ratio = 0.0
+    for name, cmd, how in peers:
+        if name == "hardening-check" and not slow_peers:
+            rows.append((name, "left out: it takes many minutes here (--slow-peers to include)"))
+            continue
+        if cmd is None:
+            rows.append((name, f"not installed here ({how}): left out"))
+            continue
+        t = best_of(max(1, runs // 2), [*cmd, *names], (0, 1))
+        rows.append((name, t))
+        if name == "hardening-check":
+            hc_ratio = t.wall / ours.wall
+    for name, t in rows:
+        if isinstance(t, str):
+            print(f"  {name:16} {t}")
+            continue
+        ratio = "" if t is ours else f"  {t.wall / ours.wall:5.1f}x otp-gate's wall time"
+        print(f"  {name:16} {t.wall:7.3f} s wall {t.cpu:7.3f} s CPU {t.rss_mib:5d} MiB peak{ratio}")
+    return hc_ratio
+
+
+def _which(tool: str) -> list[str] | None:
+    path = shutil.which(tool)
+    return [path] if path else None
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--min-ratio", type=float, default=0.0, help="exit 1 when the ratio is lower")
+    ap.add_argument("--workload", choices=("otp", "system", "fixtures", "all"), default="all")
+    ap.add_argument(
+        "--slow-peers", action="store_true", help="run hardening-check on the system workload too"
+    )
+    ap.add_argument(
+        "--min-ratio", type=float, default=0.0, help="exit 1 when hardening-check/otp-gate is lower"
+    )
     args = ap.parse_args()
+    gate = [sys.executable, "-m", "gate"]
+    ratios = []
+    if args.workload in ("otp", "all"):
+        root = debian_otp_root()
+        if isinstance(root, str):
+            sys.exit(f"cannot get Debian's OTP packages: {root}")
+        otp = root / "usr" / "lib" / "erlang"
+        files = elf_files([otp])
+        ratios.append(
+            compare("Debian's OTP tree", [*gate, "scan", "--offline", str(otp)], files, args.runs)
+        )
+    if args.workload in ("system", "all"):
+        files = elf_files([r for r in SYSTEM_ROOTS if Path(r).is_dir()], SYSTEM_FILES)
+        cmd = [*gate, "elf", *map(str, files)]
+        slow = args.slow_peers
+        ratios.append(compare("system ELF files", cmd, files, args.runs, slow_peers=slow))
+    if args.workload in ("fixtures", "all"):
+        from tests.fixtures.elf.build import build_all
 
-    root = debian_otp_root()
-    if isinstance(root, str):
-        sys.exit(f"cannot get Debian's OTP packages: {root}")
-    otp = root / "usr" / "lib" / "erlang"
-    files = elf_files(otp)
-    hc = shutil.which("hardening-check")
-    if hc is None:
-        sys.exit("hardening-check is not installed (apt-get install devscripts)")
-
-    print(f"tree: {otp} ({len(files)} ELF files); load average {os.getloadavg()[0]:.2f}")
-    core = best_of(args.runs, [sys.executable, "-c", CORE, *map(str, files)], (0,))
-    print(
-        f"inspection core (python -c, read_facts + checks): {core[0]:.3f} s wall, {core[1]:.3f} s CPU"
-    )
-    gate_label = "otp-gate scan"
-    cli = REPO / "gate" / "cli.py"
-    if cli.exists():
-        # hardening-check reads only the files: compare with the gate's offline mode (bundled
-        # release data, no network). Exit code 1 is the expected verdict on Debian's OTP.
-        offline = ["--offline"] if "--offline" in cli.read_text() else []
-        cmd = [sys.executable, "-m", "gate", "scan", *offline, str(otp)]
-        gate = best_of(args.runs, cmd, (0, 1))
-    else:
-        gate_label, gate = "inspection core", core
-    print(f"{gate_label}: {gate[0]:.3f} s wall, {gate[1]:.3f} s CPU")
-    theirs = best_of(max(1, args.runs // 2), [hc, *map(str, files)], (0, 1))
-    print(f"hardening-check: {theirs[0]:.3f} s wall, {theirs[1]:.3f} s CPU")
-    ratio = theirs[0] / gate[0]
-    print(
-        f"ratio hardening-check / {gate_label}: {ratio:.1f}x wall, {theirs[1] / gate[1]:.1f}x CPU "
-        f"(inspection core: {theirs[0] / core[0]:.1f}x wall, {theirs[1] / core[1]:.1f}x CPU)"
-    )
-    return 1 if ratio < args.min_ratio else 0
+        files = [p for n, p in build_all().items() if isinstance(p, Path) and n != "object"]
+        ratios.append(compare("test fixtures", [*gate, "elf", *map(str, files)], files, args.runs))
+    measured = [r for r in ratios if r]  # 0: hardening-check left out
+    return 1 if measured and min(measured) < args.min_ratio else 0
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import os
 import re
-import shlex
 import stat
 import sys
 from collections.abc import Mapping, Sequence
@@ -385,6 +384,8 @@ def _build_request(args: argparse.Namespace, run: _Run) -> ScanRequest:
             raise UsageError(f"--env {item!r}: expected NAME=VALUE")
         extra[name] = value
     try:
+        import shlex  # only `build` needs it; start-up time matters (issue 12)
+
         configure_args = tuple(shlex.split(args.configure_args))
     except ValueError as e:
         raise UsageError(f"--configure-args: {e}") from None

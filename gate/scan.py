@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path, PurePosixPath
 
 from gate.acquire.interface import AcquiredTree
-from gate.errors import GateError, InspectError, UsageError
+from gate.errors import GateError, UsageError
 from gate.knowledge.interface import ReleaseIndex
 from gate.model.advisory import Advisory, BackportPolicy
 from gate.model.elf import ElfFacts
@@ -46,16 +46,19 @@ def _emulator_first(files: Sequence[RuntimeFile]) -> RuntimeFile | None:
     return chosen[0] if chosen else None
 
 
-def _inspect(file: RuntimeFile) -> tuple[FileReport, ElfFacts | None]:
-    from gate.inspection.checks import evaluate_checks
-    from gate.inspection.elf import read_facts
+def _inspect_all(files: Sequence[RuntimeFile]) -> list[tuple[FileReport, ElfFacts | None]]:
+    """Read and check every file (on several cores when there are many: `read_many`)."""
+    from gate.inspection.batch import read_many
 
-    try:
-        facts = read_facts(file.abs_path)
-    except InspectError as e:
-        return FileReport(file.path, file.role, None, None, (), error=e.message), None
-    except OSError as e:  # a reader that let one slip through: still a per-file error
-        return FileReport(file.path, file.role, None, None, (), error=str(e.strerror or e)), None
+    outcomes = read_many([f.abs_path for f in files])
+    return [_inspect(f, got) for f, got in zip(files, outcomes, strict=True)]
+
+
+def _inspect(file: RuntimeFile, facts: ElfFacts | str) -> tuple[FileReport, ElfFacts | None]:
+    from gate.inspection.checks import evaluate_checks
+
+    if isinstance(facts, str):  # the file could not be read: a per-file error, the scan goes on
+        return FileReport(file.path, file.role, None, None, (), error=facts), None
     report = FileReport(
         path=file.path,
         role=file.role,
@@ -148,8 +151,7 @@ def scan_runtime(
     runtime = load_runtime(tree)
     files: list[FileReport] = []
     facts_by_path: dict[str, ElfFacts] = {}
-    for f in runtime.files:
-        file_report, facts = _inspect(f)
+    for f, (file_report, facts) in zip(runtime.files, _inspect_all(runtime.files), strict=True):
         files.append(file_report)
         if facts is not None:
             facts_by_path[f.path] = facts
@@ -226,15 +228,18 @@ def scan_files(paths: Sequence[Path]) -> Report:
     """
     if not paths:
         raise UsageError("no files given", hint="usage: otp-gate elf FILE...")
-    files: list[FileReport] = []
+    # Each named file in order: its error report now, or the file to inspect (all at once, below).
+    slots: list[FileReport | RuntimeFile] = []
     for path in paths:
         shown = str(path)
         problem = _named_file_problem(path)
         if problem is not None:
-            files.append(FileReport(shown, Role.STANDALONE, None, None, (), error=problem))
-            continue
-        report, _ = _inspect(RuntimeFile(path=shown, abs_path=path, role=Role.STANDALONE))
-        files.append(report)
+            slots.append(FileReport(shown, Role.STANDALONE, None, None, (), error=problem))
+        else:
+            slots.append(RuntimeFile(path=shown, abs_path=path, role=Role.STANDALONE))
+    named = [s for s in slots if isinstance(s, RuntimeFile)]
+    inspected = iter([report for report, _ in _inspect_all(named)])
+    files = [next(inspected) if isinstance(s, RuntimeFile) else s for s in slots]
     return Report(
         target="files",
         runtime_kind=RuntimeKind.FILES,

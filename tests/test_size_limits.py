@@ -17,12 +17,9 @@ MAX_MODULE_LINES = 700
 # "module:function" -> its line count today (owned by other work in progress: the network,
 # engine and CLI changes of issues 13/14).
 FUNCTIONS_OVER: dict[str, int] = {
-    "gate/inspection/elf.py:facts": 81,
     "gate/knowledge/live.py:load_index": 141,
 }
-MODULES_OVER: dict[str, int] = {
-    "gate/inspection/elf.py": 820,
-}
+MODULES_OVER: dict[str, int] = {}
 
 
 def _modules() -> list[Path]:

@@ -1,4 +1,4 @@
-"""Plain facts about one ELF file, produced by `gate.inspection.elf` (the only pyelftools user).
+"""Plain facts about one ELF file, produced by `gate.inspection.elf` (the one ELF reader).
 
 Checks read these facts, so most check tests need no binary at all.
 """
@@ -79,6 +79,9 @@ class ElfFacts:
     fortified_imports: tuple[str, ...]  # imported __*_chk
     fortifiable_imports: tuple[str, ...]  # imported plain functions that have a _chk twin
     fortified_defined: tuple[str, ...]  # __*_chk defined here (static binaries)
+    # Canary evidence is scanned for only where it can decide: in files that import neither
+    # __stack_chk_fail nor __stack_chk_guard (both counts are 0 otherwise); canary loads only in
+    # static binaries and where no large frame was found.
     canary_frames: int  # stack frames of >= CANARY_FRAME_BYTES (heuristic evidence)
     canary_loads: int  # loads of the canary from TLS (x86-64 `mov %fs:0x28`)
     stack_clash_probes: int  # probe instructions such as `orq $0x0,(%rsp)`
@@ -88,4 +91,9 @@ class ElfFacts:
         str, ...
     ] = ()  # version strings in beam ("Erlang/OTP 25", "erts-13.1.5")
     symbols_read: bool = True  # False: no dynamic or static symbol table was found
-    code_bytes: int = 0  # size of the executable PT_LOAD segments that were scanned
+    code_bytes: int = 0  # bytes of executable PT_LOAD segments scanned (capped per file)
+    # Small frames (< CANARY_FRAME_BYTES) that put a stack address in a register: an array or an
+    # address-taken local, what -fstack-protector-strong guards. Counted only without a
+    # __stack_chk_fail import.
+    address_taken_frames: int = 0
+    code_scan_complete: bool = True  # False: the per-file cap left code unscanned

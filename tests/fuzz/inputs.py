@@ -434,7 +434,7 @@ def sparse_elf_cases(campaign: Campaign) -> Iterator[Case]:
         case["timeout"] = 6
         case["address_space"] = 3 * 1024**3
         yield case
-    # ELF magic with a broken e_type: today every check is n/a and the file passes (item 4).
+    # ELF magic with a broken e_type: once every check was n/a and the file passed (item 4).
     raw = bytearray(ELF.read_bytes())
     raw[16:18] = b"\x09\x00"
     (d / "bad-e-type").write_bytes(bytes(raw))

@@ -91,12 +91,8 @@ def test_hostile_input_campaign(tmp_path: Path) -> None:
     assert not failures, json.dumps(failures, indent=1)[:6000]
 
 
-# Until the ELF reader is bounded this costs up to 6 s and ~700 MB resident (file-backed pages).
-@pytest.mark.xfail(
-    reason="the ELF reader's bounds (issue 14 item 1) and its verdict on a broken e_type (item 4) are "
-    "the engine's part; this is their harness, expected to pass once they land",
-    strict=False,
-)
+# The ELF reader's bounds (issue 14 item 1) and its verdict on a broken e_type (item 4), the
+# engine's part, through the same harness: 1 GiB sparse files, with room to map them.
 def test_sparse_elf_files_are_bounded(tmp_path: Path) -> None:
     from tests.fuzz.inputs import sparse_elf_cases
 

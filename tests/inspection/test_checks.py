@@ -64,6 +64,18 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "object":           (N, N, N, N, N, N, N, N, N, N, N, N),
     "musl":             (P, F, N, P, F, P, P, P, P, U, N, U),
     "musl-static":      (F, U, N, P, N, P, P, P, P, U, N, U),
+    # issue 12: a char[16] is enough to need a canary; nothing to guard stays unknown
+    "smallbuf-nossp":   (P, F, F, P, F, P, P, P, P, U, N, U),
+    "smallbuf-ssp":     (P, P, F, P, F, P, P, P, P, U, N, U),
+    "paramaddr":        (P, U, U, P, F, P, P, P, P, U, N, U),
+    "i386-smallbuf":    (N, F, F, P, F, P, P, P, P, U, N, U),
+    "a64-smallbuf-nossp": (P, F, F, P, F, P, P, P, P, N, U, U),
+    "a64-smallbuf-ssp": (P, P, F, P, F, P, P, P, P, N, U, U),
+    "a64-noarray":      (P, U, U, P, F, P, P, P, P, N, U, U),
+    "a64-paramaddr":    (P, U, U, P, F, P, P, P, P, N, U, U),
+    # -z force-bti: BTI without PAC passes; BTI and PAC from a file with no crt objects
+    "a64-force-bti":    (P, U, U, P, F, P, P, P, P, N, P, U),
+    "a64-nolibc-bti-pac": (F, U, U, F, N, P, P, P, P, N, P, U),
 }  # fmt: skip
 
 
@@ -98,6 +110,14 @@ def test_evidence_names_what_decided(elf_fixture: Callable[[str], Path]) -> None
     assert "'lib' is relative" in ev("rpath-relative", "rpath")
     assert "'/home/build/otp/lib' is outside" in ev("runpath-absolute", "rpath")
     assert ev("nolibc-ibt", "cet") == "IBT: yes, SHSTK: no"
+    for small in ("smallbuf-nossp", "i386-smallbuf", "a64-smallbuf-nossp"):
+        assert "1 stack frame under 64 bytes pass their own address on" in ev(
+            small, "stack-protector"
+        )
+    assert "nothing a canary would guard" in ev("noarray", "stack-protector")
+    assert "nothing a canary would guard" in ev("paramaddr", "stack-protector")
+    assert ev("a64-force-bti", "bti").startswith("BTI: yes, PAC: no (the PAC property is cleared")
+    assert ev("a64-nolibc-bti-pac", "bti") == "BTI: yes, PAC: yes"
     assert "PT_LOAD at 0x" in ev("rwx", "rwx")
 
 
@@ -148,11 +168,29 @@ def _status(check: str, facts: ElfFacts) -> str:
     return check_by_id(check).evaluate(facts).status.value
 
 
+def test_small_frames_decide_only_with_nothing_reading_the_canary() -> None:
+    bare = _facts(stack_chk_imports=(), canary_frames=0, canary_loads=0)
+    assert _status("stack-protector", bare) == U
+    assert _status("stack-protector", dataclasses.replace(bare, address_taken_frames=2)) == F
+    # A canary read somewhere, or code left unscanned by the per-file cap: cannot decide.
+    read = dataclasses.replace(bare, address_taken_frames=2, canary_loads=1)
+    assert _status("stack-protector", read) == U
+    assert "1 canary read in the code" in check_by_id("stack-protector").evaluate(read).evidence
+    capped = dataclasses.replace(bare, address_taken_frames=2, code_scan_complete=False)
+    assert _status("stack-protector", capped) == U
+
+
 def test_bti_on_aarch64() -> None:
     both = GnuProperties(bti=True, pac=True, aarch64_feature_1=True)
     bti_only = GnuProperties(bti=True, aarch64_feature_1=True)
     assert _status("bti", _facts(machine="aarch64", gnu_property=both)) == P
-    assert _status("bti", _facts(machine="aarch64", gnu_property=bti_only)) == F
+    pac_only = GnuProperties(pac=True, aarch64_feature_1=True)
+    assert _status("bti", _facts(machine="aarch64", gnu_property=bti_only)) == P
+    assert (
+        "PAC: no"
+        in check_by_id("bti").evaluate(_facts(machine="aarch64", gnu_property=bti_only)).evidence
+    )
+    assert _status("bti", _facts(machine="aarch64", gnu_property=pac_only)) == F
     assert _status("bti", _facts(machine="aarch64", gnu_property=None)) == U
     assert _status("cet", _facts(machine="aarch64", gnu_property=both)) == N
     # An x86 note never counts on AArch64 and the other way round.

@@ -73,7 +73,7 @@ def deviation(facts: ElfFacts, check: str, ours: str, theirs: str) -> str | None
             return "static-canary"
         if facts.stack_chk_defined:
             return "libc-defined"
-        if facts.canary_frames == 0:
+        if facts.canary_frames == 0 and facts.address_taken_frames == 0:
             return "no-canary-needed"
     if check == "fortify":
         if facts.libc == Libc.MUSL and ours == "n/a":
@@ -91,6 +91,8 @@ def deviation(facts: ElfFacts, check: str, ours: str, theirs: str) -> str | None
     no_note = facts.gnu_property is None or not facts.gnu_property.x86_feature_1
     if check == "cet" and (ours, theirs) == ("unknown", "fail") and no_note:
         return "cet-no-note"
+    if check == "cet" and ours == "n/a" and facts.machine not in ("x86_64", "i386"):
+        return "cet-not-x86"
     return None
 
 

@@ -98,7 +98,7 @@ def test_unpacked_debian_packages_are_the_debian_route(
 
 
 def test_debian_real_beam_recorded_flags_are_rendered(debian_otp: Path) -> None:
-    from gate.inspection.elf import read_facts  # H1's reader: the only pyelftools user
+    from gate.inspection.elf import read_facts  # the one ELF reader
 
     beam = next(debian_otp.glob("erts-*/bin/beam.smp"))
     flags = read_facts(beam).build_flags
