@@ -95,7 +95,7 @@ def test_huge_symlink_target_is_refused(tmp_path: Path) -> None:
     target = "x/../" * 8_000 + "x"
     entries = [*release("app"), E("app/x", dir=True), E("app/l", link=target)]
     arc = legacy(tmp_path / "long.tar", [layer(*entries)], ["x:1"])
-    assert_refused(scan(arc, tmp_path), f"has a target of {len(target)} bytes")
+    assert_refused(scan(arc, tmp_path), f"has a target of {len(target)} bytes (the kernel allows")
 
 
 def test_link_chains_spend_a_bounded_amount_of_work(tmp_path: Path) -> None:
