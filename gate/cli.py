@@ -8,9 +8,11 @@ index and the renderers are imported where they are used, so start-up stays fast
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import re
+import stat
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from gate.engine import ScanRequest
     from gate.model.merged import RuntimeSummary
     from gate.model.pin import PinsReport
-    from gate.model.report import Verdict
+    from gate.model.report import FileReport, Verdict
     from gate.report import Format, Result
 
 PROG = "otp-gate"
@@ -279,9 +281,20 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> _Run:
     )
 
 
+def _refuse_nul(args: argparse.Namespace) -> None:
+    """No file name holds a NUL byte (the OS would raise ValueError deep inside): refuse it here.
+    A real command line cannot carry one; `main(argv)` called as a library can."""
+    for name, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            positional = name in ("path", "files", "dir", "reports")
+            option = name.upper() if positional else "--" + name.replace("_", "-")
+            raise UsageError(f"{option}: contains a NUL byte, which no file name or value can hold")
+
+
 def _scan_request(args: argparse.Namespace, run: _Run) -> ScanRequest:
     """The request `otp-gate scan` arguments make; each combination is checked here, once."""
-    from gate.engine import ScanRequest, Target
+    from gate.engine import ScanRequest, Target, looked_up
 
     chosen = [
         name
@@ -314,6 +327,8 @@ def _scan_request(args: argparse.Namespace, run: _Run) -> ScanRequest:
         else Target.DISCOVER
     )
     path = args.image_archive if target == Target.IMAGE_ARCHIVE else args.path
+    if path is not None:
+        looked_up(Path(path))
     if target == Target.IMAGE_ARCHIVE and not Path(path).is_file():
         raise UsageError(f"{path}: no such image archive")
     return ScanRequest(
@@ -388,6 +403,18 @@ def run_scan(argv: Sequence[str], environ: Mapping[str, str]) -> list[Result]:
     return run_engine(make(args, run), environ, run.clock)
 
 
+def _name_unchecked(files: Sequence[FileReport]) -> None:
+    """`otp-gate elf`: a file named on the command line that could not be checked is an input
+    error; the report covers the others, and each failure is named on stderr (exit 2)."""
+    from gate.report import printable
+    from gate.report.commands import neutralize_commands
+
+    for f in files:
+        error = f.error or ""
+        text = error if error.startswith(f.path) else f"{f.path}: {error}"
+        print(neutralize_commands(f"{PROG}: elf error: {printable(text)}"), file=sys.stderr)
+
+
 def _finish(run: _Run, code: ExitCode) -> int:
     if run.output is not None:
         verdict = "pass" if code == ExitCode.PASS else "fail"
@@ -435,7 +462,10 @@ def read_reports(paths: Sequence[Path]) -> list[RuntimeSummary]:
     found: list[RuntimeSummary] = []
     for path in paths:
         try:
-            if path.stat().st_size > MAX_REPORT_BYTES:
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read forever
+                raise UsageError(f"{path}: cannot read the report: not a regular file")
+            if st.st_size > MAX_REPORT_BYTES:
                 raise UsageError(
                     f"{path}: larger than {MAX_REPORT_BYTES >> 20} MiB: not a gate report"
                 )
@@ -448,22 +478,44 @@ def read_reports(paths: Sequence[Path]) -> list[RuntimeSummary]:
 
 def _write(run: _Run, text: str, stdout: TextIO) -> None:
     if run.output is None:
-        _emit(text, stdout)
+        # Standard output is a workflow-command channel in any `run:` step: whatever the command
+        # (scan, pins, merge) and format, no line of it may be a command (issue 14).
+        from gate.report import Format
+        from gate.report.commands import neutralize_commands
+
+        is_json = run.fmt in (Format.JSON, Format.SARIF)
+        _emit(neutralize_commands(text, json=is_json), stdout)
         return
     try:
         run.output.parent.mkdir(parents=True, exist_ok=True)
         run.output.write_text(text, encoding="utf-8")
     except OSError as e:
-        raise ReportError(f"{run.output}: cannot write the report: {e.strerror or e}") from e
+        from gate.engine import shown_path
+
+        raise ReportError(
+            f"{shown_path(run.output)}: cannot write the report: {e.strerror or e}"
+        ) from e
 
 
 def _emit(text: str, stream: TextIO) -> None:
     try:
-        stream.write(text)
-    except UnicodeEncodeError:
-        # A terminal that cannot show some character: escape it rather than crash.
-        enc = stream.encoding or "ascii"
-        stream.write(text.encode(enc, "backslashreplace").decode(enc))
+        try:
+            stream.write(text)
+        except UnicodeEncodeError:
+            # A terminal that cannot show some character: escape it rather than crash.
+            enc = stream.encoding or "ascii"
+            stream.write(text.encode(enc, "backslashreplace").decode(enc))
+        # Flushed here, not at interpreter exit, so a full disk (`> /dev/full`) is an error now.
+        stream.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        if stream is sys.stdout:
+            _silence_stdout()
+        raise ReportError(
+            f"cannot write the report to standard output: {e.strerror or e}",
+            hint="check free space where the output goes, or pass --output FILE",
+        ) from e
 
 
 def _uri_base(args: argparse.Namespace) -> str:
@@ -487,6 +539,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             args = build_parser().parse_args(args_list)
         except SystemExit as e:  # --help and --version exit 0 through argparse
             return int(e.code) if isinstance(e.code, int) else 0
+        _refuse_nul(args)
         run = _settings(args, env)
         if run.command == "elf":
             from gate.policy import evaluate
@@ -494,6 +547,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
             report = scan_files([Path(p) for p in args.files])
             results: list[Result] = [(report, evaluate(report, run.config, run.today))]
+            unchecked = [f for f in report.files if f.error is not None]
         elif run.command == "pins":
             return _pins_command(run, Path(args.dir))
         elif run.command == "merge":
@@ -501,6 +555,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         else:
             from gate.engine import run as run_engine
 
+            unchecked = []
             make = _build_request if run.command == "build" else _scan_request
             results = run_engine(make(args, run), env, run.clock)
 
@@ -508,16 +563,21 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
         text = render_many(run.fmt, results, sarif_uri_base=_uri_base(args))
         _write(run, text, sys.stdout)
-        return _finish(run, max(r[1].exit_code for r in results))
+        code = max(r[1].exit_code for r in results)
+        if unchecked:
+            _name_unchecked(unchecked)
+            code = ExitCode.ERROR
+        return _finish(run, code)
     except GateError as e:
         from gate.report import printable
+        from gate.report.commands import neutralize_commands
 
         # Messages name files from the scanned input: a newline or ESC in a name is shown escaped.
         if type(e).diagnostics is GateError.diagnostics:
             text = printable(e.message) + (f"\n  hint: {printable(e.hint)}" if e.hint else "")
         else:  # a subclass with its own layout: keep its lines, escape within them
             text = "\n".join(printable(line) for line in e.diagnostics().splitlines())
-        print(f"{PROG}: {e.kind} error: {text}", file=sys.stderr)
+        print(neutralize_commands(f"{PROG}: {e.kind} error: {text}"), file=sys.stderr)
         return int(ExitCode.ERROR)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -526,6 +586,33 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         # `otp-gate scan | head`: the reader left before the report was written. Point stdout at
         # /dev/null so the interpreter's final flush prints no traceback; the report was not
         # delivered, so this is a tool error, never a pass.
+        _silence_stdout()
+        return int(ExitCode.ERROR)
+    except MemoryError:
+        _internal("out of memory", "the input may be hostile or too large; report it if not")
+        return int(ExitCode.ERROR)
+    except RecursionError:
+        _internal("input nested too deeply", "the input may be hostile; report it if not")
+        return int(ExitCode.ERROR)
+    except Exception as e:  # the one catch-all: an exit 1 would read as "the gate fails"
+        _internal(f"{type(e).__name__}: {e}", "this is a bug in otp-gate; please report it")
+        return int(ExitCode.ERROR)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of an undeliverable report
+    prints no traceback (a closed pipe, a full disk)."""
+    with contextlib.suppress(OSError, ValueError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return int(ExitCode.ERROR)
+
+
+def _internal(what: str, hint: str) -> None:
+    """Anything no `GateError` foresaw: one clear line on stderr (never a traceback), exit 2."""
+    from gate.config import shown
+    from gate.report import printable
+    from gate.report.commands import neutralize_commands
+
+    text = neutralize_commands(printable(what if len(what) < 400 else shown(what)))
+    with contextlib.suppress(OSError):
+        print(f"{PROG}: internal error: {text}\n  hint: {hint}", file=sys.stderr, flush=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -107,6 +109,24 @@ class Config:
 
 E = TypeVar("E", bound=StrEnum)
 
+#: A config file is a few hundred bytes; a cap keeps `/dev/zero`-like inputs from exhausting memory.
+MAX_CONFIG_BYTES = 1024 * 1024
+#: How much of a rejected value an error message echoes (a 10 MB value must not flood the log).
+_SHOWN_CHARS = 80
+
+
+def shown(value: object) -> str:
+    """`repr(value)` cut to a readable length, for error messages about untrusted input."""
+    text = repr(value)
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return f"{text[:_SHOWN_CHARS]}... ({len(text)} characters)"
+
+
+def _cut(key: str) -> str:
+    """A key as written when it is short, else cut like a value."""
+    return key if len(key) <= _SHOWN_CHARS else shown(key)
+
 
 def parse_choice(enum: type[E], value: object, what: str) -> E:
     """Turn `value` into a member of `enum`, or raise `UsageError` naming `what` and the choices."""
@@ -116,7 +136,7 @@ def parse_choice(enum: type[E], value: object, what: str) -> E:
             return enum(value.strip().lower())
         except ValueError:
             pass
-    raise UsageError(f"{what}: {value!r} is not one of: {allowed}")
+    raise UsageError(f"{what}: {shown(value)} is not one of: {allowed}")
 
 
 _TOP_KEYS = ("fail-on", "version-policy", "stale-data-days", "grace-days", "severity", "waiver")
@@ -126,6 +146,20 @@ _WAIVER_KEYS = ("check", "path", "reason", "expires")
 def _norm(key: str) -> str:
     # TOML users write both `fail_on` and `fail-on`; the action's inputs are kebab-case.
     return key.replace("_", "-")
+
+
+def _normalized(data: Mapping[str, Any], where: str, err: Any) -> dict[str, Any]:
+    """`data` with kebab-case keys; both spellings of one key (`fail-on`, `fail_on`) are refused,
+    since silently letting the later one win hides which setting is in force."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        norm = _norm(key)
+        if norm in out:
+            raise err(
+                f"{where}{_cut(norm)}", "given twice (`a-b` and `a_b` name the same key); keep one"
+            )
+        out[norm] = value
+    return out
 
 
 def known_rule_ids() -> tuple[str, ...]:
@@ -144,10 +178,10 @@ def parse_config(data: Mapping[str, Any], origin: str) -> Config:
             hint="see the README section 'Configuration file'",
         )
 
-    table = {_norm(k): v for k, v in data.items()}
+    table = _normalized(data, "", err)
     for key in table:
         if key not in _TOP_KEYS:
-            raise err(key, f"unknown key; allowed keys: {', '.join(_TOP_KEYS)}")
+            raise err(_cut(key), f"unknown key; allowed keys: {', '.join(_TOP_KEYS)}")
     config = Config(source=origin)
     try:
         if "fail-on" in table:
@@ -166,13 +200,13 @@ def parse_config(data: Mapping[str, Any], origin: str) -> Config:
     if "stale-data-days" in table:
         days = table["stale-data-days"]
         if not isinstance(days, int) or isinstance(days, bool) or days < 1:
-            raise err("stale-data-days", f"{days!r} is not a whole number of days >= 1")
+            raise err("stale-data-days", f"{shown(days)} is not a whole number of days >= 1")
         config = dataclasses.replace(config, stale_data_days=days)
 
     if "grace-days" in table:
         grace = table["grace-days"]
         if not isinstance(grace, int) or isinstance(grace, bool) or grace < 0:
-            raise err("grace-days", f"{grace!r} is not a whole number of days >= 0")
+            raise err("grace-days", f"{shown(grace)} is not a whole number of days >= 0")
         config = dataclasses.replace(config, grace_days=grace)
 
     rule_ids = known_rule_ids()
@@ -184,7 +218,8 @@ def parse_config(data: Mapping[str, Any], origin: str) -> Config:
         for check_id, value in sev_table.items():
             if check_id not in rule_ids:
                 raise err(
-                    f"severity.{check_id}", f"unknown check id; known ids: {', '.join(rule_ids)}"
+                    f"severity.{_cut(check_id)}",
+                    f"unknown check id; known ids: {', '.join(rule_ids)}",
                 )
             try:
                 sev = parse_choice(Severity, value, f"{origin}: severity.{check_id}")
@@ -206,16 +241,19 @@ def _parse_waiver(entry: object, n: int, rule_ids: tuple[str, ...], err: Any) ->
     where = f"waiver #{n}"
     if not isinstance(entry, dict):
         raise err(where, "must be a table with check, path, reason and optional expires")
-    fields = {_norm(k): v for k, v in entry.items()}
+    fields = _normalized(entry, f"{where}.", err)
     for key in fields:
         if key not in _WAIVER_KEYS:
-            raise err(f"{where}.{key}", f"unknown key; allowed keys: {', '.join(_WAIVER_KEYS)}")
+            raise err(
+                f"{where}.{_cut(key)}", f"unknown key; allowed keys: {', '.join(_WAIVER_KEYS)}"
+            )
     check = fields.get("check")
     if not isinstance(check, str) or not check:
         raise err(f"{where}.check", f"missing; give a check id, one of: {', '.join(rule_ids)}")
     if not any(fnmatch.fnmatchcase(rid, check) for rid in rule_ids):
         raise err(
-            f"{where}.check", f"{check!r} matches no check id; known ids: {', '.join(rule_ids)}"
+            f"{where}.check",
+            f"{shown(check)} matches no check id; known ids: {', '.join(rule_ids)}",
         )
     path = fields.get("path", "*")
     if not isinstance(path, str) or not path:
@@ -231,29 +269,62 @@ def _parse_waiver(entry: object, n: int, rule_ids: tuple[str, ...], err: Any) ->
                 expires = date.fromisoformat(expires)
             except ValueError:
                 raise err(
-                    f"{where}.expires", f"{expires!r} is not a date like 2027-01-31"
+                    f"{where}.expires", f"{shown(expires)} is not a date like 2027-01-31"
                 ) from None
         elif not isinstance(expires, date) or hasattr(expires, "hour"):
-            raise err(f"{where}.expires", f"{expires!r} is not a date like 2027-01-31")
+            raise err(f"{where}.expires", f"{shown(expires)} is not a date like 2027-01-31")
     return Waiver(check=check, path=path, reason=reason.strip(), expires=expires)
 
 
-def load_config_file(path: Path) -> Config:
-    """Read `.otp-gate.toml` at `path`; `ConfigError` naming the file for any problem."""
+def _read_config_bytes(path: Path) -> bytes:
+    """The file's bytes: a regular file of at most `MAX_CONFIG_BYTES`, else `ConfigError`.
+
+    Opened non-blocking and checked with fstat before reading, so a FIFO cannot hang the run and
+    `/dev/zero` cannot exhaust memory.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        raw = path.read_bytes()
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the config file: {e.strerror or e}") from e
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            what = "it is a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise ConfigError(
+                f"{path}: cannot read the config file: {what}",
+                hint="pass the path of a .otp-gate.toml file",
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_CONFIG_BYTES and (chunk := os.read(fd, 64 * 1024)):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config file: {e.strerror or e}") from e
+    finally:
+        os.close(fd)
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; not a config file")
+    return b"".join(chunks)
+
+
+def load_config_file(path: Path) -> Config:
+    """Read `.otp-gate.toml` at `path`; `ConfigError` naming the file for any problem."""
     import tomllib  # only when a config file is read (start-up time, issue 12)
 
+    raw = _read_config_bytes(path)
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively (`a = [[[[...]]]]`).
+        raise ConfigError(f"{path}: nested too deeply to be a config file") from None
     return parse_config(data, str(path))
 
 

@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path, PurePosixPath
 
 from gate.acquire.interface import AcquiredTree
-from gate.errors import ElfError, GateError, UsageError
+from gate.errors import GateError, UsageError
 from gate.knowledge.interface import ReleaseIndex
 from gate.model.advisory import Advisory, BackportPolicy
 from gate.model.elf import ElfFacts
@@ -155,6 +155,9 @@ def scan_runtime(
         files.append(file_report)
         if facts is not None:
             facts_by_path[f.path] = facts
+    files.extend(
+        FileReport(rel, Role.OTHER, None, None, (), error=why) for rel, why in runtime.unreadable
+    )
     # Fortify is judged per build, not only per file (a fortified build can leave a file plain).
     files = list(judge_fortify_across_build(files))
 
@@ -198,38 +201,45 @@ def scan_runtime(
     )
 
 
+def _named_file_problem(path: Path) -> str | None:
+    """Why a file named on the command line cannot be checked as ELF, or None when it can."""
+    from gate.inspection.elf import is_elf
+
+    try:
+        if path.is_dir():
+            return "is a directory (use: otp-gate scan)"
+        if path.is_symlink() and not path.exists():
+            return "a broken symbolic link (or a symlink loop)"
+        if not path.exists():
+            return "no such file"
+        if not is_elf(path):
+            return "not an ELF file (no ELF magic bytes)"
+    except OSError as e:  # e.g. a name over 255 bytes (ENAMETOOLONG), a folder without +x
+        return f"cannot read: {e.strerror or e}"
+    return None
+
+
 def scan_files(paths: Sequence[Path]) -> Report:
     """`otp-gate elf FILE...`: check loose ELF files, with no runtime or version context.
 
-    Unlike a runtime scan, every file here was named by the user, so a missing or non-ELF file is
-    a usage error naming it (exit 2), not a finding.
+    A file that cannot be checked (missing, not ELF, corrupt) is a `FileReport` with `error` set
+    and the others are still checked, so one bad file does not hide the report on the rest; the
+    CLI exits 2 when any named file could not be checked.
     """
-    from gate.inspection.elf import is_elf
-
     if not paths:
         raise UsageError("no files given", hint="usage: otp-gate elf FILE...")
-    named: list[RuntimeFile] = []
+    # Each named file in order: its error report now, or the file to inspect (all at once, below).
+    slots: list[FileReport | RuntimeFile] = []
     for path in paths:
         shown = str(path)
-        if path.is_dir():
-            raise UsageError(f"{shown}: is a directory", hint=f"use: otp-gate scan {shown}")
-        if path.is_symlink() and not path.exists():
-            raise UsageError(f"{shown}: a broken symbolic link (or a symlink loop)")
-        if not path.exists():
-            raise UsageError(f"{shown}: no such file")
-        try:
-            elf = is_elf(path)
-        except OSError as e:
-            raise ElfError(f"{shown}: cannot read: {e.strerror or e}") from e
-        if not elf:
-            raise ElfError(f"{shown}: not an ELF file (no ELF magic bytes)")
-        named.append(RuntimeFile(path=shown, abs_path=path, role=Role.STANDALONE))
-    files: list[FileReport] = []
-    for report, _ in _inspect_all(named):
-        if report.error is not None:
-            shown = report.path
-            raise ElfError(report.error if shown in report.error else f"{shown}: {report.error}")
-        files.append(report)
+        problem = _named_file_problem(path)
+        if problem is not None:
+            slots.append(FileReport(shown, Role.STANDALONE, None, None, (), error=problem))
+        else:
+            slots.append(RuntimeFile(path=shown, abs_path=path, role=Role.STANDALONE))
+    named = [s for s in slots if isinstance(s, RuntimeFile)]
+    inspected = iter([report for report, _ in _inspect_all(named)])
+    files = [next(inspected) if isinstance(s, RuntimeFile) else s for s in slots]
     return Report(
         target="files",
         runtime_kind=RuntimeKind.FILES,

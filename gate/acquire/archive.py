@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast
 
+from gate.acquire.tarheaders import GuardedTarInfo
 from gate.errors import AcquireError, UnsafeArchiveError
 
 MiB = 1024 * 1024
@@ -339,6 +340,18 @@ def resolve_link(member: str, target: str) -> str | None:
     return "/".join(parts)
 
 
+#: What tarfile raises on a damaged archive; ValueError and IndexError come from its header
+#: parsing of numbers and fields (e.g. a sparse map cut short).
+_TAR_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, ValueError, IndexError)
+
+
+def _named(e: UnsafeArchiveError, archive: str) -> UnsafeArchiveError:
+    """The header parser's refusal, naming the archive (it does not know it)."""
+    if e.message.startswith(archive):
+        return e
+    return UnsafeArchiveError(f"{archive}: {e.message}", hint=e.hint)
+
+
 @dataclass
 class TarReader:
     """Iterates a tar stream's members with checked names, counting them against a budget."""
@@ -354,11 +367,14 @@ class TarReader:
     def open(cls, raw: BinaryIO, name: str, budget: Budget) -> TarReader:
         stream, seekable = open_stream(raw, budget.limits, name)
         try:
-            if seekable:
-                tar = tarfile.open(fileobj=stream, mode="r:")  # noqa: SIM115  (raw's owner closes)
+            # GuardedTarInfo caps extended headers and refuses sparse members (issue 14).
+            if seekable:  # raw's owner closes it
+                tar = tarfile.open(fileobj=stream, mode="r:", tarinfo=GuardedTarInfo)  # noqa: SIM115
             else:
-                tar = tarfile.open(fileobj=stream, mode="r|")  # noqa: SIM115
-        except (tarfile.TarError, EOFError, OSError) as e:
+                tar = tarfile.open(fileobj=stream, mode="r|", tarinfo=GuardedTarInfo)  # noqa: SIM115
+        except UnsafeArchiveError as e:
+            raise _named(e, name) from e
+        except _TAR_ERRORS as e:
             raise AcquireError(f"{name}: not a readable tar archive: {e}") from e
         return cls(tar, name, budget, _compressed=None if seekable else stream)
 
@@ -367,7 +383,9 @@ class TarReader:
         while True:
             try:
                 info = self.tar.next()
-            except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+            except UnsafeArchiveError as e:
+                raise _named(e, self.name) from e
+            except _TAR_ERRORS as e:
                 raise self.corrupt(e) from e
             if info is None:
                 self._ensure_complete()
@@ -441,15 +459,16 @@ class TarReader:
         if f is None:
             return 0
         n = 0
-        try:
-            while chunk := f.read(1024 * 1024):
-                n += len(chunk)
-                self.budget.add_written(len(chunk), info.name)
-                out.write(chunk)
-        except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
-            if isinstance(e, AcquireError):
-                raise
-            raise self.corrupt_member(info, e) from e
+        while True:
+            try:
+                chunk = f.read(1024 * 1024)
+            except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+                raise self.corrupt_member(info, e) from e
+            if not chunk:
+                break
+            n += len(chunk)
+            self.budget.add_written(len(chunk), info.name)
+            out.write(chunk)  # a full disk raises OSError: reported by extract_all, not as corrupt
         if n != info.size:
             raise self.corrupt_member(info, EOFError(f"got {n} of {info.size} bytes"))
         return n
@@ -463,7 +482,7 @@ class TarReader:
         )
 
 
-def _safe_parent(root: Path, rel: str, archive: str) -> Path:
+def safe_parent(root: Path, rel: str, archive: str) -> Path:
     """Create `rel`'s parent folders under `root`, refusing any that is a symlink (no write-through)."""
     cur = root
     for part in rel.split("/")[:-1]:
@@ -484,7 +503,7 @@ def _safe_parent(root: Path, rel: str, archive: str) -> Path:
 
 
 def _create(root: Path, rel: str, mode: int, archive: str) -> tuple[Path, int]:
-    dest = _safe_parent(root, rel, archive)
+    dest = safe_parent(root, rel, archive)
     if os.path.lexists(dest):
         if dest.is_dir() and not dest.is_symlink():
             raise UnsafeArchiveError(f"{archive}: file {rel!r} would replace a folder")
@@ -519,155 +538,3 @@ def write_range(
             out.write(chunk)
             left -= len(chunk)
     return dest
-
-
-def make_dir(root: Path, rel: str, archive: str) -> None:
-    if not rel:
-        return
-    dest = _safe_parent(root, rel, archive)
-    if os.path.islink(dest):
-        raise UnsafeArchiveError(f"{archive}: folder {rel!r} would replace a symlink")
-    if not dest.is_dir():
-        if os.path.lexists(dest):
-            os.unlink(dest)
-        os.mkdir(dest, 0o755)
-
-
-def check_symlink(rel: str, target: str, archive: str) -> None:
-    """Refuse a symlink whose target is absolute or climbs out of the archive (lexically)."""
-    if target.startswith("/") or "\x00" in target or resolve_link(rel, target) is None:
-        raise UnsafeArchiveError(
-            f"{archive}: symlink {rel!r} -> {target!r} points outside the archive",
-            hint="archives must not link outside themselves; this one may be hostile",
-        )
-
-
-def make_symlink(root: Path, rel: str, target: str, archive: str) -> None:
-    """Create a symlink whose target stays inside `root` (checked lexically), else refuse."""
-    check_symlink(rel, target, archive)
-    dest = _safe_parent(root, rel, archive)
-    if os.path.lexists(dest):
-        if dest.is_dir() and not dest.is_symlink():
-            raise UnsafeArchiveError(f"{archive}: symlink {rel!r} would replace a folder")
-        os.unlink(dest)
-    os.symlink(target, dest)
-
-
-def make_hardlink(root: Path, rel: str, target: str, archive: str) -> None:
-    """Hard-link to an already extracted regular file of the same archive, else refuse."""
-    tgt_rel = normalize_member(target, archive)
-    src = root / tgt_rel
-    try:
-        _safe_parent(root, tgt_rel, archive)
-        st = os.lstat(src)
-    except (FileNotFoundError, UnsafeArchiveError) as e:
-        raise UnsafeArchiveError(
-            f"{archive}: hard link {rel!r} -> {target!r} does not name a file extracted "
-            "earlier from this archive",
-            hint="archives must not link outside themselves; this one may be hostile",
-        ) from e
-    if not stat.S_ISREG(st.st_mode):
-        raise UnsafeArchiveError(
-            f"{archive}: hard link {rel!r} -> {target!r} is not a regular file"
-        )
-    dest = _safe_parent(root, rel, archive)
-    if os.path.lexists(dest):
-        os.unlink(dest)
-    os.link(src, dest, follow_symlinks=False)
-
-
-def refuse_special(info: tarfile.TarInfo, archive: str) -> None:
-    """Device files, fifos and unknown types have no place in a runtime: refuse them."""
-    kind = {
-        tarfile.CHRTYPE: "character device",
-        tarfile.BLKTYPE: "block device",
-        tarfile.FIFOTYPE: "fifo",
-    }.get(info.type, f"special member (type {info.type!r})")
-    raise UnsafeArchiveError(
-        f"{archive}: member {info.name!r} is a {kind}; refusing to create it",
-        hint="runtime archives hold files, folders and links only; this one may be hostile",
-    )
-
-
-@dataclass(frozen=True)
-class ExtractResult:
-    root: Path
-    members: int
-    bytes_written: int
-    # Symlinks pointing outside the archive (absolute, or climbing out): refused, so not created.
-    # Real trees have them (Debian's OTP links jquery from /usr/share), hence no hard failure.
-    skipped_links: tuple[str, ...] = ()
-
-
-def _through_link(rel: str, links: set[str]) -> str | None:
-    """The first parent of `rel` that the archive made a symlink, if any."""
-    parts = rel.split("/")
-    for i in range(1, len(parts)):
-        parent = "/".join(parts[:i])
-        if parent in links:
-            return parent
-    return None
-
-
-def extract_all(
-    source: Path | BinaryIO,
-    dest: Path,
-    limits: ArchiveLimits | None = None,
-    name: str | None = None,
-) -> ExtractResult:
-    """Extract a (possibly compressed) tar archive into `dest`, safely and streaming.
-
-    `source` is a file, or a stream it then owns (a .deb's data member: `gate.acquire.deb`), so
-    every archive goes through the same path, link and size rules."""
-    label = name or str(source)
-    budget = Budget(limits or ArchiveLimits(), label)
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        raw = source.open("rb") if isinstance(source, Path) else source
-    except OSError as e:
-        raise AcquireError(f"{label}: cannot open: {e.strerror or e}") from e
-    with raw:
-        reader = TarReader.open(raw, label, budget)
-        links: list[tuple[str, str]] = []
-        link_paths: set[str] = set()
-        skipped: list[str] = []
-        for rel, info in reader.members():
-            via = _through_link(rel, link_paths) if link_paths else None
-            if via is not None:
-                raise UnsafeArchiveError(
-                    f"{label}: member {info.name!r} would be written through the symlink {via!r}",
-                    hint="archives must not write through links; this one may be hostile",
-                )
-            if info.isdir():
-                make_dir(dest, rel, label)
-            elif info.isreg():
-                if not rel:
-                    raise UnsafeArchiveError(f"{label}: file member {info.name!r} has no name")
-                write_file(dest, rel, reader, info)
-            elif info.issym():
-                link_paths.add(rel)
-                try:
-                    check_symlink(rel, info.linkname, label)
-                except UnsafeArchiveError:
-                    skipped.append(f"{rel} -> {info.linkname}")
-                    continue
-                # Created last, so no later member can be written through one.
-                links.append((rel, info.linkname))
-            elif info.islnk():
-                make_hardlink(dest, rel, info.linkname, label)
-            else:
-                refuse_special(info, label)
-        for rel, target in links:
-            make_symlink(dest, rel, target, label)
-        # Each link is inside on its own, but a chain (`d/l -> ..`, `x -> d/l/..`) can still leave.
-        top = os.path.realpath(dest)
-        for rel, target in links:
-            real = os.path.realpath(dest / rel)
-            if real != top and not real.startswith(top + os.sep):
-                os.unlink(dest / rel)
-                raise UnsafeArchiveError(
-                    f"{label}: symlink {rel!r} -> {target!r} leads outside the archive "
-                    "through other links",
-                    hint="archives must not link outside themselves; this one may be hostile",
-                )
-    return ExtractResult(dest, budget.members, budget.written, tuple(skipped))

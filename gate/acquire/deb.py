@@ -2,7 +2,7 @@
 
 A .deb is an `ar` archive of `debian-binary`, `control.tar.*` and `data.tar.*`
 (https://manpages.debian.org/deb.5). The data member is streamed from its place in the file into
-`archive.extract_all`, so it obeys the same path, link and size rules as a tarball; no `dpkg -x`
+`gate.acquire.extract.extract_all`, so it obeys the same path, link and size rules as a tarball; no `dpkg -x`
 process per package (32 of them took 3.2 s for Debian's OTP, issue 12). Compressions the standard
 library lacks (zstd, used by Ubuntu since 21.10) come decompressed from `dpkg-deb --fsys-tarfile`,
 whose tar stream takes the same path.
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from gate.acquire.archive import ZSTD_MAGIC, ArchiveLimits, ExtractResult, Window, extract_all
+from gate.acquire.archive import ZSTD_MAGIC, ArchiveLimits, Window
+from gate.acquire.extract import ExtractResult, extract_all
 from gate.errors import AcquireError
 
 AR_MAGIC = b"!<arch>\n"

@@ -13,7 +13,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from gate.acquire.archive import ArchiveLimits, GiB, extract_all
+from gate.acquire.archive import ArchiveLimits, GiB
+from gate.acquire.extract import extract_all
 from gate.errors import AcquireError
 from gate.outside.http import HttpError, download, get
 

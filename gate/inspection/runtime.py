@@ -37,6 +37,8 @@ def otp_application_names(index: ReleaseIndex | None = None) -> frozenset[str]:
 class _Walk:
     elf: list[tuple[str, Path]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # (path, why): entries the walk could not read; they may hide an ELF file, so they fail closed.
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _walk(root: Path) -> _Walk:
@@ -54,7 +56,8 @@ def _walk(root: Path) -> _Walk:
             seen.add(key)
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as e:
-            out.problems.append(f"cannot read directory {rel_dir or '.'}: {e.strerror or e}")
+            # An unreadable folder, or a path over PATH_MAX (ENAMETOOLONG): what it holds is unknown.
+            out.unreadable.append((rel_dir or ".", f"cannot read the folder: {e.strerror or e}"))
             continue
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
@@ -68,7 +71,7 @@ def _walk(root: Path) -> _Walk:
                     # FIFOs, sockets and devices never get here: opening a FIFO would block.
                     out.elf.append((rel, Path(path)))
             except OSError as e:
-                out.problems.append(f"cannot read {rel}: {e.strerror or e}")
+                out.unreadable.append((rel, f"cannot read: {e.strerror or e}"))
     return out
 
 
@@ -133,20 +136,23 @@ def _symlink_in(root: Path, rel: str) -> str | None:
     return None
 
 
-def _read_text(root: Path, rel: str, problems: list[str]) -> str | None:
+def _read_text(root: Path, rel: str, walk: _Walk) -> str | None:
     """A small version file of the tree, or None when absent; symlinks are not followed."""
     path = root / rel
     try:
         if link := _symlink_in(root, rel):
             if path.exists():
-                problems.append(f"{link} is a symbolic link; not followed, so {rel} was not read")
+                walk.problems.append(
+                    f"{link} is a symbolic link; not followed, so {rel} was not read"
+                )
             return None
         if not path.is_file():
             return None
         with path.open("rb") as f:
             data = f.read(_MAX_TEXT)
     except OSError as e:
-        problems.append(f"cannot read {rel}: {e.strerror or e}")
+        # A version file the gate cannot read could hide how far behind the runtime is.
+        walk.unreadable.append((rel, f"cannot read: {e.strerror or e}"))
         return None
     return data.decode("utf-8", errors="replace")
 
@@ -179,7 +185,6 @@ def load_runtime(tree: AcquiredTree, otp_apps: frozenset[str] | None = None) -> 
         )
     names = otp_apps if otp_apps is not None else otp_application_names()
     walk = _walk(root)
-    problems = list(walk.problems)
 
     files = []
     for rel, path in sorted(walk.elf):
@@ -193,13 +198,13 @@ def load_runtime(tree: AcquiredTree, otp_apps: frozenset[str] | None = None) -> 
     otp_version_file: str | None = None
     installed: tuple[AppVersion, ...] = ()
     for major in majors:
-        text = _read_text(root, f"releases/{major}/OTP_VERSION", problems)
+        text = _read_text(root, f"releases/{major}/OTP_VERSION", walk)
         if text is not None:
             otp_version_file = text.strip()
-            iav = _read_text(root, f"releases/{major}/installed_application_versions", problems)
+            iav = _read_text(root, f"releases/{major}/installed_application_versions", walk)
             installed = _apps(iav.splitlines()) if iav else ()
             break
-    start_erl = _read_text(root, "releases/start_erl.data", problems)
+    start_erl = _read_text(root, "releases/start_erl.data", walk)
 
     erts_versions = tuple(d[len("erts-") :] for d in _dirs(root) if re.match(r"^erts-\d", d))
     applications = tuple(
@@ -226,5 +231,6 @@ def load_runtime(tree: AcquiredTree, otp_apps: frozenset[str] | None = None) -> 
         applications=applications,
         installed_application_versions=installed,
         start_erl_data=start_erl.strip() if start_erl is not None else None,
-        problems=tuple(problems),
+        problems=tuple(walk.problems),
+        unreadable=tuple(sorted(walk.unreadable)),
     )

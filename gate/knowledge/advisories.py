@@ -19,6 +19,7 @@ from typing import Any
 
 from gate.errors import KnowledgeError
 from gate.knowledge.interface import ReleaseIndex
+from gate.knowledge.shapes import shape_checked
 from gate.model.advisory import (
     OTP_PACKAGE,
     Advisory,
@@ -234,13 +235,14 @@ def parse_compiled_record(data: Mapping[str, Any], source: str) -> Advisory:
     )
 
 
+@shape_checked
 def parse_openvex(
     data: Mapping[str, Any], source: str, otp_line: int | None = None
 ) -> tuple[Advisory, ...]:
     """An OpenVEX document of OTP (`vex/otp-<N>.openvex.json`) -> one Advisory per CVE.
 
     OpenVEX enumerates affected versions, so the ranges carry explicit `versions`; the document is
-    about one OTP line, so they are scoped to it.
+    about one OTP line, so they are scoped to it. A record of the wrong shape: `KnowledgeError`.
     """
     statements = data.get("statements")
     if not isinstance(statements, list):
@@ -281,8 +283,10 @@ def parse_openvex(
 _GH_OTP_NAMES = {"erlang/otp", "otp", "erlang", "erlang/otp (ssh)"}
 
 
+@shape_checked
 def parse_github_advisory(data: Mapping[str, Any], source: str = "github") -> Advisory:
-    """A repository advisory in GitHub's REST shape (`GET /repos/{o}/{r}/security-advisories`)."""
+    """A repository advisory in GitHub's REST shape (`GET /repos/{o}/{r}/security-advisories`);
+    a record of the wrong shape (e.g. `cvss` a list): `KnowledgeError`."""
     ghsa = data.get("ghsa_id")
     if not isinstance(ghsa, str) or not ghsa:
         raise KnowledgeError(f"{source}: a repository advisory without 'ghsa_id'")

@@ -8,7 +8,7 @@ types. Retries and timeouts are bounded, so a slow or failing API costs seconds,
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from gate.knowledge.fetch import FetchError
@@ -50,6 +50,8 @@ def _records(data: bytes, what: str) -> list[Any]:
         value = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise FetchError(f"cached GitHub {what} are not JSON: {e}") from e
+    except RecursionError:  # `[[[[...` nested past the parser's stack: not a listing
+        raise FetchError(f"cached GitHub {what} are nested too deeply to be a listing") from None
     if not isinstance(value, list):
         raise FetchError(f"cached GitHub {what} are not a list")
     return value
@@ -65,12 +67,25 @@ def parse_releases(data: bytes) -> tuple[Release, ...]:
         version = OtpVersion.try_parse(tag) if tag.startswith("OTP-") else None
         if version is None:
             continue
-        published = r.get("published_at")
-        day = datetime.fromisoformat(published).date() if isinstance(published, str) else None
-        out.setdefault(version, Release(version, day))
+        out.setdefault(version, Release(version, _published_day(r.get("published_at"), tag)))
     if not out:
         raise FetchError("GitHub listed no OTP-<version> releases; the reply is not usable")
     return tuple(sorted(out.values(), key=lambda r: r.version))
+
+
+def _published_day(published: object, tag: str) -> date | None:
+    """A release's publication day; a malformed date makes the whole reply unusable (a damaged or
+    poisoned cache is then treated as absent, never a crash)."""
+    if published is None:
+        return None
+    if not isinstance(published, str):
+        raise FetchError(f"GitHub release {tag[:40]!r}: published_at is not a date")
+    try:
+        return datetime.fromisoformat(published.replace("Z", "+00:00")).date()
+    except ValueError:
+        raise FetchError(
+            f"GitHub release {tag[:40]!r}: published_at {published[:40]!r} is not a date"
+        ) from None
 
 
 def parse_tags(data: bytes) -> tuple[OtpVersion, ...]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from gate.clock import Clock, fixed_clock
@@ -46,6 +46,9 @@ from gate.model.advisory import Advisory
 from gate.model.otp import AppVersion, DataProvenance, OtpVersion, Release
 from gate.outside.cache import cache_root
 from gate.outside.github import DEFAULT_API_URL, ListingOptions
+
+if TYPE_CHECKING:
+    from gate.knowledge.snapshot import TableLine
 
 T = TypeVar("T")
 
@@ -210,6 +213,8 @@ def load_index(
         return LiveIndex(provenance, base.releases(), MappingProxyType(apps), tuple(statuses))
 
     cache = _cache(opts, environ, today)
+    # What a shared cache or a tampered copy made the gate ignore (issue 14): said in the notes.
+    concerns = [t] if (t := cache.trust_problem()) else []
     dead: set[str] = set()
     ghopts = ListingOptions(opts.github_api_url, opts.token, timeout=opts.timeout)
     api = opts.github_api_url.rstrip("/")
@@ -247,12 +252,9 @@ def load_index(
 
     # Dates: GitHub's publication date first; the snapshot's image dates fill the gaps. builds.txt
     # only says a version exists (its `built_at` is a rebuild time).
-    for r in got_rel.value if got_rel else ():
+    for r in _published_by(got_rel, concerns) if got_rel else ():
         releases[r.version] = r
-    for r in base.releases():
-        known = releases.get(r.version)
-        if known is None or (known.released is None and r.released is not None):
-            releases[r.version] = Release(known.version if known else r.version, r.released)
+    _merge_snapshot_dates(releases, base.releases())
     for v in got_tags.value if got_tags else ():
         releases.setdefault(v, Release(v))
     for b in got_builds.value if got_builds else ():
@@ -277,13 +279,11 @@ def load_index(
             )
             if got:
                 tables.append(got.value)
-        for line in merge_tables(*tables):
-            apps[line.version] = line.applications
-            releases.setdefault(line.version, Release(line.version))
+        _merge_table_lines(apps, releases, merge_tables(*tables), base.applications())
 
     list_sources = [g for g in (got_rel, got_tags, got_builds) if g is not None]
-    warnings = [w for s in statuses if (w := s.trouble()) is not None]
-    described = tuple(s.describe(today) for s in statuses)
+    warnings = [*concerns, *(w for s in statuses if (w := s.trouble()) is not None)]
+    described = (*(s.describe(today) for s in statuses), *concerns)
     if not list_sources:
         # The snapshot stands in for the release list: the answer is exactly the offline one
         # (same data, same provenance), and the failed sources are a notice, not a finding.
@@ -349,6 +349,51 @@ def fallback_notice(
 
 
 SNAPSHOT_LABEL = "bundled snapshot"
+
+
+def _merge_snapshot_dates(releases: dict[OtpVersion, Release], snapshot: Sequence[Release]) -> None:
+    """The snapshot's image dates fill the gaps in GitHub's. A snapshot date earlier than GitHub's
+    wins: the snapshot saw the release shipped that day, so it cannot have been published later
+    (a later date, from a tampered copy, would stretch grace-days; issue 14)."""
+    for r in snapshot:
+        known = releases.get(r.version)
+        if known is None or (known.released is None and r.released is not None):
+            releases[r.version] = Release(known.version if known else r.version, r.released)
+        elif known.released is not None and r.released is not None and r.released < known.released:
+            releases[r.version] = Release(known.version, r.released)
+
+
+def _merge_table_lines(
+    apps: dict[OtpVersion, tuple[AppVersion, ...]],
+    releases: dict[OtpVersion, Release],
+    lines: Sequence[TableLine],
+    history: Mapping[OtpVersion, tuple[AppVersion, ...]],
+) -> None:
+    """Add the fetched table's versions. Released history never changes: for a version the
+    snapshot knows, its application versions win, so a tampered table cannot re-map a runtime's
+    applications to a fake newer release (identification would then see two candidates and judge
+    the older one; issue 14)."""
+    for line in lines:
+        if line.version not in history:
+            apps[line.version] = line.applications
+        releases.setdefault(line.version, Release(line.version))
+
+
+def _published_by(got: Fetched[tuple[Release, ...]], warnings: list[str]) -> list[Release]:
+    """The releases of a GitHub listing that could exist when it was fetched.
+
+    A copy (cached, possibly tampered with) cannot know a release published after the day it was
+    fetched: such a release is dropped and named, never believed (issue 14).
+    """
+    limit = got.fetched_at.date() + timedelta(days=1)  # time zones: a day of slack
+    kept = [r for r in got.value if r.released is None or r.released <= limit]
+    dropped = [str(r.version) for r in got.value if r.released is not None and r.released > limit]
+    if dropped:
+        warnings.append(
+            f"GitHub releases copy of {got.fetched_at.date()} lists releases published after it "
+            f"was fetched ({', '.join(dropped[:5])}); ignored as tampered or corrupt"
+        )
+    return kept
 
 
 def load_advisories(
@@ -421,6 +466,8 @@ def _parse_vex(data: bytes, url: str, line: int) -> tuple[Advisory, ...]:
         doc: Any = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise KnowledgeError(f"{url}: not JSON ({e})") from e
+    except RecursionError:  # nested past the parser's stack: a damaged or hostile copy
+        raise KnowledgeError(f"{url}: JSON nested too deeply to be an OpenVEX document") from None
     if not isinstance(doc, dict):
         raise KnowledgeError(f"{url}: not an OpenVEX document")
     return parse_openvex(doc, url, line)

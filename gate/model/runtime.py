@@ -67,4 +67,7 @@ class Runtime:
     applications: tuple[AppVersion, ...] = ()  # from lib/<app>-<vsn>/ folders
     installed_application_versions: tuple[AppVersion, ...] = ()
     start_erl_data: str | None = None  # releases/start_erl.data ("13.1.5 0.1.0")
-    problems: tuple[str, ...] = ()  # files that could not be read while walking the tree
+    problems: tuple[str, ...] = ()  # warnings from the walk (symlink loops, links not followed)
+    # (path, why) of files and folders the walk could not read: each is an error finding, since an
+    # unreadable entry may be an ELF file the gate never checked (fail closed, issue 14).
+    unreadable: tuple[tuple[str, str], ...] = ()

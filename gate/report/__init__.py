@@ -7,6 +7,7 @@ escaping of untrusted text, the check columns and the grouping of reasons.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -74,6 +75,50 @@ def printable(text: str) -> str:
             code = ord(ch)
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
     return "".join(out)
+
+
+def _json_text(text: str) -> str:
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def json_safe(value: object) -> object:
+    """`value` (a JSON document of dicts, lists and scalars) with no lone surrogate in any string.
+
+    File names that are not UTF-8 reach Python as lone surrogates (`\\udcff`); `json.dumps`
+    writes them as `\\udcff` escapes that Python reads back but strict parsers (Go, Rust, jq)
+    reject. Each such byte is written as the text `\\xff` instead, as Python's `backslashreplace`
+    shows it.
+    """
+    if isinstance(value, str):
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+            return _json_text(value)
+        return value
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def dump_json(doc: object) -> str:
+    """A JSON report as text: valid UTF-8 for every parser, and never a workflow command.
+
+    `##[` anywhere in a line is a legacy workflow command (actions/runner `ActionCommand.TryParse`);
+    in JSON it can only occur inside a string, where `\\u005b` is the same `[` to any parser.
+    """
+    from gate.report.commands import neutralize_commands
+
+    text = json.dumps(json_safe(doc), indent=2, ensure_ascii=True) + "\n"
+    return neutralize_commands(text, json=True)
 
 
 def check_ids(reports: Iterable[Report]) -> list[str]:

@@ -73,6 +73,32 @@ def stop_commands(text: str, token: str | None = None) -> str:
     return f"::stop-commands::{token}\n{body}\n::{token}::"
 
 
+def neutralize_commands(text: str, *, json: bool = False) -> str:
+    """`text` (a whole report) with no line the runner would take as a workflow command.
+
+    The runner parses a line as a command when, after leading whitespace, it starts with `::`, or
+    when it holds the legacy `##[` anywhere (actions/runner `ActionCommand.TryParseV2` and
+    `TryParse`). Reports print file names and pin lines from the pull request and also run inside
+    `docker run` steps where `GITHUB_ACTIONS` is not set, so this is applied always: the first `:`
+    of a leading `::` becomes `\\x3a` and `##[` becomes `#\\x23[`, in the `\\xNN` style
+    `printable` already uses (it doubles real backslashes, so the escape is unambiguous). In JSON
+    (`json=True`) `##[` can only sit inside a string, where `##\\u005b` is the same text to any
+    parser, and no line can start with `::`.
+    """
+    if json:
+        return text.replace("##[", "##\\u005b")
+    if "::" not in text and "##[" not in text:
+        return text
+    out: list[str] = []
+    for line in text.splitlines(keepends=True):
+        body = line.lstrip()
+        if body.startswith("::"):
+            at = len(line) - len(body)
+            line = f"{line[:at]}\\x3a{line[at + 1 :]}"
+        out.append(line.replace("##[", "#\\x23["))
+    return "".join(out)
+
+
 def file_command_record(name: str, value: str) -> bytes:
     """One `GITHUB_OUTPUT`/`GITHUB_ENV` record, `name<<delimiter` framed with a random delimiter
     that the value does not contain, so a value with newlines cannot forge a second record.

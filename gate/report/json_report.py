@@ -5,7 +5,6 @@ Add fields freely; never rename or remove one without raising `SCHEMA_VERSION`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +13,7 @@ from gate.model.advisory import AdvisoryFinding
 from gate.model.otp import OtpIdentity, VersionStatus
 from gate.model.report import SCHEMA_VERSION, ExitCode, FileReport, Reason, Report, Verdict
 from gate.model.route import Explanation
-from gate.report import Result
+from gate.report import Result, dump_json
 
 
 def reason_doc(r: Reason) -> dict[str, Any]:
@@ -229,5 +228,4 @@ def render_many(results: Sequence[Result]) -> str:
                 "waived": [reason_doc(x) for v in verdicts for x in v.waived],
             },
         }
-    # ensure_ascii keeps odd bytes of file names (surrogate escapes) representable as \\u escapes.
-    return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
+    return dump_json(doc)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from gate import __version__ as gate_version
@@ -22,7 +21,10 @@ from gate.model.common import Severity
 from gate.model.report import Reason, Report, Verdict
 from gate.model.route import DockerfileFix
 from gate.model.runtime import Role
-from gate.report import Result
+from gate.report import Result, dump_json, printable
+
+if TYPE_CHECKING:
+    from gate.model.pin import PinsReport
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -133,6 +135,22 @@ def _version_subject(report: Report) -> str:
     return emulator or (report.files[0].path if report.files else ".")
 
 
+#: Characters that open a link, an image, raw HTML, code or emphasis in the Markdown code scanning
+#: renders (the Markdown report's set without `:`, `#`, `_`, `-` and `@`, which are inert
+#: mid-line there and frequent in our own text: `bind-now fails: no DT_BIND_NOW`).
+_MD_ACTIVE = frozenset("`*[]<>&|~")  # a backslash is already doubled by `printable`
+
+
+def _message(reason: Reason) -> str:
+    """The result's text with Markdown made inert: code scanning renders it, and it names files
+    from the scanned tree (`[x](javascript:...)`, `<img src=...>`); control characters escaped."""
+    text = reason.message + (f"\nFix: {reason.fix}" if reason.fix else "")
+    return "\n".join(
+        "".join("\\" + ch if ch in _MD_ACTIVE else ch for ch in printable(line))
+        for line in text.split("\n")
+    )
+
+
 def _result(
     reason: Reason,
     report: Report,
@@ -166,7 +184,7 @@ def _result(
     result: dict[str, Any] = {
         "ruleId": rule_id,
         "level": _LEVEL[reason.severity],
-        "message": {"text": reason.message + (f"\nFix: {reason.fix}" if reason.fix else "")},
+        "message": {"text": _message(reason)},
         "locations": [{"physicalLocation": location}],
         "partialFingerprints": {
             "otpGate/v1": _fingerprint(rule_id, f"{report.target}\x00{subject}")
@@ -256,12 +274,15 @@ def render_many(
     uri_base: str = "",
     hardening_pin: Pin | None = None,
     version_pin: Pin | None = None,
+    pins: tuple[PinsReport, Verdict] | None = None,
 ) -> str:
-    """One SARIF run holding the findings of every runtime.
+    """One SARIF run holding the findings of every runtime, and of the repository's pins.
 
     `uri_base` is the scanned root relative to the repository (when it lies inside it);
     `hardening_pin`/`version_pin` redirect file and version findings to a line in the repository.
     Waived findings are kept, marked with a suppression, so code scanning shows them as dismissed.
+    `pins`: the judged pins (issue 10), each result at its own line; one the runtime's findings
+    already put on the same line under the same rule is left out, so an alert is never doubled.
     """
     rules = _rules()
     out: list[dict[str, Any]] = []
@@ -284,7 +305,18 @@ def render_many(
             out.append(result)
         for reason in verdict.waived:
             out.append(_result(reason, report, uri_base, pin, version_pin, rules, True))
+    if pins is not None:
+        from gate.report.pins import sarif_results
+
+        taken = {_place(r) for r in out}
+        out += [r for r in sarif_results(*pins, rules) if _place(r) not in taken]
     return document(rules, out)
+
+
+def _place(result: dict[str, Any]) -> tuple[str, str, int]:
+    """(rule, file, line) of a result: where code scanning shows it."""
+    loc = result["locations"][0]["physicalLocation"]
+    return (result["ruleId"], loc["artifactLocation"]["uri"], loc["region"]["startLine"])
 
 
 def document(rules: dict[str, dict[str, Any]], results: list[dict[str, Any]]) -> str:
@@ -308,4 +340,4 @@ def document(rules: dict[str, dict[str, Any]], results: list[dict[str, Any]]) ->
             }
         ],
     }
-    return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
+    return dump_json(doc)

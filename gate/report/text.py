@@ -18,6 +18,7 @@ from gate.report import (
     printable,
     version_line,
 )
+from gate.report.commands import neutralize_commands
 
 #: Table cell marks: short, fixed width, readable without colour.
 MARKS = {
@@ -145,4 +146,5 @@ def render(report: Report, verdict: Verdict) -> str:
         out.append(f"  waived: {len(verdict.waived)} finding(s) accepted by the config file")
     out.extend(f"note: {printable(n)}" for n in report.notices)
     out.extend(_details(report.details))
-    return "\n".join(out) + "\n"
+    # File names lead rows: a name like `::error::x` or `##[error]` must not become a command.
+    return neutralize_commands("\n".join(out) + "\n")

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gate.acquire.archive import ArchiveLimits, extract_all, normalize_member, resolve_link
+from gate.acquire.archive import ArchiveLimits, normalize_member, resolve_link
+from gate.acquire.extract import extract_all
 from gate.errors import AcquireError, GateError, UnsafeArchiveError
 
 

@@ -135,7 +135,7 @@ def test_fifo_and_hard_links(tmp_path: Path, an_elf: Path) -> None:
     assert [f.path for f in rt.files] == ["one", "two"]
 
 
-def test_unreadable_files_are_problems_naming_the_file(
+def test_unreadable_files_are_errors_naming_the_file(
     tmp_path: Path, an_elf: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Tests run as root, where chmod 000 does not stop reads: make the open itself fail.
@@ -153,7 +153,8 @@ def test_unreadable_files_are_problems_naming_the_file(
     monkeypatch.setattr(os, "open", deny)
     rt = load(tmp_path)
     assert [f.path for f in rt.files] == ["fine"]
-    assert rt.problems == ("cannot read lib/x-1/priv/secret.so: Permission denied",)
+    assert rt.problems == ()
+    assert rt.unreadable == (("lib/x-1/priv/secret.so", "cannot read: Permission denied"),)
 
 
 def test_unreadable_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -167,7 +168,30 @@ def test_unreadable_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(os, "scandir", deny)
     rt = load(tmp_path)
-    assert rt.problems == ("cannot read directory locked: Permission denied",)
+    assert rt.unreadable == (("locked", "cannot read the folder: Permission denied"),)
+
+
+def test_a_path_over_path_max_is_an_error_not_a_skip(tmp_path: Path, an_elf: Path) -> None:
+    # Build a chain of folders whose absolute path exceeds PATH_MAX (4096), relative to a
+    # folder descriptor so the kernel accepts it; the walk cannot open its deepest folders.
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        for _ in range(20):
+            os.mkdir("d" * 250, dir_fd=fd)
+            nxt = os.open("d" * 250, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        with open(os.open("hidden.so", os.O_WRONLY | os.O_CREAT, 0o755, dir_fd=fd), "wb") as f:
+            f.write(an_elf.read_bytes())
+    finally:
+        os.close(fd)
+    rt = load(tmp_path)
+    assert rt.files == ()
+    assert len(rt.unreadable) == 1
+    path, why = rt.unreadable[0]
+    assert path.startswith("d" * 250) and "File name too long" in why
+    # Clean up with descriptors too: shutil.rmtree handles long paths itself.
+    shutil.rmtree(tmp_path / ("d" * 250))
 
 
 def test_not_a_directory(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,10 @@ def test_cache_root_follows_the_given_environment() -> None:
         "RUNNER_TEMP": "/t",
     }
     assert cache_root({**actions, "OTP_GATE_CACHE": "/c"}) == Path("/c")
-    assert cache_root(actions) == Path("/opt/hostedtoolcache/otp-gate")
-    assert cache_root({"GITHUB_ACTIONS": "true", "RUNNER_TEMP": "/t"}) == Path("/t/otp-gate")
+    # The runner's folders are shared between jobs: one folder per user there.
+    uid = f"uid-{os.geteuid()}"
+    assert cache_root(actions) == Path("/opt/hostedtoolcache/otp-gate") / uid
+    assert cache_root({"GITHUB_ACTIONS": "true", "RUNNER_TEMP": "/t"}) == Path("/t/otp-gate") / uid
     assert cache_root({"XDG_CACHE_HOME": "/x", "HOME": "/h"}) == Path("/x/otp-gate")
     assert cache_root({"HOME": "/h"}) == Path("/h/.cache/otp-gate")
     # Outside Actions, runner variables do not matter.

@@ -112,4 +112,17 @@ def test_odd_file_names_stay_valid_json() -> None:
     report = files_report((file_report(name),))
     text = render(Format.JSON, report, evaluate(report, Config(), TODAY))
     assert text.isascii()
+    # The non-UTF-8 byte is written as the text `\xff` (Python's backslashreplace), not as a lone
+    # surrogate escape that strict parsers (Go, Rust, jq) reject: every string encodes as UTF-8.
+    path = json.loads(text)["files"][0]["path"]
+    assert path == "lib/x/priv/a\nb\\xff\x1b.so"
+    assert "\\udc" not in text
+    json.dumps(json.loads(text), ensure_ascii=False).encode("utf-8")  # no surrogate survives
+
+
+def test_json_never_carries_a_legacy_workflow_command() -> None:
+    name = "lib/x/priv/##[error]forged.so"
+    report = files_report((file_report(name),))
+    text = render(Format.JSON, report, evaluate(report, Config(), TODAY))
+    assert "##[" not in text
     assert json.loads(text)["files"][0]["path"] == name
