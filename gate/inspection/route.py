@@ -363,18 +363,16 @@ def detect_route(
     `usr/local/lib/erlang` layout. `workspace` is the project checkout whose Dockerfiles may build
     OTP. Precedence is `Rank`; `DETECTORS` lists the evidence read.
     """
-    # The Dockerfile reader (and its model) loads only when there is a workspace (issue 12).
-    from gate.inspection.route_dockerfile import find_dockerfile_build
-
     otp_version = otp_version or _version_from_origin(origin)
     sys_root = system_root or _infer_system_root(otp_root)
+    dockerfile = None
+    if workspace is not None:
+        # The Dockerfile reader (and its model) loads only when there is a workspace (issue 12).
+        from gate.inspection.route_dockerfile import find_dockerfile_build
+
+        dockerfile = find_dockerfile_build(workspace)
     scene = _Scene(
-        otp_root,
-        sys_root,
-        _path_in_system(otp_root, sys_root, origin),
-        origin,
-        image,
-        find_dockerfile_build(workspace) if workspace is not None else None,
+        otp_root, sys_root, _path_in_system(otp_root, sys_root, origin), origin, image, dockerfile
     )
     candidates = [c for c in (detect(scene) for detect in DETECTORS) if c is not None]
     chosen = _choose(candidates)

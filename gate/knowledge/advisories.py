@@ -13,11 +13,11 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from importlib import resources
-from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 from gate.errors import KnowledgeError
+from gate.knowledge import DATA_DIR
 from gate.knowledge.interface import ReleaseIndex
 from gate.knowledge.shapes import shape_checked
 from gate.model.advisory import (
@@ -367,7 +367,7 @@ def merge_advisories(*groups: Iterable[Advisory]) -> tuple[Advisory, ...]:
     return tuple(sorted(merged, key=lambda a: a.id))
 
 
-def _load_json(node: Traversable) -> Any:
+def _load_json(node: Path) -> Any:
     try:
         return json.loads(node.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -379,7 +379,7 @@ def _load_json(node: Traversable) -> Any:
 
 def load_bundled_advisories() -> tuple[Advisory, ...]:
     """Every advisory in `gate/knowledge/data/advisories/`, merged (see PROVENANCE.md there)."""
-    root = resources.files("gate.knowledge").joinpath("data", "advisories")
+    root = DATA_DIR / "advisories"
     eef = [
         parse_cve_record(_load_json(f), f"advisories/eef-cna/{f.name}")
         for f in sorted(root.joinpath("eef-cna").iterdir(), key=lambda f: f.name)

@@ -13,11 +13,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
-from importlib import resources
 from operator import attrgetter
 from types import MappingProxyType
 
 from gate.errors import KnowledgeError
+from gate.knowledge import DATA_DIR
 from gate.model.otp import AppVersion, DataProvenance, OtpVersion, Release
 
 SNAPSHOT_SOURCE = "bundled snapshot"
@@ -218,7 +218,7 @@ def snapshot_as_of(builds: Iterable[BuildEntry], dates: Mapping[OtpVersion, date
 
 def _read(name: str) -> str:
     try:
-        return resources.files("gate.knowledge").joinpath("data", name).read_text(encoding="utf-8")
+        return (DATA_DIR / name).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise KnowledgeError(
             f"cannot read the bundled release data gate/knowledge/data/{name}: {e}",

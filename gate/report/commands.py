@@ -14,8 +14,6 @@ public API prints and writes files itself; renderers here return strings), so th
 from __future__ import annotations
 
 import os
-import secrets
-import uuid
 from collections.abc import Mapping
 
 #: Commands this project emits; anything else is a programming error, not user input.
@@ -58,6 +56,8 @@ def command(
 
 def new_token() -> str:
     """A random resume token for `stop-commands`: unguessable, so untrusted text cannot resume early."""
+    import secrets  # here, not at the top: a local scan never needs it (~5 ms, issue 12)
+
     return f"otp-gate-{secrets.token_hex(16)}"
 
 
@@ -107,6 +107,8 @@ def file_command_record(name: str, value: str) -> bytes:
     """
     if not name or any(part in name for part in ("=", "<<", "\r", "\n", "\0")):
         raise ValueError(f"file command name {name!r} must be nonempty, without =, <<, CR, LF, NUL")
+    import uuid  # here, not at the top: only the Action writes file commands (~3 ms, issue 12)
+
     delimiter = f"ghadelimiter_{uuid.uuid4().hex}"
     while delimiter in name or delimiter in value:
         delimiter = f"ghadelimiter_{uuid.uuid4().hex}"
