@@ -116,13 +116,24 @@ class DistroSource:
             )
         return found
 
+    def _cache(self) -> Path | None:
+        """The cache folder, or None when there is none or it cannot be made (a read-only home):
+        the run then works as without a cache, in the scratch folder."""
+        if self.cache is None:
+            return None
+        try:
+            self.cache.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        return self.cache
+
     def _apt_options(self) -> list[str]:
         """Keep apt's binary package cache in ours: Docker's Debian images switch it off
         (`docker-clean`), and then every apt call parses all package lists again (~0.6 s)."""
-        if self.cache is None:
+        cache = self._cache()
+        if cache is None:
             return []
-        self.cache.mkdir(parents=True, exist_ok=True)
-        pkgcache = self.cache / "apt-pkgcache.bin"
+        pkgcache = cache / "apt-pkgcache.bin"
         return ["-o", f"Dir::Cache::pkgcache={pkgcache}", "-o", "Dir::Cache::srcpkgcache="]
 
     def _run(
@@ -188,21 +199,23 @@ class DistroSource:
     def _tree_entry(self, packages: Sequence[Candidate]) -> Path | None:
         """Where the unpacked tree of exactly these packages is cached (None: no cache, or apt
         gave no SHA256 to name them by)."""
-        if self.cache is None or not all(p.sha256 for p in packages):
+        cache = self._cache()
+        if cache is None or not all(p.sha256 for p in packages):
             return None
         ident = "\n".join(f"{p.package} {p.version} {p.sha256}" for p in packages)
         key = hashlib.sha256(f"{_UNPACK_RECIPE}\n{ident}".encode()).hexdigest()[:24]
-        return self.cache / "trees" / key
+        return cache / "trees" / key
 
     def _download(self, packages: Sequence[Candidate], workdir: Path) -> list[Path]:
         """The .deb of every package, in `packages` order: from the download cache when a file
         there has apt's SHA256 for it, else fetched with `apt-get download`."""
         debs = workdir / "debs"
         debs.mkdir(parents=True, exist_ok=True)
-        if self.cache is None or not all(p.sha256 for p in packages):
+        cache = self._cache()
+        if cache is None or not all(p.sha256 for p in packages):
             self._apt_download(packages, debs)
             return sorted(debs.glob("*.deb"))
-        kept = self.cache / "debs"
+        kept = cache / "debs"
         found = {p.sha256: kept / f"{p.sha256}.deb" for p in packages}
         found = {h: f for h, f in found.items() if f.is_file() and _sha256(f) == h}
         missing = [p for p in packages if p.sha256 not in found]

@@ -223,3 +223,14 @@ def test_failed_unpack_leaves_no_cached_tree(tmp_path: Path) -> None:
     with pytest.raises(UnsafeArchiveError):
         source.acquire(tmp_path / "work")
     assert not list((tmp_path / "cache" / "distro" / "trees").iterdir())
+
+
+def test_a_cache_folder_that_cannot_be_made_is_done_without(tmp_path: Path) -> None:
+    pkg = deb(tmp_path / "served.deb", OTP)
+    apt_cache, apt_get, log = fake_apt(tmp_path, pkg)
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    source = DistroSource(apt_cache=apt_cache, apt_get=apt_get, cache_dir=blocker / "cache")
+    (tree,) = source.acquire(tmp_path / "work")
+    assert tree.root == tmp_path / "work" / "root" / "usr" / "lib" / "erlang"
+    assert "Dir::Cache::pkgcache" not in log.read_text()
