@@ -253,6 +253,19 @@ def _with_client(
         client.close()
 
 
+def _pins_sarif(pins: PinsOutcome | None, env: Mapping[str, str]) -> dict[str, str]:
+    """After an acquire error, the pins' SARIF file (so a code-scanning upload still has the
+    pin findings) and the output naming it; nothing without judged pins."""
+    from gate.github import sinks
+    from gate.report.pins import sarif
+
+    if pins is None:
+        return {}
+    here, there = report_dir(env)
+    sinks.write_report_file(here / "report.sarif", sarif(pins.report, pins.verdict))
+    return {"report-sarif": f"{there}/report.sarif"}
+
+
 def _pins_without_runtime(
     inputs: Inputs, ctx: Context, pins: PinsOutcome, env: Mapping[str, str], log: Log
 ) -> None:
@@ -405,7 +418,7 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
         summary = _error_summary(e) + (f"\n---\n\n{action_pins.summary(pins)}" if pins else "")
         try:
             sinks.write_summary(user_paths(summary, env), env)
-            sinks.write_outputs({"result": "error"}, env)
+            sinks.write_outputs({"result": "error", **_pins_sarif(pins, env)}, env)
         except GateError as inner:
             log.command("error", inner.diagnostics(), title=f"{GATE_NAME}: cannot write")
         log.command("error", user_paths(e.diagnostics(), env), title=f"{GATE_NAME}: {e.kind} error")
@@ -481,6 +494,7 @@ def _report(
             uri_base=_uri_base(inputs, ctx),
             hardening_pin=sarif_mod.Pin(*origin) if origin else None,
             version_pin=sarif_mod.Pin(version_pin.path, version_pin.line) if version_pin else None,
+            pins=(judged.report, judged.verdict) if judged is not None else None,
         ),
     )
     result = "pass" if passed else "fail"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gate.config import DEFAULT_CONFIG_NAME, Config, FailOn, VersionPolicy, parse_choice
+from gate.engine import looked_up, shown_path
 from gate.errors import UsageError
 from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
 from gate.model.advisory import BackportPolicy
@@ -432,7 +433,7 @@ def in_workspace(text: str, name: str, workspace: Path) -> Path:
     base = Path(os.path.normpath(workspace))
     if joined != base and base not in joined.parents:
         raise UsageError(
-            f"input {name}: {text}: outside the workspace",
+            f"input {name}: {shown_path(Path(text))}: outside the workspace",
             hint="give a path relative to the repository checkout (GITHUB_WORKSPACE)",
         )
     return joined
@@ -440,7 +441,9 @@ def in_workspace(text: str, name: str, workspace: Path) -> Path:
 
 def _existing(text: str, name: str, workspace: Path) -> Path:
     path = in_workspace(text, name, workspace)
+    # Looked up first: Path.exists() raises on a name over 255 bytes or a path over 4,096.
+    looked_up(path, what=f"input {name}")
     if not path.exists():
         what = "broken symbolic link" if path.is_symlink() else "no such file or directory"
-        raise UsageError(f"input {name}: {text}: {what} in the workspace")
+        raise UsageError(f"input {name}: {shown_path(Path(text))}: {what} in the workspace")
     return path

@@ -292,27 +292,9 @@ def _refuse_nul(args: argparse.Namespace) -> None:
             raise UsageError(f"{option}: contains a NUL byte, which no file name or value can hold")
 
 
-def _looked_up(path: Path) -> Path:
-    """`path`, once the system could look it up (missing is fine: the caller says so); a name
-    over 255 bytes or a path over 4,096 (ENAMETOOLONG), or a loop, is a usage error."""
-    try:
-        os.lstat(path)
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        raise UsageError(f"{_shown_path(path)}: {e.strerror or e}") from e
-    return path
-
-
-def _shown_path(path: Path) -> str:
-    """A path for a message: whole when readable, else its head and tail (a hostile 5 kB path)."""
-    text = str(path)
-    return text if len(text) <= 200 else f"{text[:120]}...{text[-60:]} ({len(text)} characters)"
-
-
 def _scan_request(args: argparse.Namespace, run: _Run) -> ScanRequest:
     """The request `otp-gate scan` arguments make; each combination is checked here, once."""
-    from gate.engine import ScanRequest, Target
+    from gate.engine import ScanRequest, Target, looked_up
 
     chosen = [
         name
@@ -346,7 +328,7 @@ def _scan_request(args: argparse.Namespace, run: _Run) -> ScanRequest:
     )
     path = args.image_archive if target == Target.IMAGE_ARCHIVE else args.path
     if path is not None:
-        _looked_up(Path(path))
+        looked_up(Path(path))
     if target == Target.IMAGE_ARCHIVE and not Path(path).is_file():
         raise UsageError(f"{path}: no such image archive")
     return ScanRequest(
@@ -508,8 +490,10 @@ def _write(run: _Run, text: str, stdout: TextIO) -> None:
         run.output.parent.mkdir(parents=True, exist_ok=True)
         run.output.write_text(text, encoding="utf-8")
     except OSError as e:
+        from gate.engine import shown_path
+
         raise ReportError(
-            f"{_shown_path(run.output)}: cannot write the report: {e.strerror or e}"
+            f"{shown_path(run.output)}: cannot write the report: {e.strerror or e}"
         ) from e
 
 

@@ -9,6 +9,7 @@ start-up stays fast.
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,26 @@ if TYPE_CHECKING:
     from gate.report import Result
 
 TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.xz", ".tar.bz2")
+
+
+def looked_up(path: Path, *, what: str = "") -> Path:
+    """`path`, once the system could look it up (missing is fine: the caller says so); a name
+    over 255 bytes or a path over 4,096 (ENAMETOOLONG), or a loop, is a usage error. `what`
+    names the option or input the path came from (`input path`), for the message."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        prefix = f"{what}: " if what else ""
+        raise UsageError(f"{prefix}{shown_path(path)}: {e.strerror or e}") from e
+    return path
+
+
+def shown_path(path: Path) -> str:
+    """A path for a message: whole when readable, else its head and tail (a hostile 5 kB path)."""
+    text = str(path)
+    return text if len(text) <= 200 else f"{text[:120]}...{text[-60:]} ({len(text)} characters)"
 
 
 class Target(StrEnum):

@@ -131,10 +131,19 @@ def document(report: PinsReport, verdict: Verdict) -> dict[str, Any]:
 
 # -- SARIF -----------------------------------------------------------------------------------------
 def sarif(report: PinsReport, verdict: Verdict) -> str:
-    from gate.model.common import Severity
     from gate.report import sarif as base
 
     rules = base._rules()
+    return base.document(rules, sarif_results(report, verdict, rules))
+
+
+def sarif_results(
+    report: PinsReport, verdict: Verdict, rules: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The pins' SARIF results, each at its pin's line; adds the rules they use to `rules`."""
+    from gate.model.common import Severity
+    from gate.report import sarif as base
+
     rules[FLOATING_RULE] = base._rule(
         FLOATING_RULE,
         "The OTP pin names an exact version",
@@ -166,7 +175,7 @@ def sarif(report: PinsReport, verdict: Verdict) -> str:
         if waived:
             result["suppressions"] = [{"kind": "external", "justification": "waived"}]
         results.append(result)
-    return base.document(rules, results)
+    return results
 
 
 # -- Markdown --------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from gate import __version__ as gate_version
@@ -22,6 +22,9 @@ from gate.model.report import Reason, Report, Verdict
 from gate.model.route import DockerfileFix
 from gate.model.runtime import Role
 from gate.report import Result, dump_json, printable
+
+if TYPE_CHECKING:
+    from gate.model.pin import PinsReport
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -271,12 +274,15 @@ def render_many(
     uri_base: str = "",
     hardening_pin: Pin | None = None,
     version_pin: Pin | None = None,
+    pins: tuple[PinsReport, Verdict] | None = None,
 ) -> str:
-    """One SARIF run holding the findings of every runtime.
+    """One SARIF run holding the findings of every runtime, and of the repository's pins.
 
     `uri_base` is the scanned root relative to the repository (when it lies inside it);
     `hardening_pin`/`version_pin` redirect file and version findings to a line in the repository.
     Waived findings are kept, marked with a suppression, so code scanning shows them as dismissed.
+    `pins`: the judged pins (issue 10), each result at its own line; one the runtime's findings
+    already put on the same line under the same rule is left out, so an alert is never doubled.
     """
     rules = _rules()
     out: list[dict[str, Any]] = []
@@ -299,7 +305,18 @@ def render_many(
             out.append(result)
         for reason in verdict.waived:
             out.append(_result(reason, report, uri_base, pin, version_pin, rules, True))
+    if pins is not None:
+        from gate.report.pins import sarif_results
+
+        taken = {_place(r) for r in out}
+        out += [r for r in sarif_results(*pins, rules) if _place(r) not in taken]
     return document(rules, out)
+
+
+def _place(result: dict[str, Any]) -> tuple[str, str, int]:
+    """(rule, file, line) of a result: where code scanning shows it."""
+    loc = result["locations"][0]["physicalLocation"]
+    return (result["ruleId"], loc["artifactLocation"]["uri"], loc["region"]["startLine"])
 
 
 def document(rules: dict[str, dict[str, Any]], results: list[dict[str, Any]]) -> str:

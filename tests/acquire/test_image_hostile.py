@@ -89,11 +89,13 @@ def test_manifest_json_entries_are_bounded_too(tmp_path: Path) -> None:
 
 def test_huge_symlink_target_is_refused(tmp_path: Path) -> None:
     # `x/../` repeated: 1.2 MB of target took 14 s to resolve (quadratic), 6 MB never ended.
-    # The link sits inside the runtime, so planning the extraction resolves it.
-    target = "x/../" * 240_000 + "x"
+    # The link sits inside the runtime, so planning the extraction resolves it. 40 KB stays
+    # under the tar reader's 256 KiB PAX-header cap, so it is the image tree's own bound on a
+    # link target that refuses it (a 1.2 MB target would be stopped earlier, by the header cap).
+    target = "x/../" * 8_000 + "x"
     entries = [*release("app"), E("app/x", dir=True), E("app/l", link=target)]
     arc = legacy(tmp_path / "long.tar", [layer(*entries)], ["x:1"])
-    assert_refused(scan(arc, tmp_path), "this archive may be hostile")
+    assert_refused(scan(arc, tmp_path), f"has a target of {len(target)} bytes (the kernel allows")
 
 
 def test_link_chains_spend_a_bounded_amount_of_work(tmp_path: Path) -> None:

@@ -318,6 +318,21 @@ def test_missing_path_is_exit_2(runner: tuple[Path, dict[str, str]]) -> None:
     assert "no/such/runtime" in run.summary
 
 
+@pytest.mark.parametrize("value", ["n" * 300, "d/" * 2100 + "x"])
+def test_overlong_path_input_is_a_usage_error(
+    runner: tuple[Path, dict[str, str]], value: str
+) -> None:
+    # A name over 255 bytes or a path over 4,096 made Path.exists() raise: an internal error.
+    _, env = runner
+    env["INPUT_PATH"] = value
+    run = run_action(env, "push", {})
+    assert run.code == 2, run.log
+    [err] = [c for c in commands_outside_stop_blocks(run.log) if c.startswith("::error")]
+    assert "input path: " in err and "File name too long" in err, err
+    assert "internal error" not in run.log and "Traceback" not in run.log
+    assert len(err) < 1000  # the hostile path is cut, not echoed whole
+
+
 HOSTILE_NAMES = [
     "evil\n::error title=INJECTED::pwned.so",
     "##[error]INJECTED.so",

@@ -4,6 +4,7 @@ lists the runtime and every pin. Run through `entrypoint.py` against a local Git
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -29,6 +30,16 @@ def _annotated(log: str) -> dict[tuple[str, int], str]:
         if m:
             found[(m.group(2), int(m.group(3)))] = m.group(1)
     return found
+
+
+def _sarif_places(path: str) -> dict[tuple[str, int], set[str]]:
+    """(file, line) -> SARIF levels of the report the action wrote."""
+    places: dict[tuple[str, int], set[str]] = {}
+    for r in json.loads(Path(path).read_text())["runs"][0]["results"]:
+        loc = r["locations"][0]["physicalLocation"]
+        key = (loc["artifactLocation"]["uri"], loc["region"]["startLine"])
+        places.setdefault(key, set()).add(r["level"])
+    return places
 
 
 def _workspace(runner_: tuple[Path, dict[str, str]]) -> tuple[Path, dict[str, str]]:
@@ -62,6 +73,10 @@ def test_schedule_without_a_runtime_still_judges_every_pin(
         assert (
             "could not run" in run.summary and "| `mise.toml` | 2 | exact | 28.0.2 |" in run.summary
         )
+        # The SARIF report still exists, with the pins' findings on their lines.
+        places = _sarif_places(run.outputs["report-sarif"])
+        assert {k for k, levels in places.items() if "error" in levels} == EXPECTED_FAILING
+        assert set(places) - EXPECTED_FAILING == {("docker-compose.yml", 3)}
         # The drift issue lists the pins although no runtime was scanned.
         [issue] = gh.issues.values()
         assert "not scanned in this run" in issue["body"]
@@ -91,6 +106,17 @@ def test_pins_are_judged_apart_from_the_scanned_runtime(
     assert annotated[(".tool-versions", 1)] == "error"
     assert annotated[("Dockerfile", 1)] == "error"  # the build stage's OTP 26, unsupported
     assert ("Dockerfile", 3) in annotated  # hardening findings: the final stage's FROM line
+    # SARIF: the pins' findings beside the runtime's, each once.
+    places = _sarif_places(run.outputs["report-sarif"])
+    assert "error" in places[(".tool-versions", 1)] and "error" in places[("Dockerfile", 1)]
+    assert ("Dockerfile", 3) in places
+    results = json.loads(Path(run.outputs["report-sarif"]).read_text())["runs"][0]["results"]
+    spots = [
+        (r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+         r["locations"][0]["physicalLocation"]["region"]["startLine"])
+        for r in results
+    ]  # fmt: skip
+    assert len(spots) == len(set(spots)), spots
     assert "| `.tool-versions` | 1 | exact | 27.3.3 |" in run.summary
 
 
