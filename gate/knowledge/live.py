@@ -35,6 +35,7 @@ from gate.knowledge.hexpm import (
     parse_builds,
 )
 from gate.knowledge.interface import ReleaseIndex
+from gate.knowledge.snapshot import SNAPSHOT_SOURCE
 from gate.knowledge.tables import (
     DEFAULT_RAW_BASE,
     branches_for,
@@ -351,8 +352,8 @@ def _merged_index(
     as_of = max(g.fetched_at.date() for g in answered)
     live = any(g.origin is not Origin.STALE_CACHE for g in answered)
     used = [s.name for s in statuses if s.origin != FAILED]
-    source = " + ".join([*used, SNAPSHOT_LABEL])
-    notes = (*described, f"{SNAPSHOT_LABEL} as of {snap.as_of}")
+    source = " + ".join([*used, SNAPSHOT_SOURCE])
+    notes = (*described, f"{SNAPSHOT_SOURCE} as of {snap.as_of}")
     provenance = DataProvenance(source, as_of, live, notes)
     ordered = tuple(sorted(releases.values(), key=lambda r: r.version))
     return LiveIndex(
@@ -389,9 +390,6 @@ def fallback_notice(
         parts.append(f"Refresh failed, cached copies used: {copies}.")
     parts.append(how_to_fix)
     return " ".join(parts)
-
-
-SNAPSHOT_LABEL = "bundled snapshot"
 
 
 def _merge_snapshot_dates(releases: dict[OtpVersion, Release], snapshot: Sequence[Release]) -> None:
