@@ -99,12 +99,8 @@ class Config:
         version_policy: VersionPolicy | None = None,
     ) -> Config:
         """The command line wins over the file: replace only what was given."""
-        changes: dict[str, Any] = {}
-        if fail_on is not None:
-            changes["fail_on"] = fail_on
-        if version_policy is not None:
-            changes["version_policy"] = version_policy
-        return dataclasses.replace(self, **changes)
+        given: dict[str, Any] = {"fail_on": fail_on, "version_policy": version_policy}
+        return dataclasses.replace(self, **{k: v for k, v in given.items() if v is not None})
 
 
 E = TypeVar("E", bound=StrEnum)

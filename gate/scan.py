@@ -70,16 +70,6 @@ def _inspect(file: RuntimeFile, facts: ElfFacts | str) -> tuple[FileReport, ElfF
     return report, facts
 
 
-def scan(
-    tree: AcquiredTree,
-    index: ReleaseIndex,
-    today: date,
-    options: ScanOptions = ScanOptions(),  # frozen, so one shared default is safe
-) -> Report:
-    """Inspect every ELF file of `tree` and identify its OTP version; never executes a file."""
-    return scan_runtime(tree, index, today, options)
-
-
 def _explain(
     runtime: Runtime,
     files: Sequence[FileReport],

@@ -394,3 +394,16 @@ def test_docker_host_comes_from_the_given_environment(
     err = capsys.readouterr().err
     assert code == 2
     assert f"cannot reach the Docker engine at unix://{sock}" in err
+
+
+def test_build_help_names_the_flags_the_build_uses() -> None:
+    # The help spells the defaults out (importing the remediation tables would slow every start);
+    # this keeps that copy equal to the one definition the build uses.
+    from gate.cli import build_parser
+    from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    build = sub.choices["build"]  # type: ignore[attr-defined]
+    helps = {a.dest: a.help or "" for a in build._actions}
+    assert f'"{EEF_CFLAGS}"' in helps["cflags"]
+    assert f'"{EEF_LDFLAGS}"' in helps["ldflags"]

@@ -1,7 +1,8 @@
 """The packages of `gate/` import each other without a cycle (issue 13); imports inside functions count.
 
 `tests/test_layers.py` checks each import against the layer table; this test looks at the graph
-of packages as a whole. Known back edges are listed with the file that makes them, and may only go.
+of packages as a whole. No back edge is allowed: the last one (knowledge -> github -> inspection
+-> knowledge) went when the GitHub REST client moved to the boundary package gate/outside.
 """
 
 from __future__ import annotations
@@ -12,13 +13,27 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# None left: the GitHub REST client moved to the boundary package gate/outside (issue 13), so the
-# release-data reader no longer reaches up to gate/github.
-KNOWN_BACK_EDGES: dict[tuple[str, str], str] = {}
-
 
 def _package(module: str) -> str:
     return ".".join(module.split(".")[:2])
+
+
+def _imported(node: ast.AST, module: str, is_package: bool) -> list[str]:
+    """The modules an import statement names; `from gate import x` names `gate.x`, and a relative
+    import is resolved against `module`."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    base = node.module or ""
+    if node.level:
+        parts = module.split(".")
+        anchor = parts[: len(parts) - node.level + (1 if is_package else 0)]
+        base = ".".join([*anchor, *([base] if base else [])])
+    folder = REPO.joinpath(*base.split("."))
+    named = [a.name for a in node.names]
+    modules = [n for n in named if (folder / f"{n}.py").exists() or (folder / n).is_dir()]
+    return [base, *(f"{base}.{n}" for n in modules)]
 
 
 def package_edges() -> dict[tuple[str, str], set[str]]:
@@ -28,13 +43,7 @@ def package_edges() -> dict[tuple[str, str], set[str]]:
         rel = path.relative_to(REPO)
         module = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                targets = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                targets = [node.module]
-            else:
-                continue
-            for target in targets:
+            for target in _imported(node, module, path.name == "__init__.py"):
                 if target.startswith("gate.") and _package(target) != _package(module):
                     edges[(_package(module), _package(target))].add(rel.as_posix())
     return edges
@@ -65,18 +74,17 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_packages_import_each_other_without_a_cycle() -> None:
     graph: dict[str, set[str]] = defaultdict(set)
-    for (a, b), files in package_edges().items():
-        known = KNOWN_BACK_EDGES.get((a, b))
-        if known is None or files != {known}:
-            graph[a].add(b)
+    for a, b in package_edges():
+        graph[a].add(b)
     assert find_cycle(graph) is None
 
 
-def test_known_back_edges_still_exist() -> None:
-    # Once the boundary package lands, the entry must go: the list only shrinks.
-    edges = package_edges()
-    for edge, path in KNOWN_BACK_EDGES.items():
-        assert path in edges.get(edge, set()), f"{edge} is gone: remove it from KNOWN_BACK_EDGES"
+def test_imports_inside_functions_and_from_gate_count() -> None:
+    # action.py imports action_pins only inside functions, and as `from gate import action_pins`.
+    assert "gate/action.py" in package_edges()[("gate.action", "gate.action_pins")]
+    tree = ast.parse("def f():\n    from . import b\n    from .c import d\n")
+    found = [t for n in ast.walk(tree) for t in _imported(n, "gate.report.x", False)]
+    assert "gate.report" in found and "gate.report.c" in found
 
 
 def test_find_cycle_sees_one() -> None:

@@ -33,6 +33,7 @@ from gate.acquire.interface import AcquiredTree
 from gate.errors import AcquireError, UsageError
 from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
 from gate.model.options import CLI_OPTIONS, OptionNames
+from gate.model.otp import OtpVersionFile
 from gate.model.runtime import Origin
 from gate.outside.cache import cache_root
 
@@ -321,7 +322,7 @@ class SourceBuild:
         self.progress(BuildProgress("unpack", "start"))
         unpack_tarball(tarball, bdir / "src", label=self.url)
         top = _source_top(bdir / "src", self.url)
-        found = (top / "OTP_VERSION").read_text(errors="replace").strip()
+        found = OtpVersionFile.parse((top / "OTP_VERSION").read_text(errors="replace")).text
         if found != self.version:
             raise AcquireError(
                 f"{self.url}: the tarball holds OTP {found!r}, not the requested {self.version}",

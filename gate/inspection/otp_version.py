@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from gate.knowledge.interface import ReleaseIndex
-from gate.model.otp import AppVersion, OtpIdentity, OtpVersion
+from gate.model.otp import AppVersion, OtpIdentity, OtpVersion, OtpVersionFile
 from gate.model.runtime import Runtime
 
 SOURCE_OTP_VERSION = "OTP_VERSION"
@@ -19,7 +19,6 @@ SOURCE_INFERRED = "inferred"
 SOURCE_BEAM = "beam"
 SOURCE_NONE = "none"
 
-_PATCHED_SUFFIX = "**"  # otp_patch_apply appends it (OTP's HOWTO/OTP-PATCH-APPLY.md)
 _NUMBERS_RE = re.compile(r"\d+(?:\.\d+)+")
 _OTP_MAJOR_RE = re.compile(r"Erlang/OTP (\d+)")
 
@@ -182,11 +181,8 @@ def _from_otp_version_file(
     applications: list[AppVersion],
     evidence: list[str],
 ) -> OtpIdentity | None:
-    raw = (runtime.otp_version_file or "").strip().splitlines()
-    text = raw[0].strip() if raw else ""
-    patched = text.endswith(_PATCHED_SUFFIX)
-    base = text.removesuffix(_PATCHED_SUFFIX).strip()
-    version = OtpVersion.try_parse(base)
+    file = OtpVersionFile.parse(runtime.otp_version_file or "")
+    text, version, patched = file.text, file.version, file.patched
     if version is None:
         evidence.append(
             f"OTP_VERSION says {text!r}, which is not an OTP version; inferring instead"

@@ -35,6 +35,7 @@ from gate.knowledge.hexpm import (
     parse_builds,
 )
 from gate.knowledge.interface import ReleaseIndex
+from gate.knowledge.snapshot import SNAPSHOT_SOURCE
 from gate.knowledge.tables import (
     DEFAULT_RAW_BASE,
     branches_for,
@@ -48,7 +49,7 @@ from gate.outside.cache import cache_root
 from gate.outside.github import DEFAULT_API_URL, ListingOptions
 
 if TYPE_CHECKING:
-    from gate.knowledge.snapshot import TableLine
+    from gate.knowledge.snapshot import BuildEntry, TableLine
 
 T = TypeVar("T")
 
@@ -155,36 +156,59 @@ def _cache(opts: LiveOptions, environ: Mapping[str, str] | None, today: date) ->
     return FileCache(directory, opts.ttl, clock)
 
 
-def _try(
-    name: str,
-    key: str,
-    url: str,
-    download: Callable[[], bytes],
-    parse: Callable[[bytes], T],
-    cache: FileCache,
-    statuses: list[SourceStatus],
-    dead_hosts: set[str],
-) -> Fetched[T] | None:
-    """Fetch one source, record its status; None when it failed (the caller falls back).
+@dataclass
+class _Fetching:
+    """One run's fetching: the cache, the status of each source asked, and the hosts that did not
+    answer (so the advisories of the same run can skip them)."""
 
-    A host that did not answer once is not asked again in this run (a black-holed network would
-    otherwise cost one timeout per document); a cached copy can still stand in.
-    """
-    host = urlsplit(url).netloc
-    if host in dead_hosts:
+    cache: FileCache
+    dead_hosts: set[str] = field(default_factory=set)
+    statuses: list[SourceStatus] = field(default_factory=list)
 
-        def download() -> bytes:
-            raise FetchError(f"{url}: skipped, {host} {_SKIPPED}", network=True)
+    def fetch(
+        self,
+        name: str,
+        key: str,
+        url: str,
+        download: Callable[[], bytes],
+        parse: Callable[[bytes], T],
+    ) -> Fetched[T] | None:
+        """Fetch one source, record its status; None when it failed (the caller falls back).
 
-    try:
-        got = fetch_document(key, url, download, parse, cache)
-    except KnowledgeError as e:
-        if isinstance(e, FetchError) and e.network:
-            dead_hosts.add(host)
-        statuses.append(SourceStatus(name, FAILED, None, url, e.message))
-        return None
-    statuses.append(SourceStatus(name, got.origin.value, got.fetched_at.date(), got.url, got.error))
-    return got
+        A host that did not answer once is not asked again in this run (a black-holed network
+        would otherwise cost one timeout per document); a cached copy can still stand in.
+        """
+        host = urlsplit(url).netloc
+        if host in self.dead_hosts:
+
+            def download() -> bytes:
+                raise FetchError(f"{url}: skipped, {host} {_SKIPPED}", network=True)
+
+        try:
+            got = fetch_document(key, url, download, parse, self.cache)
+        except KnowledgeError as e:
+            if isinstance(e, FetchError) and e.network:
+                self.dead_hosts.add(host)
+            self.statuses.append(SourceStatus(name, FAILED, None, url, e.message))
+            return None
+        status = SourceStatus(name, got.origin.value, got.fetched_at.date(), got.url, got.error)
+        self.statuses.append(status)
+        return got
+
+    def warnings(self) -> list[str]:
+        return [w for s in self.statuses if (w := s.trouble()) is not None]
+
+
+@dataclass(frozen=True)
+class _Lists:
+    """The three release listings of one run; None where a source failed."""
+
+    releases: Fetched[tuple[Release, ...]] | None
+    tags: Fetched[tuple[OtpVersion, ...]] | None
+    builds: Fetched[tuple[BuildEntry, ...]] | None
+
+    def answered(self) -> list[Fetched[Any]]:
+        return [g for g in (self.releases, self.tags, self.builds) if g is not None]
 
 
 def load_index(
@@ -199,92 +223,118 @@ def load_index(
     Never raises for network trouble: each failed source is named in `sources`, `warnings` and the
     provenance notes. Raises `KnowledgeError` only if the bundled snapshot itself is unreadable.
     """
-    opts = options
     base = snapshot or _snapshot()
-    snap = base.provenance
-    statuses: list[SourceStatus] = []
-    releases: dict[OtpVersion, Release] = {}
-    apps: dict[OtpVersion, tuple[AppVersion, ...]] = dict(base.applications())
-
-    if opts.offline:
-        statuses.append(SourceStatus("release data", SNAPSHOT, snap.as_of))
-        notes = (*snap.notes, "offline: live sources were not consulted")
-        provenance = DataProvenance(snap.source, snap.as_of, False, notes)
-        return LiveIndex(provenance, base.releases(), MappingProxyType(apps), tuple(statuses))
-
-    cache = _cache(opts, environ, today)
+    if options.offline:
+        return _offline_index(base)
+    run = _Fetching(_cache(options, environ, today))
     # What a shared cache or a tampered copy made the gate ignore (issue 14): said in the notes.
-    concerns = [t] if (t := cache.trust_problem()) else []
-    dead: set[str] = set()
+    concerns = [t] if (t := run.cache.trust_problem()) else []
+    lists = _fetch_lists(run, options)
+    releases = _listed_releases(lists, base, concerns)
+    apps: dict[OtpVersion, tuple[AppVersion, ...]] = dict(base.applications())
+    if options.use_tables:
+        _add_tables(run, options, releases, apps, base.applications())
+    return _merged_index(base, run, lists, releases, apps, concerns, today)
+
+
+def _offline_index(base: ReleaseIndex) -> LiveIndex:
+    snap = base.provenance
+    notes = (*snap.notes, "offline: live sources were not consulted")
+    provenance = DataProvenance(snap.source, snap.as_of, False, notes)
+    statuses = (SourceStatus("release data", SNAPSHOT, snap.as_of),)
+    return LiveIndex(
+        provenance, base.releases(), MappingProxyType(dict(base.applications())), statuses
+    )
+
+
+def _fetch_lists(run: _Fetching, opts: LiveOptions) -> _Lists:
+    """GitHub's releases and tags of erlang/otp, and builds.hex.pm's builds.txt."""
     ghopts = ListingOptions(opts.github_api_url, opts.token, timeout=opts.timeout)
     api = opts.github_api_url.rstrip("/")
-    got_rel = _try(
+    repo = f"{api}/repos/{gh.OTP_REPO}"
+    rel = run.fetch(
         "GitHub releases of erlang/otp",
         f"github:{api}:releases",
-        f"{api}/repos/{gh.OTP_REPO}/releases",
+        f"{repo}/releases",
         lambda: gh.fetch_releases(ghopts),
         gh.parse_releases,
-        cache,
-        statuses,
-        dead,
     )
-    got_tags = _try(
+    tags = run.fetch(
         "GitHub tags of erlang/otp",
         f"github:{api}:tags",
-        f"{api}/repos/{gh.OTP_REPO}/tags",
+        f"{repo}/tags",
         lambda: gh.fetch_tags(ghopts),
         gh.parse_tags,
-        cache,
-        statuses,
-        dead,
     )
     burl = builds_url(opts.builds_base_url, opts.builds_target)
-    got_builds = _try(
+    builds = run.fetch(
         "builds.hex.pm builds.txt",
         f"builds:{burl}",
         burl,
         lambda: http_document(burl, opts.timeout),
         lambda b: parse_builds(b, burl),
-        cache,
-        statuses,
-        dead,
     )
+    return _Lists(rel, tags, builds)
 
-    # Dates: GitHub's publication date first; the snapshot's image dates fill the gaps. builds.txt
-    # only says a version exists (its `built_at` is a rebuild time).
-    for r in _published_by(got_rel, concerns) if got_rel else ():
+
+def _listed_releases(
+    lists: _Lists, base: ReleaseIndex, concerns: list[str]
+) -> dict[OtpVersion, Release]:
+    """Dates: GitHub's publication date first; the snapshot's image dates fill the gaps.
+    builds.txt only says a version exists (its `built_at` is a rebuild time)."""
+    releases: dict[OtpVersion, Release] = {}
+    for r in _published_by(lists.releases, concerns) if lists.releases else ():
         releases[r.version] = r
     _merge_snapshot_dates(releases, base.releases())
-    for v in got_tags.value if got_tags else ():
+    for v in lists.tags.value if lists.tags else ():
         releases.setdefault(v, Release(v))
-    for b in got_builds.value if got_builds else ():
+    for b in lists.builds.value if lists.builds else ():
         if b.version is not None:
             releases.setdefault(b.version, Release(b.version))
+    return releases
 
-    if opts.use_tables:
-        from gate.knowledge.releases import supported_lines
 
-        tables = []
-        for branch in branches_for(supported_lines(releases.values())):
-            turl = table_url(opts.raw_base_url, branch)
-            got = _try(
-                f"otp_versions.table ({branch})",
-                f"table:{turl}",
-                turl,
-                lambda u=turl: http_document(u, opts.timeout),  # type: ignore[misc]
-                lambda b, u=turl: parse_table(b, u),  # type: ignore[misc]
-                cache,
-                statuses,
-                dead,
-            )
-            if got:
-                tables.append(got.value)
-        _merge_table_lines(apps, releases, merge_tables(*tables), base.applications())
+def _add_tables(
+    run: _Fetching,
+    opts: LiveOptions,
+    releases: dict[OtpVersion, Release],
+    apps: dict[OtpVersion, tuple[AppVersion, ...]],
+    history: Mapping[OtpVersion, tuple[AppVersion, ...]],
+) -> None:
+    """The `otp_versions.table` of each supported branch: application sets of new versions."""
+    from gate.knowledge.releases import supported_lines
 
-    list_sources = [g for g in (got_rel, got_tags, got_builds) if g is not None]
-    warnings = [*concerns, *(w for s in statuses if (w := s.trouble()) is not None)]
+    tables = []
+    for branch in branches_for(supported_lines(releases.values())):
+        turl = table_url(opts.raw_base_url, branch)
+        got = run.fetch(
+            f"otp_versions.table ({branch})",
+            f"table:{turl}",
+            turl,
+            lambda u=turl: http_document(u, opts.timeout),  # type: ignore[misc]
+            lambda b, u=turl: parse_table(b, u),  # type: ignore[misc]
+        )
+        if got:
+            tables.append(got.value)
+    _merge_table_lines(apps, releases, merge_tables(*tables), history)
+
+
+def _merged_index(
+    base: ReleaseIndex,
+    run: _Fetching,
+    lists: _Lists,
+    releases: dict[OtpVersion, Release],
+    apps: dict[OtpVersion, tuple[AppVersion, ...]],
+    concerns: list[str],
+    today: date,
+) -> LiveIndex:
+    snap = base.provenance
+    statuses = tuple(run.statuses)
+    warnings = (*concerns, *run.warnings())
     described = (*(s.describe(today) for s in statuses), *concerns)
-    if not list_sources:
+    dead = frozenset(run.dead_hosts)
+    answered = lists.answered()
+    if not answered:
         # The snapshot stands in for the release list: the answer is exactly the offline one
         # (same data, same provenance), and the failed sources are a notice, not a finding.
         provenance = DataProvenance(snap.source, snap.as_of, False, (*snap.notes, *described))
@@ -292,28 +342,22 @@ def load_index(
             provenance,
             base.releases(),
             MappingProxyType(apps),
-            tuple(statuses),
-            tuple(warnings),
+            statuses,
+            warnings,
             snap.as_of,
-            frozenset(dead),
+            dead,
         )
     # The release list is as current as its most recent source that answered; its age is judged
     # by the policy (`stale-data-days`), once.
-    as_of = max(g.fetched_at.date() for g in list_sources)
-    live = any(g.origin is not Origin.STALE_CACHE for g in list_sources)
+    as_of = max(g.fetched_at.date() for g in answered)
+    live = any(g.origin is not Origin.STALE_CACHE for g in answered)
     used = [s.name for s in statuses if s.origin != FAILED]
-    source = " + ".join([*used, SNAPSHOT_LABEL])
-    notes = (*described, f"{SNAPSHOT_LABEL} as of {snap.as_of}")
+    source = " + ".join([*used, SNAPSHOT_SOURCE])
+    notes = (*described, f"{SNAPSHOT_SOURCE} as of {snap.as_of}")
     provenance = DataProvenance(source, as_of, live, notes)
     ordered = tuple(sorted(releases.values(), key=lambda r: r.version))
     return LiveIndex(
-        provenance,
-        ordered,
-        MappingProxyType(apps),
-        tuple(statuses),
-        tuple(warnings),
-        snap.as_of,
-        frozenset(dead),
+        provenance, ordered, MappingProxyType(apps), statuses, warnings, snap.as_of, dead
     )
 
 
@@ -346,9 +390,6 @@ def fallback_notice(
         parts.append(f"Refresh failed, cached copies used: {copies}.")
     parts.append(how_to_fix)
     return " ".join(parts)
-
-
-SNAPSHOT_LABEL = "bundled snapshot"
 
 
 def _merge_snapshot_dates(releases: dict[OtpVersion, Release], snapshot: Sequence[Release]) -> None:
@@ -415,42 +456,34 @@ def load_advisories(
             (),
             ("offline: bundled advisories only",),
         )
-    cache = _cache(options, environ, today)
-    dead: set[str] = set(dead_hosts)
-    statuses: list[SourceStatus] = []
+    run = _Fetching(_cache(options, environ, today), set(dead_hosts))
     ghopts = ListingOptions(options.github_api_url, options.token, timeout=options.timeout)
     api = options.github_api_url.rstrip("/")
     groups: list[tuple[Advisory, ...]] = [bundled]
-    got = _try(
+    got = run.fetch(
         "GitHub repository advisories of erlang/otp",
         f"github:{api}:advisories",
         f"{api}/repos/{gh.OTP_REPO}/security-advisories",
         lambda: gh.fetch_advisories(ghopts),
         _parse_gh_advisories,
-        cache,
-        statuses,
-        dead,
     )
     if got:
         groups.append(got.value)
     if options.use_openvex:
         for n in sorted(set(lines), reverse=True):
             url = f"{options.raw_base_url.rstrip('/')}/master/vex/otp-{n}.openvex.json"
-            vex = _try(
+            vex = run.fetch(
                 f"OpenVEX otp-{n}",
                 f"vex:{url}",
                 url,
                 lambda u=url: http_document(u, options.timeout),  # type: ignore[misc]
                 lambda b, u=url, n=n: _parse_vex(b, u, n),  # type: ignore[misc]
-                cache,
-                statuses,
-                dead,
             )
             if vex:
                 groups.append(vex.value)
-    warnings = [w for s in statuses if (w := s.trouble()) is not None]
+    statuses = tuple(run.statuses)
     notes = tuple(s.describe(today) for s in statuses)
-    return AdvisorySet(merge_advisories(*groups), tuple(statuses), tuple(warnings), notes)
+    return AdvisorySet(merge_advisories(*groups), statuses, tuple(run.warnings()), notes)
 
 
 def _parse_gh_advisories(data: bytes) -> tuple[Advisory, ...]:

@@ -73,6 +73,26 @@ class OtpVersion:
         return f"{base}-rc{self.rc}" if self.rc is not None else base
 
 
+#: What otp_patch_apply appends to OTP_VERSION (OTP's HOWTO/OTP-PATCH-APPLY.md).
+PATCHED_SUFFIX = "**"
+
+
+@dataclass(frozen=True)
+class OtpVersionFile:
+    """An `OTP_VERSION` file (of an install or a source tree): the one reader of that format."""
+
+    text: str  # its first line, stripped
+    version: OtpVersion | None  # None when that line names no OTP version
+    patched: bool  # otp_patch_apply marked it
+
+    @classmethod
+    def parse(cls, contents: str) -> OtpVersionFile:
+        lines = contents.strip().splitlines()
+        text = lines[0].strip() if lines else ""
+        base = text.removesuffix(PATCHED_SUFFIX).strip()
+        return cls(text, OtpVersion.try_parse(base), text.endswith(PATCHED_SUFFIX))
+
+
 @dataclass(frozen=True)
 class Release:
     """One published OTP release, with its date where a source gives one."""

@@ -224,15 +224,10 @@ class GitHubClient:
         body: str | None = None,
         state: str | None = None,
     ) -> None:
-        changes: dict[str, Any] = {}
-        if title is not None:
-            changes["title"] = title
-        if body is not None:
-            changes["body"] = body
-        if state is not None:
-            changes["state"] = state
-            if state == "closed":
-                changes["state_reason"] = "completed"
+        given = {"title": title, "body": body, "state": state}
+        changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        if state == "closed":
+            changes["state_reason"] = "completed"
         self._call(f"edit issue #{number}", lambda: self._repo.get_issue(number).edit(**changes))
 
     # -- check runs ----------------------------------------------------------------------------

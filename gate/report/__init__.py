@@ -12,8 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from gate.model.advisory import AdvisoryFinding, FindingStatus
 from gate.model.common import Severity, Status
-from gate.model.report import Reason, Report, Verdict
+from gate.model.report import Details, Reason, Report, Verdict
 from gate.model.runtime import RuntimeKind
 
 #: One runtime's result as every renderer takes it.
@@ -241,6 +242,20 @@ def version_line(report: Report) -> str | None:
         p = vs.provenance
         parts.append(f"release data: {p.source} as of {p.as_of.isoformat()}")
     return printable("; ".join(parts))
+
+
+def affected_advisories(details: Details) -> list[AdvisoryFinding]:
+    """The advisories that affect the runtime, in the order the assessment gave (most severe first)."""
+    return [f for f in details.advisories if f.status == FindingStatus.AFFECTED]
+
+
+def advisory_subject(f: AdvisoryFinding) -> str:
+    """What an advisory affects and where it is fixed: `ssl-11.1, fixed in OTP 27.1 (backported in
+    ...)`; not escaped (each renderer escapes for its own format)."""
+    app = f"{f.application}-{f.installed_version}" if f.application else "OTP"
+    fixed = f", fixed in OTP {f.fixed_otp}" if f.fixed_otp else ""
+    backport = f" (backported in {f.backported_in})" if f.backported_in else ""
+    return app + fixed + backport
 
 
 def origin_line(report: Report) -> str:

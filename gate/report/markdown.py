@@ -8,10 +8,11 @@ binaries) is escaped so it cannot open links, mention people or break the table.
 
 from __future__ import annotations
 
-from gate.model.advisory import FindingStatus
 from gate.model.report import Details, Report, Verdict
 from gate.model.route import BuildRoute
 from gate.report import (
+    advisory_subject,
+    affected_advisories,
     cell_level,
     check_ids,
     finding_levels,
@@ -147,14 +148,11 @@ def _details(details: Details) -> list[str]:
     lines: list[str] = []
     if details.advisory_summary is not None:
         lines += ["", "#### Security advisories", "", escape(details.advisory_summary), ""]
-        affected = [f for f in details.advisories if f.status == FindingStatus.AFFECTED]
+        affected = affected_advisories(details)
         for f in affected[:_MAX_ADVISORIES]:
-            app = f"{f.application}-{f.installed_version}" if f.application else "OTP"
-            fixed = f", fixed in OTP {f.fixed_otp}" if f.fixed_otp else ""
-            backport = f" (backported in {f.backported_in})" if f.backported_in else ""
             lines.append(
-                f"- **{escape(f.advisory_id)}** ({f.severity.value}) {escape(app)}{escape(fixed)}"
-                f"{escape(backport)}: {escape(f.title)}"
+                f"- **{escape(f.advisory_id)}** ({f.severity.value}) "
+                f"{escape(advisory_subject(f))}: {escape(f.title)}"
             )
         if len(affected) > _MAX_ADVISORIES:
             lines.append(f"- and {len(affected) - _MAX_ADVISORIES} more (see the JSON report)")

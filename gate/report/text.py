@@ -6,10 +6,11 @@ the cursor, clear the screen or forge a line of output.
 
 from __future__ import annotations
 
-from gate.model.advisory import FindingStatus
 from gate.model.report import Details, Report, Verdict
 from gate.report import (
     SHORT_LABELS,
+    advisory_subject,
+    affected_advisories,
     cell_level,
     check_ids,
     finding_levels,
@@ -85,16 +86,10 @@ def _details(details: Details) -> list[str]:
     if details.advisory_summary is not None:
         out.append("")
         out.append(f"security advisories: {printable(details.advisory_summary)}")
-        affected = [f for f in details.advisories if f.status == FindingStatus.AFFECTED]
+        affected = affected_advisories(details)
         for f in affected[:_MAX_ADVISORIES]:
-            app = f"{f.application}-{f.installed_version}" if f.application else "OTP"
-            fixed = f", fixed in OTP {f.fixed_otp}" if f.fixed_otp else ""
-            backport = f" (backported in {f.backported_in})" if f.backported_in else ""
-            out.append(
-                printable(
-                    f"  {f.advisory_id} [{f.severity.value}] {app}{fixed}{backport}: {f.title}"
-                )
-            )
+            subject = advisory_subject(f)
+            out.append(printable(f"  {f.advisory_id} [{f.severity.value}] {subject}: {f.title}"))
         if len(affected) > _MAX_ADVISORIES:
             out.append(f"  and {len(affected) - _MAX_ADVISORIES} more (all of them: --format json)")
     if details.explanation is not None:

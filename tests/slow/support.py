@@ -93,11 +93,11 @@ def build(flags: FlagSet, url: str, version: str, sha256: str, cache: Path) -> S
 def scan(tree: AcquiredTree) -> Report:
     """The product's own scan of the built tree (reads files, never runs them)."""
     from gate.knowledge.snapshot import load_snapshot
-    from gate.scan import scan as gate_scan
+    from gate.scan import scan_runtime
 
     snapshot = load_snapshot()
     # The snapshot's own day, not the wall clock: the proofs judge build flags, on any day.
-    return gate_scan(tree, snapshot, snapshot.provenance.as_of)
+    return scan_runtime(tree, snapshot, snapshot.provenance.as_of)
 
 
 def by_name(report: Report) -> dict[str, FileReport]:
