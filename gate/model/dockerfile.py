@@ -439,11 +439,48 @@ def parse_dockerfile(text: str, path: str = "Dockerfile") -> Dockerfile:
     return Dockerfile(path, instructions, tuple(global_args.items()), tuple(stages))
 
 
+# Suffixes that make `dockerfile.<suffix>` something else: source code (a `dockerfile.py` module
+# such as this one), documents, data, and BuildKit's per-Dockerfile ignore file.
+_NOT_DOCKERFILE_SUFFIXES = frozenset(
+    [
+        "py",
+        "pyc",
+        "rs",
+        "go",
+        "js",
+        "ts",
+        "rb",
+        "ex",
+        "exs",
+        "erl",
+        "hrl",
+        "c",
+        "h",
+        "sh",
+        "md",
+        "rst",
+        "txt",
+        "html",
+        "json",
+        "yml",
+        "yaml",
+        "toml",
+        "ini",
+        "cfg",
+        "lock",
+        "dockerignore",
+        "patch",
+        "diff",
+    ]
+)
+
+
 def is_dockerfile_name(name: str) -> bool:
-    """`Dockerfile`, `Containerfile`, `Dockerfile.prod`, `app.dockerfile` (any case)."""
+    """`Dockerfile`, `Containerfile`, `Dockerfile.prod`, `app.dockerfile` (any case); not
+    `dockerfile.py` or `Dockerfile.dockerignore`."""
     low = name.lower()
-    return (
-        low in ("dockerfile", "containerfile")
-        or low.startswith(("dockerfile.", "containerfile."))
-        or low.endswith((".dockerfile", ".containerfile"))
-    )
+    if low.endswith((".dockerfile", ".containerfile")):
+        return True
+    if low.startswith(("dockerfile.", "containerfile.")):
+        return low.rsplit(".", 1)[1] not in _NOT_DOCKERFILE_SUFFIXES
+    return low in ("dockerfile", "containerfile")

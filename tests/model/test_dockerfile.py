@@ -3,7 +3,12 @@ stage that produces the shipped runtime (issue 10's multi-stage rule, issue 13's
 
 from __future__ import annotations
 
-from gate.model.dockerfile import image_otp_version, parse_dockerfile, text_of
+from gate.model.dockerfile import (
+    image_otp_version,
+    is_dockerfile_name,
+    parse_dockerfile,
+    text_of,
+)
 
 # The shape `mix phx.gen.release --docker` generates: versions in global ARGs, a builder stage on a
 # hexpm image, a plain Debian runner that copies the release (erts included) from the builder.
@@ -168,3 +173,23 @@ def test_hostile_expansion_is_cut_and_long_stage_chains_stay_fast() -> None:
     origin = parse_dockerfile(chain).runtime_origin()
     assert origin is not None and origin.line == 1
     assert time.monotonic() - start < 20  # linear: about a second here, minutes when quadratic
+
+
+def test_dockerfile_names() -> None:
+    for name in (
+        "Dockerfile",
+        "Containerfile",
+        "Dockerfile.prod",
+        "dockerfile.dev",
+        "app.Dockerfile",
+    ):
+        assert is_dockerfile_name(name), name
+    # A module of the same name, a document, and BuildKit's per-Dockerfile ignore file are not.
+    for name in (
+        "dockerfile.py",
+        "Dockerfile.md",
+        "Dockerfile.dockerignore",
+        "Dockerfiles",
+        "x.txt",
+    ):
+        assert not is_dockerfile_name(name), name
