@@ -253,14 +253,12 @@ def _with_client(
         client.close()
 
 
-def _pins_sarif(pins: PinsOutcome | None, env: Mapping[str, str]) -> dict[str, str]:
+def _pins_sarif(pins: PinsOutcome, env: Mapping[str, str]) -> dict[str, str]:
     """After an acquire error, the pins' SARIF file (so a code-scanning upload still has the
-    pin findings) and the output naming it; nothing without judged pins."""
+    pin findings) and the output naming it."""
     from gate.github import sinks
     from gate.report.pins import sarif
 
-    if pins is None:
-        return {}
     here, there = report_dir(env)
     sinks.write_report_file(here / "report.sarif", sarif(pins.report, pins.verdict))
     return {"report-sarif": f"{there}/report.sarif"}
@@ -418,7 +416,9 @@ def main(environ: Mapping[str, str] | None = None, stdout: TextIO | None = None)
         summary = _error_summary(e) + (f"\n---\n\n{action_pins.summary(pins)}" if pins else "")
         try:
             sinks.write_summary(user_paths(summary, env), env)
-            sinks.write_outputs({"result": "error", **_pins_sarif(pins, env)}, env)
+            sinks.write_outputs({"result": "error"}, env)
+            if pins is not None:  # after the result, so a failed report file cannot hide it
+                sinks.write_outputs(_pins_sarif(pins, env), env)
         except GateError as inner:
             log.command("error", inner.diagnostics(), title=f"{GATE_NAME}: cannot write")
         log.command("error", user_paths(e.diagnostics(), env), title=f"{GATE_NAME}: {e.kind} error")
