@@ -7,7 +7,6 @@ so PYTHON* variables and user site-packages are ignored too; this file's folder 
 
 import os
 import pwd
-import sys
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -15,5 +14,6 @@ if __name__ == "__main__":
     os.environ["PATH"] = SAFE_PATH
     os.environ["HOME"] = pwd.getpwuid(os.getuid()).pw_dir
     from gate.action import main
+    from gate.process import leave
 
-    sys.exit(main())
+    leave(main())

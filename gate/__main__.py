@@ -1,7 +1,6 @@
 """`python -m gate` runs the CLI."""
 
-import sys
-
 from gate.cli import main
+from gate.process import leave
 
-sys.exit(main())
+leave(main())

@@ -599,6 +599,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return int(ExitCode.ERROR)
 
 
+def entry() -> NoReturn:
+    """The `otp-gate` command (console script): `main`, then a quick exit (`gate.process`)."""
+    from gate.process import leave
+
+    leave(main())
+
+
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so the interpreter's final flush of an undeliverable report
     prints no traceback (a closed pipe, a full disk)."""

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
-from operator import attrgetter
 from types import MappingProxyType
 
 from gate.errors import KnowledgeError
@@ -95,23 +94,22 @@ def parse_otp_versions_table(text: str, source: str = TABLE_FILE) -> tuple[Table
             rest = rest[:-1]
         changed_text, _, unchanged_text = rest.partition("#")
         changed_tokens = changed_text.split()
-        tokens = changed_tokens + unchanged_text.split()
+        tokens = {*changed_tokens, *unchanged_text.split()}
         _parse_apps(tokens, source, number, seen)
-        # Tokens are deduplicated as strings and mapped in C: hashing ~20,000 AppVersion
-        # dataclasses in Python was half of the parse (start-up time, issue 12).
+        # Tokens are deduplicated, sorted and mapped as strings, in C: hashing or sorting ~20,000
+        # AppVersion dataclasses in Python was most of the parse (start-up time, issue 12).
+        # `name-version` strings sort by name, since `-` sorts before every character a name
+        # may hold ([A-Za-z0-9_]).
         changed = tuple(map(seen.__getitem__, changed_tokens))
-        apps = tuple(sorted(map(seen.__getitem__, dict.fromkeys(tokens)), key=_by_name))
+        apps = tuple(map(seen.__getitem__, sorted(tokens)))
         lines.append(TableLine(version, changed, apps))
     return tuple(lines)
 
 
-_by_name = attrgetter("name")
-
-
-def _parse_apps(tokens: list[str], source: str, number: int, seen: dict[str, AppVersion]) -> None:
+def _parse_apps(tokens: set[str], source: str, number: int, seen: dict[str, AppVersion]) -> None:
     """Parse every token not yet in `seen` into it (most repeat on hundreds of lines)."""
-    new = set(tokens).difference(seen)  # in C: the common case is nothing new
-    for token in (t for t in tokens if t in new) if new else ():
+    new = tokens.difference(seen)  # in C: the common case is nothing new
+    for token in sorted(new) if new else ():
         app = parse_app(token)
         if app is None:
             raise KnowledgeError(

@@ -31,3 +31,74 @@ def test_a_large_set_is_read_in_workers_in_order(
     assert isinstance(pooled[77], str) and str(paths[77]) in pooled[77]
     assert all(isinstance(f, ElfFacts) for i, f in enumerate(pooled) if i != 77)
     assert pooled[2] == pooled[6] != pooled[3]  # the same fixture, and another one
+
+
+def _runtime_like(elf_fixture: Callable[[str], Path], tmp_path: Path) -> list[Path]:
+    """A dozen files, one of them broken: the size of set the forked helper reads half of."""
+    names = ("noarray", "pie-hardened", "smallbuf-nossp", "shared")
+    paths = []
+    for i in range(12):
+        p = tmp_path / f"f{i:02}"
+        if i == 5:
+            p.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(57))  # a zeroed header: an error
+        else:
+            p.write_bytes(elf_fixture(names[i % len(names)]).read_bytes())
+        paths.append(p)
+    return paths
+
+
+def test_a_runtime_sized_set_is_split_with_a_helper_and_keeps_order(
+    elf_fixture: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = _runtime_like(elf_fixture, tmp_path)
+    serial = [batch.read_one(p) for p in paths]
+    monkeypatch.setattr(batch, "_cores", lambda: 2)
+    monkeypatch.setattr(batch, "SPLIT_MIN_WORK", 0)  # the fixtures are small: split them anyway
+    forks: list[int] = []
+    real_fork = batch.os.fork
+
+    def counting_fork() -> int:
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(batch.os, "fork", counting_fork)
+    assert batch.read_many(paths) == serial
+    assert forks == [1]
+    assert isinstance(serial[5], str) and str(paths[5]) in serial[5]
+
+
+def test_a_failed_helper_leaves_its_files_to_this_process(
+    elf_fixture: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = _runtime_like(elf_fixture, tmp_path)
+    serial = [batch.read_one(p) for p in paths]
+    monkeypatch.setattr(batch, "_cores", lambda: 2)
+    monkeypatch.setattr(batch, "SPLIT_MIN_WORK", 0)
+
+    def broken(*_args: object) -> bytes:  # only the helper pickles: it dies without an answer
+        raise MemoryError
+
+    monkeypatch.setattr(batch.pickle, "dumps", broken)
+    assert batch.read_many(paths) == serial
+
+
+def test_a_few_small_files_are_read_without_a_helper(
+    elf_fixture: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = _runtime_like(elf_fixture, tmp_path)
+    monkeypatch.setattr(batch, "_cores", lambda: 2)
+
+    def no_fork() -> int:
+        raise AssertionError("forked for a few kilobytes")
+
+    monkeypatch.setattr(batch.os, "fork", no_fork)
+    assert batch.read_many(paths) == [batch.read_one(p) for p in paths]
+
+
+def test_the_split_gives_each_side_about_half_of_the_work() -> None:
+    weights = [4_700_000, 4_300_000, 840_000, 370_000, *([250_000] * 35)]
+    mine, theirs = batch.split_by_weight(weights)
+    assert sorted(mine + theirs) == list(range(len(weights)))
+    loads = [sum(weights[i] for i in side) for side in (mine, theirs)]
+    assert abs(loads[0] - loads[1]) <= 250_000  # within the smallest file
+    assert 0 in mine and 1 in theirs  # the two heavy files go to different sides
