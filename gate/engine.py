@@ -336,24 +336,30 @@ def run(req: ScanRequest, environ: Mapping[str, str], clock: Clock) -> list[Resu
     `clock` is the run's one clock (`gate.clock`): today, data age and cache stamps read it."""
     from gate.errors import AcquireError
     from gate.policy import evaluate
-    from gate.scan import ScanOptions, scan_runtime
+    from gate.scan import ScanOptions, read_ahead, scan_runtime
 
     source = runtime_source(req, environ)
     today = clock().date()
     stale_days = req.config.stale_data_days
-    index = release_index(req.offline, clock, environ, stale_days, req.builds_mirror)
-    advisories, more = _load_advisories(req, index, environ, clock)
-    # Offline, nothing live was asked: skip importing the live-data machinery (~40 ms, issue 12).
-    notice = None if req.offline else data_notice(index, more, req.names.offline)
-    options = ScanOptions(workspace=req.workspace, advisories=advisories, backports=req.backports)
     results: list[Result] = []
     # Scratch work (unpacked tarballs, downloaded packages) lives here and is removed afterwards.
     with tempfile.TemporaryDirectory(prefix="otp-gate-") as work:
         trees = source.acquire(Path(work))
         if not trees:
             raise AcquireError("no OTP runtime found in the given input")
-        for tree in trees:
-            report = scan_runtime(tree, index, today, options)
+        # The first runtime is walked and read on the other core while this one loads the
+        # release data and advisories (issue 12).
+        with read_ahead(trees[0]) as first_read:
+            index = release_index(req.offline, clock, environ, stale_days, req.builds_mirror)
+            advisories, more = _load_advisories(req, index, environ, clock)
+            ahead = first_read()
+        # Offline, nothing live was asked: skip importing the live-data machinery (~40 ms).
+        notice = None if req.offline else data_notice(index, more, req.names.offline)
+        options = ScanOptions(
+            workspace=req.workspace, advisories=advisories, backports=req.backports
+        )
+        for i, tree in enumerate(trees):
+            report = scan_runtime(tree, index, today, options, ahead if i == 0 else None)
             if notice:
                 report = dataclasses.replace(report, notices=(*report.notices, notice))
             if req.display_base is not None:

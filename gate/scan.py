@@ -10,11 +10,13 @@ closed on it). Inspection modules are imported inside the functions that need th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from gate.acquire.interface import AcquiredTree
 from gate.errors import GateError, UsageError
@@ -25,6 +27,13 @@ from gate.model.otp import OtpIdentity, VersionStatus
 from gate.model.report import Details, FileReport, Report
 from gate.model.route import Explanation
 from gate.model.runtime import Origin, Role, Runtime, RuntimeFile, RuntimeKind
+
+if TYPE_CHECKING:
+    from gate.inspection.batch import Outcome
+    from gate.inspection.runtime import TreeWalk
+
+    #: A tree's walk and the outcome of reading each ELF file it found (by absolute path).
+    ReadAhead = tuple[TreeWalk, Mapping[Path, Outcome]]
 
 
 @dataclass(frozen=True)
@@ -46,12 +55,54 @@ def _emulator_first(files: Sequence[RuntimeFile]) -> RuntimeFile | None:
     return chosen[0] if chosen else None
 
 
-def _inspect_all(files: Sequence[RuntimeFile]) -> list[tuple[FileReport, ElfFacts | None]]:
-    """Read and check every file (on several cores when there are many: `read_many`)."""
+def _inspect_all(
+    files: Sequence[RuntimeFile], known: Mapping[Path, Outcome] | None = None
+) -> list[tuple[FileReport, ElfFacts | None]]:
+    """Read and check every file (on several cores when there are many: `read_many`); `known`
+    holds outcomes read ahead (`read_ahead`), the rest is read now."""
     from gate.inspection.batch import read_many
 
-    outcomes = read_many([f.abs_path for f in files])
-    return [_inspect(f, got) for f, got in zip(files, outcomes, strict=True)]
+    known = known or {}
+    todo = [f.abs_path for f in files if f.abs_path not in known]
+    outcomes = dict(known) | dict(zip(todo, read_many(todo), strict=True))
+    return [_inspect(f, outcomes[f.abs_path]) for f in files]
+
+
+@contextlib.contextmanager
+def read_ahead(tree: AcquiredTree) -> Iterator[Callable[[], ReadAhead | None]]:
+    """Walk `tree` and read its ELF files in a helper process while the caller loads the release
+    data and advisories (issue 12: the second core); the callable gives the result for
+    `scan_runtime`, or None, and then the scan does the work itself as always.
+    """
+    from gate.inspection.helper import cores, forked
+
+    if cores() < 2 or not tree.root.is_dir():
+        yield lambda: None
+        return
+    with forked(lambda: _walk_and_read(tree.root)) as running:
+        yield lambda: _checked(running.result() if running else None)
+
+
+def _walk_and_read(root: Path) -> ReadAhead:
+    from gate.inspection.batch import read_many
+    from gate.inspection.runtime import walk_tree
+
+    walk = walk_tree(root)
+    paths = [path for _, path in walk.elf]
+    # No helper of its own: the caller is busy on the other core meanwhile.
+    return walk, dict(zip(paths, read_many(paths, helper=False), strict=True))
+
+
+def _checked(value: object) -> ReadAhead | None:
+    from gate.inspection.batch import is_outcomes
+    from gate.inspection.runtime import TreeWalk
+
+    if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], TreeWalk)):
+        return None
+    walk, outcomes = value
+    if not (isinstance(outcomes, dict) and all(isinstance(p, Path) for p in outcomes)):
+        return None
+    return (walk, outcomes) if is_outcomes(list(outcomes.values()), len(outcomes)) else None
 
 
 def _inspect(file: RuntimeFile, facts: ElfFacts | str) -> tuple[FileReport, ElfFacts | None]:
@@ -132,16 +183,19 @@ def scan_runtime(
     index: ReleaseIndex,
     today: date,
     options: ScanOptions = ScanOptions(),  # frozen, so one shared default is safe
+    ahead: ReadAhead | None = None,
 ) -> Report:
     """Inspect the runtime and judge its version, with the build route, its fixes and the missed
-    security fixes in `Report.details`."""
+    security fixes in `Report.details`. `ahead`: the tree already walked and read (`read_ahead`)."""
     from gate.inspection.checks import judge_fortify_across_build
     from gate.inspection.runtime import load_runtime
 
-    runtime = load_runtime(tree)
+    walk, known = ahead if ahead is not None else (None, None)
+    runtime = load_runtime(tree, walk=walk)
+    inspected = _inspect_all(runtime.files, known)
     files: list[FileReport] = []
     facts_by_path: dict[str, ElfFacts] = {}
-    for f, (file_report, facts) in zip(runtime.files, _inspect_all(runtime.files), strict=True):
+    for f, (file_report, facts) in zip(runtime.files, inspected, strict=True):
         files.append(file_report)
         if facts is not None:
             facts_by_path[f.path] = facts

@@ -12,11 +12,12 @@ Results keep the input order, and every way gives what a plain loop gives.
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeGuard
 
 from gate.errors import InspectError
+from gate.inspection.helper import cores, forked
 from gate.model.elf import ElfFacts
 
 # Below these, one process is faster than starting workers (measured on 39 and 1,550 files).
@@ -44,15 +45,18 @@ def read_one(path: Path) -> Outcome:
         return f"{path}: {e.strerror or e}"
 
 
-def read_many(paths: Sequence[Path]) -> list[Outcome]:
-    """`read_one` for every path, in order, on more than one core when it pays."""
-    workers = min(MAX_WORKERS, _cores())
+def read_many(paths: Sequence[Path], *, helper: bool = True) -> list[Outcome]:
+    """`read_one` for every path, in order, on more than one core when it pays.
+
+    `helper=False`: the caller keeps the other core busy itself; no helper for a runtime's files.
+    """
+    workers = min(MAX_WORKERS, cores())
     if workers < 2 or len(paths) < 2:
         return [read_one(p) for p in paths]
     if len(paths) >= POOL_MIN_FILES:
         return _read_pooled(paths, workers)
     weights = [_weight(p) for p in paths]
-    if sum(weights) < SPLIT_MIN_WORK:
+    if not helper or sum(weights) < SPLIT_MIN_WORK:
         return [read_one(p) for p in paths]
     return _read_split(paths, weights)
 
@@ -90,55 +94,21 @@ def split_by_weight(weights: Sequence[int]) -> tuple[list[int], list[int]]:
 
 
 def _read_split(paths: Sequence[Path], weights: Sequence[int]) -> list[Outcome]:
-    """Read part of `paths` in one forked helper and the rest here.
-
-    The helper sends its outcomes back pickled through a pipe; the pickle is made by this same
-    code from its own result types, never by a scanned file. Should the helper fail in any way
-    (killed, out of memory, an unforeseen error), its files are read here, so the answer, and any
-    error, is what a plain loop gives.
-    """
+    """Read part of `paths` in a forked helper (`gate.inspection.helper`) and the rest here."""
     mine, theirs = split_by_weight(weights)
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the helper: it never returns into the caller's code
-        code = 1
-        try:
-            os.close(read_fd)
-            payload = pickle.dumps([read_one(paths[i]) for i in theirs], pickle.HIGHEST_PROTOCOL)
-            with os.fdopen(write_fd, "wb") as out:
-                out.write(payload)
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    outcomes: dict[int, Outcome] = {}
-    try:
-        # Closed on the way out, before the wait: a helper blocked on a full pipe then gets
-        # EPIPE and ends, instead of both waiting on each other.
-        with os.fdopen(read_fd, "rb") as pipe:
-            outcomes.update((i, read_one(paths[i])) for i in mine)
-            payload = pipe.read()
-    finally:
-        _, status = os.waitpid(pid, 0)
-    helped = _unpickled(payload, len(theirs)) if os.waitstatus_to_exitcode(status) == 0 else None
-    if helped is None:
+    with forked(lambda: [read_one(paths[i]) for i in theirs]) as running:
+        outcomes = {i: read_one(paths[i]) for i in mine}
+        helped = running.result() if running else None
+    if not is_outcomes(helped, len(theirs)):
         helped = [read_one(paths[i]) for i in theirs]
     outcomes.update(zip(theirs, helped, strict=True))
     return [outcomes[i] for i in range(len(paths))]
 
 
-def _unpickled(payload: bytes, count: int) -> list[Outcome] | None:
-    try:
-        got = pickle.loads(payload)  # made by our own helper, see _read_split
-    except Exception:  # a helper cut short mid-write: read its files here instead
-        return None
-    if not isinstance(got, list) or len(got) != count:
-        return None
-    return got if all(isinstance(g, ElfFacts | str) for g in got) else None
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+def is_outcomes(value: object, count: int) -> TypeGuard[list[Outcome]]:
+    """Whether a helper's value is `count` outcomes (anything else: the work is done here)."""
+    return (
+        isinstance(value, list)
+        and len(value) == count
+        and all(isinstance(v, ElfFacts | str) for v in value)
+    )

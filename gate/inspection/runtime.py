@@ -6,6 +6,7 @@ followed, so a tree cannot lead the walk outside its root or into a loop.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import re
@@ -34,16 +35,18 @@ def otp_application_names(index: ReleaseIndex | None = None) -> frozenset[str]:
 
 
 @dataclass
-class _Walk:
+class TreeWalk:
+    """What a walk of a tree found: ELF files, and what it could not read or follow."""
+
     elf: list[tuple[str, Path]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     # (path, why): entries the walk could not read; they may hide an ELF file, so they fail closed.
     unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _walk(root: Path) -> _Walk:
+def walk_tree(root: Path) -> TreeWalk:
     """Collect (relative POSIX path, absolute path) of every ELF regular file under `root`."""
-    out = _Walk()
+    out = TreeWalk()
     seen: set[tuple[int, int]] = set()
     stack: list[tuple[Path, str]] = [(root, "")]
     while stack:
@@ -75,7 +78,7 @@ def _walk(root: Path) -> _Walk:
     return out
 
 
-def _check_symlink(path: str, rel: str, out: _Walk) -> None:
+def _check_symlink(path: str, rel: str, out: TreeWalk) -> None:
     """Symlinks are not followed; a loop is reported because it usually means a broken tree."""
     try:
         os.stat(path)
@@ -136,7 +139,7 @@ def _symlink_in(root: Path, rel: str) -> str | None:
     return None
 
 
-def _read_text(root: Path, rel: str, walk: _Walk) -> str | None:
+def _read_text(root: Path, rel: str, walk: TreeWalk) -> str | None:
     """A small version file of the tree, or None when absent; symlinks are not followed."""
     path = root / rel
     try:
@@ -171,11 +174,14 @@ def _apps(lines: Iterable[str]) -> tuple[AppVersion, ...]:
     return tuple(a for a in (parse_app(line.strip()) for line in lines) if a is not None)
 
 
-def load_runtime(tree: AcquiredTree, otp_apps: frozenset[str] | None = None) -> Runtime:
+def load_runtime(
+    tree: AcquiredTree, otp_apps: frozenset[str] | None = None, walk: TreeWalk | None = None
+) -> Runtime:
     """Walk `tree` and describe it: ELF files with roles, kind, and the version files OTP leaves.
 
     `otp_apps` are the names of OTP's own applications (default: from the bundled OTP versions
-    table); an ELF under `lib/<app>/priv/` of any other application is a project NIF.
+    table); an ELF under `lib/<app>/priv/` of any other application is a project NIF. `walk` is
+    a `walk_tree` of the same root made earlier (in a helper process, `gate.scan.read_ahead`).
     """
     root = tree.root
     if not root.is_dir():
@@ -184,7 +190,12 @@ def load_runtime(tree: AcquiredTree, otp_apps: frozenset[str] | None = None) -> 
             hint="pass an OTP root (e.g. /usr/lib/erlang) or a release folder",
         )
     names = otp_apps if otp_apps is not None else otp_application_names()
-    walk = _walk(root)
+    # A copy: the version files read below add what they could not read to it.
+    walk = (
+        walk_tree(root)
+        if walk is None
+        else dataclasses.replace(walk, unreadable=[*walk.unreadable])
+    )
 
     files = []
     for rel, path in sorted(walk.elf):

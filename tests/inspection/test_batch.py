@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gate.inspection import batch
+from gate.inspection import batch, helper
 from gate.model.elf import ElfFacts
 
 
@@ -23,7 +23,7 @@ def test_a_large_set_is_read_in_workers_in_order(
         else:
             p.write_bytes(elf_fixture(names[i % len(names)]).read_bytes())
         paths.append(p)
-    monkeypatch.setattr(batch, "_cores", lambda: 2)  # workers even on a one-core runner
+    monkeypatch.setattr(batch, "cores", lambda: 2)  # workers even on a one-core runner
     pooled = batch.read_many(paths)
     monkeypatch.setattr(batch, "POOL_MIN_FILES", 10**9)
     serial = batch.read_many(paths)
@@ -52,7 +52,7 @@ def test_a_runtime_sized_set_is_split_with_a_helper_and_keeps_order(
 ) -> None:
     paths = _runtime_like(elf_fixture, tmp_path)
     serial = [batch.read_one(p) for p in paths]
-    monkeypatch.setattr(batch, "_cores", lambda: 2)
+    monkeypatch.setattr(batch, "cores", lambda: 2)
     monkeypatch.setattr(batch, "SPLIT_MIN_WORK", 0)  # the fixtures are small: split them anyway
     forks: list[int] = []
     real_fork = batch.os.fork
@@ -72,13 +72,13 @@ def test_a_failed_helper_leaves_its_files_to_this_process(
 ) -> None:
     paths = _runtime_like(elf_fixture, tmp_path)
     serial = [batch.read_one(p) for p in paths]
-    monkeypatch.setattr(batch, "_cores", lambda: 2)
+    monkeypatch.setattr(batch, "cores", lambda: 2)
     monkeypatch.setattr(batch, "SPLIT_MIN_WORK", 0)
 
     def broken(*_args: object) -> bytes:  # only the helper pickles: it dies without an answer
         raise MemoryError
 
-    monkeypatch.setattr(batch.pickle, "dumps", broken)
+    monkeypatch.setattr(helper.pickle, "dumps", broken)
     assert batch.read_many(paths) == serial
 
 
@@ -86,7 +86,7 @@ def test_a_few_small_files_are_read_without_a_helper(
     elf_fixture: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     paths = _runtime_like(elf_fixture, tmp_path)
-    monkeypatch.setattr(batch, "_cores", lambda: 2)
+    monkeypatch.setattr(batch, "cores", lambda: 2)
 
     def no_fork() -> int:
         raise AssertionError("forked for a few kilobytes")
