@@ -30,6 +30,7 @@ from gate.model.runtime import Origin, Role, Runtime, RuntimeFile, RuntimeKind
 
 if TYPE_CHECKING:
     from gate.inspection.batch import Outcome
+    from gate.inspection.helper import Forked, Send
     from gate.inspection.runtime import TreeWalk
 
     #: A tree's walk and the outcome of reading each ELF file it found (by absolute path).
@@ -70,39 +71,55 @@ def _inspect_all(
 
 @contextlib.contextmanager
 def read_ahead(tree: AcquiredTree) -> Iterator[Callable[[], ReadAhead | None]]:
-    """Walk `tree` and read its ELF files in a helper process while the caller loads the release
-    data and advisories (issue 12: the second core); the callable gives the result for
-    `scan_runtime`, or None, and then the scan does the work itself as always.
+    """Walk `tree` and read its ELF files while the caller loads the release data and advisories
+    (issue 12: the second core). A helper process walks the tree, sends the walk, and reads half
+    of the bytes; the callable, called once the caller is free, reads the other half here and
+    gives the result for `scan_runtime`. None: no helper, and the scan does the work as always.
     """
     from gate.inspection.helper import cores, forked
 
     if cores() < 2 or not tree.root.is_dir():
         yield lambda: None
         return
-    with forked(lambda: _walk_and_read(tree.root)) as running:
-        yield lambda: _checked(running.result() if running else None)
+    with forked(lambda send: _walk_and_read_half(tree.root, send)) as running:
+        yield lambda: _read_other_half(running) if running else None
 
 
-def _walk_and_read(root: Path) -> ReadAhead:
-    from gate.inspection.batch import read_many
+def _walk_and_read_half(root: Path, send: Send) -> list[Outcome]:
+    """In the helper: the walk and the caller's share first (it reads those), then its own."""
+    from gate.inspection.batch import read_many, split_by_weight, weight
     from gate.inspection.runtime import walk_tree
 
     walk = walk_tree(root)
     paths = [path for _, path in walk.elf]
-    # No helper of its own: the caller is busy on the other core meanwhile.
-    return walk, dict(zip(paths, read_many(paths, helper=False), strict=True))
+    own, callers = split_by_weight([weight(p) for p in paths])
+    send((walk, callers))
+    # No helper of its own: the caller reads the other half meanwhile.
+    return read_many([paths[i] for i in own], helper=False)
 
 
-def _checked(value: object) -> ReadAhead | None:
-    from gate.inspection.batch import is_outcomes
+def _read_other_half(running: Forked[list[Outcome]]) -> ReadAhead | None:
+    from gate.inspection.batch import is_outcomes, read_many
     from gate.inspection.runtime import TreeWalk
 
-    if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], TreeWalk)):
+    first = running.next()
+    if not (isinstance(first, tuple) and len(first) == 2 and isinstance(first[0], TreeWalk)):
         return None
-    walk, outcomes = value
-    if not (isinstance(outcomes, dict) and all(isinstance(p, Path) for p in outcomes)):
+    walk, share = first
+    paths = [path for _, path in walk.elf]
+    if not (isinstance(share, list) and all(isinstance(i, int) for i in share)):
         return None
-    return (walk, outcomes) if is_outcomes(list(outcomes.values()), len(outcomes)) else None
+    if not all(0 <= i < len(paths) for i in share):
+        return None
+    mine = [paths[i] for i in share]
+    taken = set(share)
+    helpers = [p for i, p in enumerate(paths) if i not in taken]
+    outcomes = dict(zip(mine, read_many(mine, helper=False), strict=True))
+    helped = running.result()
+    if not is_outcomes(helped, len(helpers)):
+        helped = read_many(helpers, helper=False)  # the helper died: read its half here
+    outcomes.update(zip(helpers, helped, strict=True))
+    return walk, outcomes
 
 
 def _inspect(file: RuntimeFile, facts: ElfFacts | str) -> tuple[FileReport, ElfFacts | None]:

@@ -55,7 +55,7 @@ def read_many(paths: Sequence[Path], *, helper: bool = True) -> list[Outcome]:
         return [read_one(p) for p in paths]
     if len(paths) >= POOL_MIN_FILES:
         return _read_pooled(paths, workers)
-    weights = [_weight(p) for p in paths]
+    weights = [weight(p) for p in paths]
     if not helper or sum(weights) < SPLIT_MIN_WORK:
         return [read_one(p) for p in paths]
     return _read_split(paths, weights)
@@ -74,7 +74,8 @@ def _read_pooled(paths: Sequence[Path], workers: int) -> list[Outcome]:
         return list(pool.map(read_one, paths, chunksize=chunk))
 
 
-def _weight(path: Path) -> int:
+def weight(path: Path) -> int:
+    """How much work reading `path` is, in bytes (for `split_by_weight`)."""
     try:
         return os.lstat(path).st_size + _PER_FILE
     except OSError:  # read_one will name the problem
@@ -96,7 +97,7 @@ def split_by_weight(weights: Sequence[int]) -> tuple[list[int], list[int]]:
 def _read_split(paths: Sequence[Path], weights: Sequence[int]) -> list[Outcome]:
     """Read part of `paths` in a forked helper (`gate.inspection.helper`) and the rest here."""
     mine, theirs = split_by_weight(weights)
-    with forked(lambda: [read_one(paths[i]) for i in theirs]) as running:
+    with forked(lambda _send: [read_one(paths[i]) for i in theirs]) as running:
         outcomes = {i: read_one(paths[i]) for i in mine}
         helped = running.result() if running else None
     if not is_outcomes(helped, len(theirs)):

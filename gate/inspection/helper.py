@@ -1,10 +1,10 @@
 """Work done in a forked helper process while this one goes on: the second core (issue 12).
 
-A helper runs one function of the gate's own code and sends its value back pickled through a
-pipe. The pickle is made by that code from the gate's own result types, never by a scanned file,
-so reading it back is safe. A helper that fails in any way (an error, a crash, a kill) gives
-None and the caller does the work itself: the answer, and any error, is the one a plain call
-gives, so a helper can only ever make a run faster.
+A helper runs one function of the gate's own code and sends values back pickled through a pipe:
+any number of messages on the way (`send`), then its result. The pickles are made by that code
+from the gate's own result types, never by a scanned file, so reading them back is safe. A helper
+that fails in any way (an error, a crash, a kill) gives None and the caller does the work itself:
+the answer, and any error, is the one a plain call gives, so a helper can only make a run faster.
 
 Fork, not spawn: the helper inherits the imported modules instead of importing them again (a
 spawned interpreter would cost more than the work). The gate runs no threads of its own.
@@ -16,10 +16,17 @@ import contextlib
 import os
 import pickle
 import signal
+import struct
 from collections.abc import Callable, Iterator
-from typing import Generic, NoReturn, TypeVar
+from typing import IO, Generic, NoReturn, TypeVar
 
 T = TypeVar("T")
+#: What a helper's work is given to send a message before its result.
+Send = Callable[[object], None]
+
+_LENGTH = struct.Struct(">Q")
+# A message the caller is not reading yet must not stall the helper: a roomier pipe (Linux).
+_PIPE_SIZE = 1 << 20
 
 
 def cores() -> int:
@@ -31,35 +38,42 @@ def cores() -> int:
 
 
 class Forked(Generic[T]):
-    """A running helper; `result()` waits for its value."""
+    """A running helper: `next()` takes its messages in order, `result()` waits for its value."""
 
     def __init__(self, pid: int, fd: int) -> None:
         self._pid: int | None = pid
-        self._fd: int | None = fd
+        self._pipe: IO[bytes] | None = os.fdopen(fd, "rb")
+
+    def next(self) -> object | None:
+        """The helper's next message, or None when it failed before sending one."""
+        if self._pipe is None:
+            return None
+        head = self._pipe.read(_LENGTH.size)
+        payload = self._pipe.read(_LENGTH.unpack(head)[0]) if len(head) == _LENGTH.size else b""
+        try:
+            value: object = pickle.loads(payload)  # made by `_serve` below, see the docstring
+            return value
+        except Exception:  # the helper ended before it sent (all of) it
+            self.close()
+            return None
 
     def result(self) -> T | None:
         """The helper's value, or None when it failed (the caller then does the work)."""
-        if self._fd is None or self._pid is None:
+        value = self.next()
+        if self._pid is None:
             return None
-        with os.fdopen(self._fd, "rb") as pipe:
-            self._fd = None
-            payload = pipe.read()
         _, status = os.waitpid(self._pid, 0)
         self._pid = None
-        if os.waitstatus_to_exitcode(status) != 0:
-            return None
-        try:
-            value: T = pickle.loads(payload)  # made by `_serve` below, see the module docstring
-        except Exception:  # cut short mid-write
-            return None
-        return value
+        self.close()
+        ok = os.waitstatus_to_exitcode(status) == 0
+        return value if ok else None  # type: ignore[return-value]  # `_serve` sent a T last
 
     def close(self) -> None:
-        """Stop a helper whose value is no longer wanted (the caller failed meanwhile)."""
-        if self._fd is not None:
+        """Stop a helper whose work is no longer wanted (the caller failed meanwhile)."""
+        if self._pipe is not None:
             # First: a helper blocked on a full pipe gets EPIPE and ends.
-            os.close(self._fd)
-            self._fd = None
+            self._pipe.close()
+            self._pipe = None
         if self._pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, signal.SIGKILL)
@@ -68,8 +82,8 @@ class Forked(Generic[T]):
 
 
 @contextlib.contextmanager
-def forked(work: Callable[[], T]) -> Iterator[Forked[T] | None]:
-    """Start `work()` in a helper process; None where this system cannot fork.
+def forked(work: Callable[[Send], T]) -> Iterator[Forked[T] | None]:
+    """Start `work(send)` in a helper process; None where this system cannot fork.
 
     Leaving the block stops a helper whose result was not taken, so none outlives its caller.
     """
@@ -77,6 +91,10 @@ def forked(work: Callable[[], T]) -> Iterator[Forked[T] | None]:
         yield None
         return
     read_fd, write_fd = os.pipe()
+    with contextlib.suppress(AttributeError, OSError):  # F_SETPIPE_SZ: Linux only
+        import fcntl
+
+        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
     pid = os.fork()
     if pid == 0:
         _serve(work, read_fd, write_fd)
@@ -88,15 +106,20 @@ def forked(work: Callable[[], T]) -> Iterator[Forked[T] | None]:
         helper.close()
 
 
-def _serve(work: Callable[[], T], read_fd: int, write_fd: int) -> NoReturn:
+def _serve(work: Callable[[Send], T], read_fd: int, write_fd: int) -> NoReturn:
     """The helper's whole life: it never returns into the caller's code, and leaves with
     `os._exit`, so nothing the parent buffered or registered runs twice."""
     code = 1
     try:
         os.close(read_fd)
-        payload = pickle.dumps(work(), pickle.HIGHEST_PROTOCOL)
         with os.fdopen(write_fd, "wb") as out:
-            out.write(payload)
+
+            def send(value: object) -> None:
+                payload = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+                out.write(_LENGTH.pack(len(payload)) + payload)
+                out.flush()
+
+            send(work(send))
         code = 0
     finally:
         os._exit(code)

@@ -29,7 +29,7 @@ def _scan(root: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
 
 
 def test_a_helper_gives_its_value() -> None:
-    with helper.forked(lambda: {"pid": os.getpid(), "files": [Path("/a"), "b"]}) as running:
+    with helper.forked(lambda _send: {"pid": os.getpid(), "files": [Path("/a"), "b"]}) as running:
         assert running is not None
         got = running.result()
     assert got is not None and got["files"] == [Path("/a"), "b"]
@@ -37,7 +37,7 @@ def test_a_helper_gives_its_value() -> None:
 
 
 def test_a_failing_helper_gives_none() -> None:
-    def boom() -> int:
+    def boom(_send: object) -> int:
         raise ValueError("inside the helper")
 
     with helper.forked(boom) as running:
@@ -47,7 +47,7 @@ def test_a_failing_helper_gives_none() -> None:
 
 def test_a_helper_no_longer_wanted_is_stopped_and_reaped() -> None:
     start = time.monotonic()
-    with helper.forked(lambda: time.sleep(60)) as running:
+    with helper.forked(lambda _send: time.sleep(60)) as running:
         assert running is not None
         pid = running._pid
     assert time.monotonic() - start < 10
