@@ -99,7 +99,7 @@ def _walk_and_read_half(root: Path, send: Send) -> list[Outcome]:
 
 
 def _read_other_half(running: Forked[list[Outcome]]) -> ReadAhead | None:
-    from gate.inspection.batch import is_outcomes, read_many
+    from gate.inspection.batch import helped_or_read, read_many
     from gate.inspection.runtime import TreeWalk
 
     first = running.next()
@@ -115,10 +115,7 @@ def _read_other_half(running: Forked[list[Outcome]]) -> ReadAhead | None:
     taken = set(share)
     helpers = [p for i, p in enumerate(paths) if i not in taken]
     outcomes = dict(zip(mine, read_many(mine, helper=False), strict=True))
-    helped = running.result()
-    if not is_outcomes(helped, len(helpers)):
-        helped = read_many(helpers, helper=False)  # the helper died: read its half here
-    outcomes.update(zip(helpers, helped, strict=True))
+    outcomes.update(zip(helpers, helped_or_read(running.result(), helpers), strict=True))
     return walk, outcomes
 
 

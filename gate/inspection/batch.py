@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeGuard
 
 from gate.errors import InspectError
 from gate.inspection.helper import cores, forked
@@ -100,16 +99,17 @@ def _read_split(paths: Sequence[Path], weights: Sequence[int]) -> list[Outcome]:
     with forked(lambda _send: [read_one(paths[i]) for i in theirs]) as running:
         outcomes = {i: read_one(paths[i]) for i in mine}
         helped = running.result() if running else None
-    if not is_outcomes(helped, len(theirs)):
-        helped = [read_one(paths[i]) for i in theirs]
-    outcomes.update(zip(theirs, helped, strict=True))
+    outcomes.update(zip(theirs, helped_or_read(helped, [paths[i] for i in theirs]), strict=True))
     return [outcomes[i] for i in range(len(paths))]
 
 
-def is_outcomes(value: object, count: int) -> TypeGuard[list[Outcome]]:
-    """Whether a helper's value is `count` outcomes (anything else: the work is done here)."""
-    return (
-        isinstance(value, list)
-        and len(value) == count
-        and all(isinstance(v, ElfFacts | str) for v in value)
-    )
+def helped_or_read(helped: object, paths: Sequence[Path]) -> list[Outcome]:
+    """A helper's outcomes for `paths`, or, when it gave anything else (it failed), those
+    outcomes read here: a helper can only make the reading faster, never change it."""
+    if (
+        isinstance(helped, list)
+        and len(helped) == len(paths)
+        and all(isinstance(v, ElfFacts | str) for v in helped)
+    ):
+        return helped
+    return read_many(paths, helper=False)

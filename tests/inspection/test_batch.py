@@ -14,15 +14,7 @@ from gate.model.elf import ElfFacts
 def test_a_large_set_is_read_in_workers_in_order(
     elf_fixture: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    names = ("noarray", "pie-hardened", "smallbuf-nossp", "shared")
-    paths = []
-    for i in range(batch.POOL_MIN_FILES + 10):
-        p = tmp_path / f"f{i:03}"
-        if i == 77:
-            p.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(57))  # a zeroed header: an error
-        else:
-            p.write_bytes(elf_fixture(names[i % len(names)]).read_bytes())
-        paths.append(p)
+    paths = _copies(elf_fixture, tmp_path, batch.POOL_MIN_FILES + 10, broken=77)
     monkeypatch.setattr(batch, "cores", lambda: 2)  # workers even on a one-core runner
     pooled = batch.read_many(paths)
     monkeypatch.setattr(batch, "POOL_MIN_FILES", 10**9)
@@ -33,18 +25,25 @@ def test_a_large_set_is_read_in_workers_in_order(
     assert pooled[2] == pooled[6] != pooled[3]  # the same fixture, and another one
 
 
-def _runtime_like(elf_fixture: Callable[[str], Path], tmp_path: Path) -> list[Path]:
-    """A dozen files, one of them broken: the size of set the forked helper reads half of."""
+def _copies(
+    elf_fixture: Callable[[str], Path], tmp_path: Path, count: int, broken: int
+) -> list[Path]:
+    """`count` copies of four fixtures in turn; the one at `broken` has a zeroed header."""
     names = ("noarray", "pie-hardened", "smallbuf-nossp", "shared")
     paths = []
-    for i in range(12):
-        p = tmp_path / f"f{i:02}"
-        if i == 5:
+    for i in range(count):
+        p = tmp_path / f"f{i:03}"
+        if i == broken:
             p.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(57))  # a zeroed header: an error
         else:
             p.write_bytes(elf_fixture(names[i % len(names)]).read_bytes())
         paths.append(p)
     return paths
+
+
+def _runtime_like(elf_fixture: Callable[[str], Path], tmp_path: Path) -> list[Path]:
+    """A dozen files, one of them broken: the size of set the forked helper reads half of."""
+    return _copies(elf_fixture, tmp_path, 12, broken=5)
 
 
 def test_a_runtime_sized_set_is_split_with_a_helper_and_keeps_order(
