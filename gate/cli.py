@@ -15,10 +15,9 @@ import re
 import stat
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TextIO
 
 from gate import __version__
 from gate.clock import Clock, clock_from_environ
@@ -228,8 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@dataclass(frozen=True)
-class _Run:
+class _Run(NamedTuple):
     command: str
     fmt: Format
     output: Path | None

@@ -13,10 +13,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from gate.acquire.interface import AcquiredTree
 from gate.errors import GateError, UsageError
@@ -37,8 +36,7 @@ if TYPE_CHECKING:
     ReadAhead = tuple[TreeWalk, Mapping[Path, Outcome]]
 
 
-@dataclass(frozen=True)
-class ScanOptions:
+class ScanOptions(NamedTuple):
     """What a scan looks at beyond the hardening checks."""
 
     version: bool = True  # identify the OTP version and compare it with the release index
@@ -46,6 +44,9 @@ class ScanOptions:
     workspace: Path | None = None  # the project checkout, whose Dockerfile may build OTP
     advisories: tuple[Advisory, ...] | None = None  # judge these against the runtime (issue 5)
     backports: BackportPolicy = BackportPolicy.IGNORE  # trust a distro changelog's CVE fixes?
+
+
+DEFAULT_OPTIONS = ScanOptions()  # immutable, so one shared default is safe
 
 
 def _emulator_first(files: Sequence[RuntimeFile]) -> RuntimeFile | None:
@@ -196,7 +197,7 @@ def scan_runtime(
     tree: AcquiredTree,
     index: ReleaseIndex,
     today: date,
-    options: ScanOptions = ScanOptions(),  # frozen, so one shared default is safe
+    options: ScanOptions = DEFAULT_OPTIONS,
     ahead: ReadAhead | None = None,
 ) -> Report:
     """Inspect the runtime and judge its version, with the build route, its fixes and the missed

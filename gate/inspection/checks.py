@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import replace
+from typing import NamedTuple, Protocol
 
 from gate.model.common import Severity, Status
 from gate.model.elf import CANARY_FRAME_BYTES, ElfFacts, ElfKind, Libc
@@ -43,8 +43,7 @@ class Check(Protocol):
     def evaluate(self, facts: ElfFacts) -> CheckResult: ...
 
 
-@dataclass(frozen=True)
-class RuleCheck:
+class RuleCheck(NamedTuple):
     """A check whose decision is one pure function of the facts."""
 
     id: str

@@ -7,11 +7,10 @@ See docs/checks.md, "How facts are read", for what each pattern stands for.
 
 from __future__ import annotations
 
-import dataclasses
 import mmap
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gate.model.elf import CANARY_FRAME_BYTES
 
@@ -66,9 +65,11 @@ _A64_RETURNS = frozenset({0xD65F03C0, 0xD65F0BFF, 0xD65F0FFF})  # ret, retaa, re
 Buffer = mmap.mmap | bytes
 
 
-@dataclass(frozen=True)
-class CodeEvidence:
-    """What the scanned code shows; counts are lower bounds when `complete` is False."""
+class CodeEvidence(NamedTuple):
+    """What the scanned code shows; counts are lower bounds when `complete` is False.
+
+    A NamedTuple rather than a frozen dataclass: an internal record of the reader, made a few
+    times per file, and a dataclass costs half a millisecond to define at import (issue 12)."""
 
     frames: int = 0  # frames of FRAME_MIN+ bytes
     canary_loads: int = 0
@@ -77,7 +78,7 @@ class CodeEvidence:
     scanned: int = 0  # bytes scanned
     complete: bool = True  # False: the per-file cap cut the scan short
 
-    def __add__(self, other: CodeEvidence) -> CodeEvidence:
+    def plus(self, other: CodeEvidence) -> CodeEvidence:
         return CodeEvidence(
             self.frames + other.frames,
             self.canary_loads + other.canary_loads,
@@ -105,12 +106,12 @@ def scan(
     no large frame was found (a large frame already decides)."""
     total = CodeEvidence()
     for start, end in _capped(regions, budget):
-        total = total + _scan_one(data, machine, little, start, end, canary=canary)
-        total = total + CodeEvidence(scanned=end - start)
+        total = total.plus(_scan_one(data, machine, little, start, end, canary=canary))
+        total = total.plus(CodeEvidence(scanned=end - start))
     if canary and (loads or not total.frames):
         for start, end in _capped(regions, budget):
-            total = total + CodeEvidence(canary_loads=_canary_loads(data, machine, start, end))
-    return dataclasses.replace(total, complete=_capped_all(regions, budget))
+            total = total.plus(CodeEvidence(canary_loads=_canary_loads(data, machine, start, end)))
+    return total._replace(complete=_capped_all(regions, budget))
 
 
 def address_taken(

@@ -8,8 +8,8 @@ import array
 import struct
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gate.errors import ElfError
 from gate.model.elf import ElfKind, GnuProperties
@@ -37,8 +37,7 @@ GNU_PROPERTY_AARCH64_FEATURE_1_AND = 0xC0000000
 R_RELATIVE = {"x86_64": 8, "aarch64": 1027}
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
     """The ELF header fields the reader needs."""
 
     bits: int

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gate.knowledge.remediation import has_hardened_defaults
 from gate.model.elf import RecordedBuildFlags
@@ -41,8 +41,7 @@ def render_recorded_flags(
     return f"built with {one('CFLAGS', flags.cflags)}, {one('LDFLAGS', flags.ldflags)}"
 
 
-@dataclass(frozen=True)
-class FlagAnalysis:
+class FlagAnalysis(NamedTuple):
     """Which hardening flags the recorded CFLAGS/LDFLAGS contain (erts only, not NIFs)."""
 
     present: tuple[str, ...]

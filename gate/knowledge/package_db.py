@@ -9,8 +9,8 @@ from __future__ import annotations
 import gzip
 import io
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gate.errors import KnowledgeError
 from gate.knowledge.packages import (
@@ -53,8 +53,7 @@ def read_text(root: Path, rel: str) -> str | None:
 # --- dpkg, apk, os-release, Debian changelogs --------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Package:
+class Package(NamedTuple):
     name: str
     version: str
     source: str  # "var/lib/dpkg/status", "lib/apk/db/installed", ...

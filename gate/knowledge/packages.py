@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gate.errors import KnowledgeError
 from gate.model.route import ImageMetadata
@@ -71,8 +70,7 @@ def distro_name(os_release: Mapping[str, str]) -> str | None:
     return f"{ident}-{version}" if version else ident
 
 
-@dataclass(frozen=True)
-class ApkPackage:
+class ApkPackage(NamedTuple):
     """One package of Alpine's `lib/apk/db/installed`: its folders (`F:`) and files (`R:`)."""
 
     name: str
@@ -120,8 +118,7 @@ def image_metadata_from_config(
     return ImageMetadata(reference=reference, env=env, labels=labels, history=history)
 
 
-@dataclass(frozen=True)
-class ChangelogEntry:
+class ChangelogEntry(NamedTuple):
     """One stanza of a Debian changelog."""
 
     package: str

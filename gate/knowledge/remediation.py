@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gate.model.otp import OtpVersion
 from gate.model.route import BuildRoute, DockerfileBuild, FlagSet, Remediation, RemediationKind
@@ -501,8 +501,7 @@ _SSL_RPATH = Remediation(
 )
 
 
-@dataclass(frozen=True)
-class _Target:
+class _Target(NamedTuple):
     """What every remediation of one runtime depends on."""
 
     route: BuildRoute

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from types import MappingProxyType
+from typing import NamedTuple
 
 from gate.errors import KnowledgeError
 from gate.knowledge import DATA_DIR
@@ -30,8 +31,7 @@ _APP_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)-(\d[0-9A-Za-z.+~_-]*)$")
 _DATE_LINE_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})\s+(\S+)\s*$")
 
 
-@dataclass(frozen=True)
-class TableLine:
+class TableLine(NamedTuple):
     """One line of `otp_versions.table`: the release, the apps it changed and all its apps."""
 
     version: OtpVersion

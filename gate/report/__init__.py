@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from gate.model.advisory import AdvisoryFinding, FindingStatus
 from gate.model.common import Severity, Status
@@ -152,8 +152,7 @@ def cell_level(status: Status, level: str | None) -> str:
     return level or "note"
 
 
-@dataclass(frozen=True)
-class ReasonGroup:
+class ReasonGroup(NamedTuple):
     """Reasons that share a rule (one failing check over many files), shown once with one fix."""
 
     code: str
