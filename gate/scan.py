@@ -29,7 +29,7 @@ from gate.model.runtime import Origin, Role, Runtime, RuntimeFile, RuntimeKind
 
 if TYPE_CHECKING:
     from gate.inspection.batch import Outcome
-    from gate.inspection.helper import Forked, Send
+    from gate.inspection.helper import Forked, Send, WorkQueue
     from gate.inspection.runtime import TreeWalk
 
     #: A tree's walk and the outcome of reading each ELF file it found (by absolute path).
@@ -73,51 +73,49 @@ def _inspect_all(
 @contextlib.contextmanager
 def read_ahead(tree: AcquiredTree) -> Iterator[Callable[[], ReadAhead | None]]:
     """Walk `tree` and read its ELF files while the caller loads the release data and advisories
-    (issue 12: the second core). A helper process walks the tree, sends the walk, and reads half
-    of the bytes; the callable, called once the caller is free, reads the other half here and
-    gives the result for `scan_runtime`. None: no helper, and the scan does the work as always.
+    (issue 12: the second core). A helper process walks the tree, queues its files, sends the
+    walk and starts reading; the callable, called once the caller is free, takes files from the
+    same queue until none is left and gives the result for `scan_runtime`. None: no helper, and
+    the scan does the work as always.
     """
-    from gate.inspection.helper import cores, forked
+    from gate.inspection.helper import WorkQueue, cores, forked
 
     if cores() < 2 or not tree.root.is_dir():
         yield lambda: None
         return
-    with forked(lambda send: _walk_and_read_half(tree.root, send)) as running:
-        yield lambda: _read_other_half(running) if running else None
+    queue = WorkQueue()
+    try:
+        with forked(lambda send: _walk_and_read(tree.root, queue, send)) as running:
+            queue.stop_filling()  # the helper queues the files
+            yield lambda: _read_with(running, queue) if running else None
+    finally:
+        queue.close()
 
 
-def _walk_and_read_half(root: Path, send: Send) -> list[Outcome]:
-    """In the helper: the walk and the caller's share first (it reads those), then its own."""
-    from gate.inspection.batch import read_many, split_by_weight, weight
+def _walk_and_read(root: Path, queue: WorkQueue, send: Send) -> dict[int, Outcome]:
+    """In the helper: walk, queue the files, send the walk, then read what it takes."""
+    from gate.inspection.batch import heaviest_first, read_one, take_and_read, weight
     from gate.inspection.runtime import walk_tree
 
     walk = walk_tree(root)
     paths = [path for _, path in walk.elf]
-    own, callers = split_by_weight([weight(p) for p in paths])
-    send((walk, callers))
-    # No helper of its own: the caller reads the other half meanwhile.
-    return read_many([paths[i] for i in own], helper=False)
+    left = queue.fill(heaviest_first([weight(p) for p in paths]))
+    send(walk)
+    done = take_and_read(queue, paths)
+    done.update((i, read_one(paths[i])) for i in left)
+    return done
 
 
-def _read_other_half(running: Forked[list[Outcome]]) -> ReadAhead | None:
-    from gate.inspection.batch import helped_or_read, read_many
+def _read_with(running: Forked[dict[int, Outcome]], queue: WorkQueue) -> ReadAhead | None:
+    from gate.inspection.batch import complete, take_and_read
     from gate.inspection.runtime import TreeWalk
 
-    first = running.next()
-    if not (isinstance(first, tuple) and len(first) == 2 and isinstance(first[0], TreeWalk)):
-        return None
-    walk, share = first
+    walk = running.next()
+    if not isinstance(walk, TreeWalk):
+        return None  # the helper failed before its walk: the scan walks and reads as always
     paths = [path for _, path in walk.elf]
-    if not (isinstance(share, list) and all(isinstance(i, int) for i in share)):
-        return None
-    if not all(0 <= i < len(paths) for i in share):
-        return None
-    mine = [paths[i] for i in share]
-    taken = set(share)
-    helpers = [p for i, p in enumerate(paths) if i not in taken]
-    outcomes = dict(zip(mine, read_many(mine, helper=False), strict=True))
-    outcomes.update(zip(helpers, helped_or_read(running.result(), helpers), strict=True))
-    return walk, outcomes
+    mine = take_and_read(queue, paths)
+    return walk, dict(zip(paths, complete(mine, running.result(), paths), strict=True))
 
 
 def _inspect(file: RuntimeFile, facts: ElfFacts | str) -> tuple[FileReport, ElfFacts | None]:

@@ -3,8 +3,8 @@
 Reading a file costs ~0.3 ms plus ~2-3 ms per MiB of machine code (the evidence scans), so an
 OTP runtime is a few large files (beam.smp, wx's driver) and dozens of small ones. Three ways:
 - a few small files: read here; a fork would cost more than it saves;
-- a runtime (up to POOL_MIN_FILES files): one forked helper reads about half of the bytes while
-  this process reads the rest (a fork and a pipe cost ~1 ms, a runtime's read ~30 ms);
+- a runtime (up to POOL_MIN_FILES files): a forked helper and this process take the files from
+  one queue, the heaviest first (a fork and a pipe cost ~1 ms, a runtime's read ~30 ms);
 - a large set (`otp-gate elf` over a system's libraries, a big image): a pool of workers.
 Results keep the input order, and every way gives what a plain loop gives.
 """
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gate.errors import InspectError
-from gate.inspection.helper import cores, forked
+from gate.inspection.helper import WorkQueue, cores, forked
 from gate.model.elf import ElfFacts
 
 # Below these, one process is faster than starting workers (measured on 39 and 1,550 files).
@@ -44,20 +44,17 @@ def read_one(path: Path) -> Outcome:
         return f"{path}: {e.strerror or e}"
 
 
-def read_many(paths: Sequence[Path], *, helper: bool = True) -> list[Outcome]:
-    """`read_one` for every path, in order, on more than one core when it pays.
-
-    `helper=False`: the caller keeps the other core busy itself; no helper for a runtime's files.
-    """
+def read_many(paths: Sequence[Path]) -> list[Outcome]:
+    """`read_one` for every path, in order, on more than one core when it pays."""
     workers = min(MAX_WORKERS, cores())
     if workers < 2 or len(paths) < 2:
         return [read_one(p) for p in paths]
     if len(paths) >= POOL_MIN_FILES:
         return _read_pooled(paths, workers)
     weights = [weight(p) for p in paths]
-    if not helper or sum(weights) < SPLIT_MIN_WORK:
+    if sum(weights) < SPLIT_MIN_WORK:
         return [read_one(p) for p in paths]
-    return _read_split(paths, weights)
+    return _read_shared(paths, weights)
 
 
 def _read_pooled(paths: Sequence[Path], workers: int) -> list[Outcome]:
@@ -74,42 +71,53 @@ def _read_pooled(paths: Sequence[Path], workers: int) -> list[Outcome]:
 
 
 def weight(path: Path) -> int:
-    """How much work reading `path` is, in bytes (for `split_by_weight`)."""
+    """How much work reading `path` is, in bytes (for `heaviest_first`)."""
     try:
         return os.lstat(path).st_size + _PER_FILE
     except OSError:  # read_one will name the problem
         return _PER_FILE
 
 
-def split_by_weight(weights: Sequence[int]) -> tuple[list[int], list[int]]:
-    """Indexes for two workers with about equal work: the heaviest first, each to the lighter."""
-    mine: list[int] = []
-    theirs: list[int] = []
-    load = [0, 0]
-    for i in sorted(range(len(weights)), key=lambda i: -weights[i]):
-        side = 0 if load[0] <= load[1] else 1
-        (mine if side == 0 else theirs).append(i)
-        load[side] += weights[i]
-    return sorted(mine), sorted(theirs)
+def heaviest_first(weights: Sequence[int]) -> list[int]:
+    """Indexes in the order two processes sharing a queue should take them: the heaviest first,
+    so the last items taken are small and neither side waits long for the other at the end."""
+    return sorted(range(len(weights)), key=lambda i: -weights[i])
 
 
-def _read_split(paths: Sequence[Path], weights: Sequence[int]) -> list[Outcome]:
-    """Read part of `paths` in a forked helper (`gate.inspection.helper`) and the rest here."""
-    mine, theirs = split_by_weight(weights)
-    with forked(lambda _send: [read_one(paths[i]) for i in theirs]) as running:
-        outcomes = {i: read_one(paths[i]) for i in mine}
-        helped = running.result() if running else None
-    outcomes.update(zip(theirs, helped_or_read(helped, [paths[i] for i in theirs]), strict=True))
+def take_and_read(queue: WorkQueue, paths: Sequence[Path]) -> dict[int, Outcome]:
+    """Read the files of `paths` this process takes from `queue`, until it is empty."""
+    done: dict[int, Outcome] = {}
+    while (i := queue.take()) is not None:
+        if 0 <= i < len(paths):
+            done[i] = read_one(paths[i])
+    return done
+
+
+def _read_shared(paths: Sequence[Path], weights: Sequence[int]) -> list[Outcome]:
+    """Read `paths` here and in a forked helper (`gate.inspection.helper`), each taking the next
+    file from a shared queue when it is free."""
+    queue = WorkQueue()
+    try:
+        left = queue.fill(heaviest_first(weights))  # before the fork: both sides take
+        with forked(lambda _send: take_and_read(queue, paths)) as running:
+            outcomes = take_and_read(queue, paths)
+            helped = running.result() if running else None
+    finally:
+        queue.close()
+    outcomes.update((i, read_one(paths[i])) for i in left)
+    return complete(outcomes, helped, paths)
+
+
+def complete(outcomes: dict[int, Outcome], helped: object, paths: Sequence[Path]) -> list[Outcome]:
+    """Every path's outcome in order: this process's `outcomes`, the helper's (`helped`, when it
+    is what `take_and_read` gives), and any file still missing read here, so a helper that
+    failed can only make the reading slower, never change it."""
+    if isinstance(helped, dict):
+        outcomes.update(
+            (i, o)
+            for i, o in helped.items()
+            if isinstance(i, int) and 0 <= i < len(paths) and isinstance(o, ElfFacts | str)
+        )
+    missing = [i for i in range(len(paths)) if i not in outcomes]
+    outcomes.update(zip(missing, (read_one(paths[i]) for i in missing), strict=True))
     return [outcomes[i] for i in range(len(paths))]
-
-
-def helped_or_read(helped: object, paths: Sequence[Path]) -> list[Outcome]:
-    """A helper's outcomes for `paths`, or, when it gave anything else (it failed), those
-    outcomes read here: a helper can only make the reading faster, never change it."""
-    if (
-        isinstance(helped, list)
-        and len(helped) == len(paths)
-        and all(isinstance(v, ElfFacts | str) for v in helped)
-    ):
-        return helped
-    return read_many(paths, helper=False)

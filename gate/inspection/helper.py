@@ -6,6 +6,10 @@ from the gate's own result types, never by a scanned file, so reading them back 
 that fails in any way (an error, a crash, a kill) gives None and the caller does the work itself:
 the answer, and any error, is the one a plain call gives, so a helper can only make a run faster.
 
+Work that splits into items (files to read) is shared through a `WorkQueue`: each side takes the
+next item when it is free, so a side slowed down by anything (loading the release data, a busy
+core) leaves more to the other instead of the run waiting for it.
+
 Fork, not spawn: the helper inherits the imported modules instead of importing them again (a
 spawned interpreter would cost more than the work). The gate runs no threads of its own.
 """
@@ -17,7 +21,7 @@ import os
 import pickle
 import signal
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Generic, NoReturn, TypeVar
 
 T = TypeVar("T")
@@ -27,6 +31,9 @@ Send = Callable[[object], None]
 _LENGTH = struct.Struct(">Q")
 # A message the caller is not reading yet must not stall the helper: a roomier pipe (Linux).
 _PIPE_SIZE = 1 << 20
+_ITEM = struct.Struct("=I")
+# Writes of at most PIPE_BUF bytes (POSIX: at least 512; 4096 on Linux) are all or nothing.
+_CHUNK = 512 // _ITEM.size
 
 
 def cores() -> int:
@@ -79,6 +86,63 @@ class Forked(Generic[T]):
                 os.kill(self._pid, signal.SIGKILL)
             os.waitpid(self._pid, 0)
             self._pid = None
+
+
+class WorkQueue:
+    """Item numbers that a caller and its helper take one at a time, whichever is free first.
+
+    One pipe whose ends both processes inherit across the fork. One side queues every item
+    (`fill`) before either takes one, and every write end is closed after that, so an empty pipe
+    reads as the end. An item is 4 bytes, queued in writes of at most PIPE_BUF bytes and taken
+    by a 4-byte `os.read`: pipe writes that small are whole, and Linux copies a pipe read under
+    the pipe's lock, so no item is taken twice or in part.
+    """
+
+    def __init__(self) -> None:
+        self._read: int | None
+        self._write: int | None
+        self._read, self._write = os.pipe()
+
+    def fill(self, items: Sequence[int]) -> list[int]:
+        """Queue `items` in order and close this side's write end; what did not fit in the pipe
+        (thousands of items) is given back for the caller of `fill` to do after the queue."""
+        left = list(items)
+        if self._write is None:
+            return left
+        with contextlib.suppress(AttributeError, OSError):  # F_SETPIPE_SZ: Linux only
+            import fcntl
+
+            fcntl.fcntl(self._write, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+        os.set_blocking(self._write, False)  # nobody takes yet: a full pipe must not block
+        try:
+            while left:
+                chunk = left[:_CHUNK]
+                os.write(self._write, b"".join(map(_ITEM.pack, chunk)))
+                del left[:_CHUNK]
+        except OSError:  # full (EAGAIN): the rest stays with the caller
+            pass
+        self.stop_filling()
+        return left
+
+    def stop_filling(self) -> None:
+        """Close this side's write end: the side that does not fill calls it right after the
+        fork, or `take` would wait forever on an empty pipe."""
+        if self._write is not None:
+            os.close(self._write)
+            self._write = None
+
+    def take(self) -> int | None:
+        """The next item, or None when all are taken."""
+        if self._read is None:
+            return None
+        data = os.read(self._read, _ITEM.size)
+        return _ITEM.unpack(data)[0] if len(data) == _ITEM.size else None
+
+    def close(self) -> None:
+        self.stop_filling()
+        if self._read is not None:
+            os.close(self._read)
+            self._read = None
 
 
 @contextlib.contextmanager

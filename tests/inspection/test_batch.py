@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,7 +48,7 @@ def _runtime_like(elf_fixture: Callable[[str], Path], tmp_path: Path) -> list[Pa
     return _copies(elf_fixture, tmp_path, 12, broken=5)
 
 
-def test_a_runtime_sized_set_is_split_with_a_helper_and_keeps_order(
+def test_a_runtime_sized_set_is_shared_with_a_helper_and_keeps_order(
     elf_fixture: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     paths = _runtime_like(elf_fixture, tmp_path)
@@ -94,10 +96,46 @@ def test_a_few_small_files_are_read_without_a_helper(
     assert batch.read_many(paths) == [batch.read_one(p) for p in paths]
 
 
-def test_the_split_gives_each_side_about_half_of_the_work() -> None:
-    weights = [4_700_000, 4_300_000, 840_000, 370_000, *([250_000] * 35)]
-    mine, theirs = batch.split_by_weight(weights)
-    assert sorted(mine + theirs) == list(range(len(weights)))
-    loads = [sum(weights[i] for i in side) for side in (mine, theirs)]
-    assert abs(loads[0] - loads[1]) <= 250_000  # within the smallest file
-    assert 0 in mine and 1 in theirs  # the two heavy files go to different sides
+def test_the_heaviest_files_are_queued_first() -> None:
+    weights = [370_000, 4_300_000, 250_000, 4_700_000, 840_000]
+    assert batch.heaviest_first(weights) == [3, 1, 4, 0, 2]
+
+
+def test_every_item_is_taken_once_by_one_of_two_processes() -> None:
+    queue = helper.WorkQueue()
+    items = list(range(3000))  # several PIPE_BUF-sized writes
+    assert queue.fill(items) == []
+    with helper.forked(lambda _send: _take_all(queue)) as running:
+        mine = _take_all(queue)
+        theirs = running.result() if running else None
+    queue.close()
+    assert isinstance(theirs, list)
+    assert sorted(mine + theirs) == items
+    assert mine and theirs  # both took a share (each sleeps a little per item)
+
+
+def _take_all(queue: helper.WorkQueue) -> list[int]:
+    taken = []
+    while (i := queue.take()) is not None:
+        taken.append(i)
+        if len(taken) % 100 == 0:
+            time.sleep(0.001)
+    return taken
+
+
+def test_what_does_not_fit_in_the_queue_is_given_back_in_order() -> None:
+    queue = helper.WorkQueue()
+    items = list(range(1_000_000))  # 4 MB: more than a pipe holds
+    left = queue.fill(items)
+    taken = _take_all(queue)
+    queue.close()
+    assert left and taken and taken + left == items
+
+
+def test_a_queue_whose_filler_died_reads_as_empty() -> None:
+    queue = helper.WorkQueue()
+    with helper.forked(lambda _send: os._exit(3)) as running:
+        queue.stop_filling()
+        assert running is not None and running.result() is None
+        assert queue.take() is None  # not a hang: the dead helper's write end is closed
+    queue.close()

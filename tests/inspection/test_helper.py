@@ -87,3 +87,42 @@ def test_the_report_is_the_same_with_a_helper_without_one_and_when_it_dies(
     monkeypatch.setattr(batch, "cores", lambda: 1)
     alone = _scan(debian_otp, capsys)
     assert with_helper == after_death == alone
+
+
+def test_a_helper_that_dies_while_reading_leaves_its_files_to_the_caller(
+    debian_otp: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gate.inspection import batch
+
+    alone = _alone(debian_otp, capsys, monkeypatch)
+    monkeypatch.setattr(helper, "cores", lambda: 2)
+    parent = os.getpid()
+    real_read = batch.read_one
+    taken: list[int] = []
+
+    def dies_in_the_helper(path: Path) -> batch.Outcome:
+        if os.getpid() != parent:
+            taken.append(1)
+            if len(taken) == 3:  # after the walk was sent and two files were read
+                os._exit(9)
+        return real_read(path)
+
+    monkeypatch.setattr(batch, "read_one", dies_in_the_helper)
+    tree = DirectorySource(debian_otp).acquire(Path("/nonexistent-unused"))[0]
+    with read_ahead(tree) as first_read:
+        ahead = first_read()
+    assert ahead is not None  # the walk arrived: the caller read the rest itself
+    walk, outcomes = ahead
+    assert len(outcomes) == len(walk.elf) and not any(isinstance(o, str) for o in outcomes.values())
+    assert _scan(debian_otp, capsys) == alone
+
+
+def _alone(
+    root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, object]:
+    from gate.inspection import batch
+
+    with monkeypatch.context() as m:
+        m.setattr(helper, "cores", lambda: 1)
+        m.setattr(batch, "cores", lambda: 1)
+        return _scan(root, capsys)
