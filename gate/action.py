@@ -23,7 +23,7 @@ from gate.action_inputs import (
     scan_request,
 )
 from gate.errors import GateError
-from gate.model.report import ExitCode
+from gate.model.common import ExitCode
 
 if TYPE_CHECKING:
     from gate.action_pins import PinsOutcome
@@ -468,7 +468,8 @@ def _report(
 ) -> int:
     from gate import action_pins
     from gate.github import sinks
-    from gate.report import Format, render_many
+    from gate.model.common import Format
+    from gate.report import render_many
     from gate.report import sarif as sarif_mod
     from gate.report.annotations import render_all as render_annotations
 

@@ -21,7 +21,7 @@ from gate.config import DEFAULT_CONFIG_NAME, Config, FailOn, VersionPolicy, pars
 from gate.engine import looked_up, shown_path
 from gate.errors import UsageError
 from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
-from gate.model.advisory import BackportPolicy
+from gate.model.common import BackportPolicy
 
 if TYPE_CHECKING:
     from gate.engine import ScanRequest

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gate.model.common import ExitCode
 from gate.model.pin import Pin, PinEdit, PinsReport
-from gate.model.report import ExitCode, Verdict
+from gate.model.report import Verdict
 
 if TYPE_CHECKING:
     from gate.action_inputs import Context, Inputs

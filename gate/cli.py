@@ -30,15 +30,15 @@ from gate.config import (
     parse_choice,
 )
 from gate.errors import GateError, ReportError, UsageError
-from gate.model.advisory import BackportPolicy
-from gate.model.report import ExitCode
+from gate.model.common import BackportPolicy, ExitCode
 
 if TYPE_CHECKING:
     from gate.engine import ScanRequest
+    from gate.model.common import Format
     from gate.model.merged import RuntimeSummary
     from gate.model.pin import PinsReport
     from gate.model.report import FileReport, Verdict
-    from gate.report import Format, Result
+    from gate.report import Result
 
 PROG = "otp-gate"
 
@@ -241,7 +241,7 @@ class _Run(NamedTuple):
 
 
 def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> _Run:
-    from gate.report import Format
+    from gate.model.common import Format
 
     fmt = parse_choice(Format, args.format, "--format")
     if args.config:
@@ -442,7 +442,8 @@ def _pins_command(run: _Run, root: Path) -> int:
 
 
 def _merge_command(run: _Run, paths: Sequence[Path]) -> int:
-    from gate.report import Format, merged
+    from gate.model.common import Format
+    from gate.report import merged
 
     if run.fmt == Format.SARIF:
         raise UsageError(
@@ -478,7 +479,7 @@ def _write(run: _Run, text: str, stdout: TextIO) -> None:
     if run.output is None:
         # Standard output is a workflow-command channel in any `run:` step: whatever the command
         # (scan, pins, merge) and format, no line of it may be a command (issue 14).
-        from gate.report import Format
+        from gate.model.common import Format
         from gate.report.commands import neutralize_commands
 
         is_json = run.fmt in (Format.JSON, Format.SARIF)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from gate.clock import Clock
 from gate.config import Config
 from gate.errors import UsageError
-from gate.model.advisory import BackportPolicy
+from gate.model.common import BackportPolicy
 from gate.model.options import CLI_OPTIONS, OptionNames
 from gate.outside.cache import cache_root
 
@@ -335,8 +335,7 @@ def run(req: ScanRequest, environ: Mapping[str, str], clock: Clock) -> list[Resu
 
     `clock` is the run's one clock (`gate.clock`): today, data age and cache stamps read it."""
     from gate.errors import AcquireError
-    from gate.policy import evaluate
-    from gate.scan import ScanOptions, read_ahead, scan_runtime
+    from gate.inspection.ahead import read_ahead
 
     source = runtime_source(req, environ)
     today = clock().date()
@@ -348,10 +347,15 @@ def run(req: ScanRequest, environ: Mapping[str, str], clock: Clock) -> list[Resu
         if not trees:
             raise AcquireError("no OTP runtime found in the given input")
         # The first runtime is walked and read on the other core while this one loads the
-        # release data and advisories (issue 12).
+        # scan and policy code, the release data and advisories (issue 12): imported only here,
+        # once the helper runs, so the two processes load at the same time.
         with read_ahead(trees[0]) as first_read:
+            from gate.policy import evaluate
+            from gate.scan import ScanOptions, import_judges, scan_runtime
+
             index = release_index(req.offline, clock, environ, stale_days, req.builds_mirror)
             advisories, more = _load_advisories(req, index, environ, clock)
+            import_judges()
             ahead = first_read()
         # Offline, nothing live was asked: skip importing the live-data machinery (~40 ms).
         notice = None if req.offline else data_notice(index, more, req.names.offline)

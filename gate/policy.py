@@ -21,9 +21,9 @@ from gate.config import (
 )
 from gate.knowledge.grace import grace_message
 from gate.model.advisory import AdvisorySeverity, FindingStatus
-from gate.model.common import Severity, Status
+from gate.model.common import ExitCode, Severity, Status
 from gate.model.otp import OtpVersion, Release
-from gate.model.report import ExitCode, Reason, Report, Verdict
+from gate.model.report import Reason, Report, Verdict
 from gate.model.runtime import RuntimeKind
 
 if TYPE_CHECKING:  # pins are judged only when asked: their model loads then (issue 12)

@@ -10,9 +10,8 @@ closed on it). Inspection modules are imported inside the functions that need th
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, NamedTuple
@@ -20,7 +19,8 @@ from typing import TYPE_CHECKING, NamedTuple
 from gate.acquire.interface import AcquiredTree
 from gate.errors import GateError, UsageError
 from gate.knowledge.interface import ReleaseIndex
-from gate.model.advisory import Advisory, BackportPolicy
+from gate.model.advisory import Advisory
+from gate.model.common import BackportPolicy
 from gate.model.elf import ElfFacts
 from gate.model.otp import OtpIdentity, VersionStatus
 from gate.model.report import Details, FileReport, Report
@@ -28,12 +28,8 @@ from gate.model.route import Explanation
 from gate.model.runtime import Origin, Role, Runtime, RuntimeFile, RuntimeKind
 
 if TYPE_CHECKING:
+    from gate.inspection.ahead import ReadAhead
     from gate.inspection.batch import Outcome
-    from gate.inspection.helper import Forked, Send, WorkQueue
-    from gate.inspection.runtime import TreeWalk
-
-    #: A tree's walk and the outcome of reading each ELF file it found (by absolute path).
-    ReadAhead = tuple[TreeWalk, Mapping[Path, Outcome]]
 
 
 class ScanOptions(NamedTuple):
@@ -57,65 +53,33 @@ def _emulator_first(files: Sequence[RuntimeFile]) -> RuntimeFile | None:
     return chosen[0] if chosen else None
 
 
+def import_judges() -> None:
+    """Import the modules that judge a runtime, ahead of `scan_runtime` (which imports them where
+    it uses them, so `otp-gate elf` loads none of them). `engine.run` calls this while its helper
+    reads the runtime's files: the imports then share the time with that reading instead of
+    adding to the run after it (issue 12)."""
+    import gate.inspection.checks
+    import gate.inspection.elf
+    import gate.inspection.otp_version
+    import gate.inspection.route
+    import gate.inspection.route_explain
+    import gate.inspection.runtime
+    import gate.knowledge.advisories
+    import gate.knowledge.distro_backports
+    import gate.knowledge.releases  # noqa: F401
+
+
 def _inspect_all(
     files: Sequence[RuntimeFile], known: Mapping[Path, Outcome] | None = None
 ) -> list[tuple[FileReport, ElfFacts | None]]:
     """Read and check every file (on several cores when there are many: `read_many`); `known`
-    holds outcomes read ahead (`read_ahead`), the rest is read now."""
+    holds outcomes read ahead (`gate.inspection.ahead`), the rest is read now."""
     from gate.inspection.batch import read_many
 
     known = known or {}
     todo = [f.abs_path for f in files if f.abs_path not in known]
     outcomes = dict(known) | dict(zip(todo, read_many(todo), strict=True))
     return [_inspect(f, outcomes[f.abs_path]) for f in files]
-
-
-@contextlib.contextmanager
-def read_ahead(tree: AcquiredTree) -> Iterator[Callable[[], ReadAhead | None]]:
-    """Walk `tree` and read its ELF files while the caller loads the release data and advisories
-    (issue 12: the second core). A helper process walks the tree, queues its files, sends the
-    walk and starts reading; the callable, called once the caller is free, takes files from the
-    same queue until none is left and gives the result for `scan_runtime`. None: no helper, and
-    the scan does the work as always.
-    """
-    from gate.inspection.helper import WorkQueue, cores, forked
-
-    if cores() < 2 or not tree.root.is_dir():
-        yield lambda: None
-        return
-    queue = WorkQueue()
-    try:
-        with forked(lambda send: _walk_and_read(tree.root, queue, send)) as running:
-            queue.stop_filling()  # the helper queues the files
-            yield lambda: _read_with(running, queue) if running else None
-    finally:
-        queue.close()
-
-
-def _walk_and_read(root: Path, queue: WorkQueue, send: Send) -> dict[int, Outcome]:
-    """In the helper: walk, queue the files, send the walk, then read what it takes."""
-    from gate.inspection.batch import heaviest_first, read_one, take_and_read, weight
-    from gate.inspection.runtime import walk_tree
-
-    walk = walk_tree(root)
-    paths = [path for _, path in walk.elf]
-    left = queue.fill(heaviest_first([weight(p) for p in paths]))
-    send(walk)
-    done = take_and_read(queue, paths)
-    done.update((i, read_one(paths[i])) for i in left)
-    return done
-
-
-def _read_with(running: Forked[dict[int, Outcome]], queue: WorkQueue) -> ReadAhead | None:
-    from gate.inspection.batch import complete, take_and_read
-    from gate.inspection.runtime import TreeWalk
-
-    walk = running.next()
-    if not isinstance(walk, TreeWalk):
-        return None  # the helper failed before its walk: the scan walks and reads as always
-    paths = [path for _, path in walk.elf]
-    mine = take_and_read(queue, paths)
-    return walk, dict(zip(paths, complete(mine, running.result(), paths), strict=True))
 
 
 def _inspect(file: RuntimeFile, facts: ElfFacts | str) -> tuple[FileReport, ElfFacts | None]:
@@ -199,7 +163,7 @@ def scan_runtime(
     ahead: ReadAhead | None = None,
 ) -> Report:
     """Inspect the runtime and judge its version, with the build route, its fixes and the missed
-    security fixes in `Report.details`. `ahead`: the tree already walked and read (`read_ahead`)."""
+    security fixes in `Report.details`. `ahead`: the tree already walked and read (`gate.inspection.ahead`)."""
     from gate.inspection.checks import judge_fortify_across_build
     from gate.inspection.runtime import load_runtime
 

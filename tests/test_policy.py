@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from gate.config import VERSION_BEHIND, VERSION_UNSUPPORTED, Config, FailOn, VersionPolicy, Waiver
 from gate.inspection.checks import check_by_id
-from gate.model.common import Severity, Status
-from gate.model.report import ExitCode
+from gate.model.common import ExitCode, Severity, Status
 from gate.policy import evaluate
 from tests.report import file_report, files_report, runtime_report
 

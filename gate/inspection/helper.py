@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
-import signal
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Generic, NoReturn, TypeVar
@@ -55,6 +53,8 @@ class Forked(Generic[T]):
         """The helper's next message, or None when it failed before sending one."""
         if self._pipe is None:
             return None
+        import pickle  # here and in `_serve`: the helper starts before pickle is loaded
+
         head = self._pipe.read(_LENGTH.size)
         payload = self._pipe.read(_LENGTH.unpack(head)[0]) if len(head) == _LENGTH.size else b""
         try:
@@ -82,6 +82,8 @@ class Forked(Generic[T]):
             self._pipe.close()
             self._pipe = None
         if self._pid is not None:
+            import signal
+
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, signal.SIGKILL)
             os.waitpid(self._pid, 0)
@@ -175,6 +177,8 @@ def _serve(work: Callable[[Send], T], read_fd: int, write_fd: int) -> NoReturn:
     `os._exit`, so nothing the parent buffered or registered runs twice."""
     code = 1
     try:
+        import pickle
+
         os.close(read_fd)
         with os.fdopen(write_fd, "wb") as out:
 

@@ -191,7 +191,7 @@ def load_runtime(
 
     `otp_apps` are the names of OTP's own applications (default: from the bundled OTP versions
     table); an ELF under `lib/<app>/priv/` of any other application is a project NIF. `walk` is
-    a `walk_tree` of the same root made earlier (in a helper process, `gate.scan.read_ahead`).
+    a `walk_tree` of the same root made earlier (in a helper process, `gate.inspection.ahead.read_ahead`).
     """
     root = tree.root
     if not root.is_dir():

@@ -28,9 +28,9 @@ from gate.model.advisory import (
     AdvisorySeverity,
     AffectedRange,
     BackportInfo,
-    BackportPolicy,
     FindingStatus,
 )
+from gate.model.common import BackportPolicy
 from gate.model.otp import OtpIdentity, OtpVersion
 
 SOURCE_EEF = "eef-cna"

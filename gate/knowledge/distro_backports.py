@@ -15,7 +15,8 @@ from pathlib import Path
 
 from gate.errors import KnowledgeError
 from gate.knowledge.packages import CVE_RE, parse_debian_changelog
-from gate.model.advisory import AdvisoryFinding, BackportInfo, BackportPolicy, FindingStatus
+from gate.model.advisory import AdvisoryFinding, BackportInfo, FindingStatus
+from gate.model.common import BackportPolicy
 
 # A changelog bigger than this is not a changelog: refuse instead of reading it all (gzip bombs).
 MAX_CHANGELOG_BYTES = 8 * 1024 * 1024

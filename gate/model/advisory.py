@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from gate.model.common import BackportPolicy
+
 #: The package name used for ranges over OTP release numbers (`pkg:github/erlang/otp`), as
 #: opposed to ranges over one application's versions (`pkg:otp/ssh`).
 OTP_PACKAGE = "otp"
@@ -95,13 +97,6 @@ class AdvisoryFinding:
     fixed_otp: str | None = None
     backported_in: str | None = None
     url: str | None = None
-
-
-class BackportPolicy(StrEnum):
-    """`distro-backports` input: trust a distro's changelog, or let the upstream verdict stand."""
-
-    TRUST = "trust"
-    IGNORE = "ignore"
 
 
 @dataclass(frozen=True)

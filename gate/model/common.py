@@ -1,8 +1,10 @@
-"""Values used by several stages: check status and severity."""
+"""Values used by several stages: check status, severity, exit codes and the option choices a
+front end parses before anything else is loaded (kept here, in a module that imports nothing of
+the gate, so the run's helper can start before the model and the renderers load: issue 12)."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class Status(StrEnum):
@@ -25,3 +27,27 @@ class Severity(StrEnum):
     @property
     def rank(self) -> int:
         return {"error": 3, "warning": 2, "note": 1, "off": 0}[self.value]
+
+
+class ExitCode(IntEnum):
+    """The documented exit codes of `otp-gate` and the action."""
+
+    PASS = 0
+    FAIL = 1
+    ERROR = 2
+
+
+class BackportPolicy(StrEnum):
+    """`distro-backports` input: trust a distro's changelog, or let the upstream verdict stand."""
+
+    TRUST = "trust"
+    IGNORE = "ignore"
+
+
+class Format(StrEnum):
+    """Output formats of `otp-gate --format`."""
+
+    TEXT = "text"
+    JSON = "json"
+    SARIF = "sarif"
+    MARKDOWN = "markdown"

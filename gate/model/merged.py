@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gate.model.report import ExitCode, Reason
+from gate.model.common import ExitCode
+from gate.model.report import Reason
 
 
 @dataclass(frozen=True)

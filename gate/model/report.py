@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum
 
 from gate.model.advisory import AdvisoryFinding
-from gate.model.common import Severity, Status
+from gate.model.common import ExitCode, Severity, Status
 from gate.model.elf import ElfKind, RecordedBuildFlags
 from gate.model.otp import OtpIdentity, VersionStatus
 from gate.model.route import Explanation
 from gate.model.runtime import Origin, Role, RuntimeKind
 
 SCHEMA_VERSION = 1
-
-
-class ExitCode(IntEnum):
-    """The documented exit codes of `otp-gate` and the action."""
-
-    PASS = 0
-    FAIL = 1
-    ERROR = 2
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gate.model.otp import AppVersion
-from gate.model.route import ImageMetadata
+if TYPE_CHECKING:  # annotations only: acquiring loads this module before the helper starts
+    from gate.model.otp import AppVersion
+    from gate.model.route import ImageMetadata
 
 
 class Role(StrEnum):

@@ -9,25 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from enum import StrEnum
 from typing import NamedTuple
 
 from gate.model.advisory import AdvisoryFinding, FindingStatus
-from gate.model.common import Severity, Status
+from gate.model.common import Format, Severity, Status
 from gate.model.report import Details, Reason, Report, Verdict
 from gate.model.runtime import RuntimeKind
 
 #: One runtime's result as every renderer takes it.
 Result = tuple[Report, Verdict]
-
-
-class Format(StrEnum):
-    """Output formats of `otp-gate --format`."""
-
-    TEXT = "text"
-    JSON = "json"
-    SARIF = "sarif"
-    MARKDOWN = "markdown"
 
 
 def render(fmt: Format, report: Report, verdict: Verdict) -> str:

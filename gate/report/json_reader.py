@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from gate.errors import UsageError
-from gate.model.common import Severity
+from gate.model.common import ExitCode, Severity
 from gate.model.merged import RuntimeSummary
-from gate.model.report import SCHEMA_VERSION, ExitCode, Reason
+from gate.model.report import SCHEMA_VERSION, Reason
 
 #: A report larger than this is not one the gate wrote.
 MAX_REPORT_BYTES = 64 << 20

@@ -10,8 +10,9 @@ from typing import Any
 
 from gate import __version__ as gate_version
 from gate.model.advisory import AdvisoryFinding
+from gate.model.common import ExitCode
 from gate.model.otp import OtpIdentity, VersionStatus
-from gate.model.report import SCHEMA_VERSION, ExitCode, FileReport, Reason, Report, Verdict
+from gate.model.report import SCHEMA_VERSION, FileReport, Reason, Report, Verdict
 from gate.model.route import Explanation
 from gate.report import Result, dump_json
 

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from gate import __version__ as gate_version
-from gate.model.common import Severity
+from gate.model.common import ExitCode, Format, Severity
 from gate.model.merged import RuntimeSummary
-from gate.model.report import SCHEMA_VERSION, ExitCode
-from gate.report import Format, printable
+from gate.model.report import SCHEMA_VERSION
+from gate.report import printable
 from gate.report.json_report import reason_doc
 
 _SHOWN = 8  # reasons listed per runtime; the matrix job's own summary has them all

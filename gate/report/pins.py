@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from gate import __version__ as gate_version
+from gate.model.common import Format
 from gate.model.pin import PinJudgement, PinsReport, PinStatus
 from gate.model.report import SCHEMA_VERSION, Reason, Verdict
-from gate.report import Format, printable
+from gate.report import printable
 from gate.report.json_report import reason_doc
 
 FLOATING_RULE = "otp-floating-pin"

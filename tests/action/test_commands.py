@@ -114,8 +114,8 @@ def test_hardening_finding_points_at_the_dockerfile_from_line() -> None:
 
 def test_at_most_ten_per_type_with_one_summary_annotation() -> None:
     report = make_report()
-    from gate.model.common import Severity
-    from gate.model.report import ExitCode, Reason, Verdict
+    from gate.model.common import ExitCode, Severity
+    from gate.model.report import Reason, Verdict
 
     reasons = tuple(Reason("scan-warning", Severity.WARNING, f"w{i}") for i in range(25)) + tuple(
         Reason("inspect-error", Severity.ERROR, f"e{i}", path=f"f{i}") for i in range(3)
@@ -130,8 +130,8 @@ def test_at_most_ten_per_type_with_one_summary_annotation() -> None:
 
 
 def test_the_limit_holds_across_several_runtimes() -> None:
-    from gate.model.common import Severity
-    from gate.model.report import ExitCode, Reason, Verdict
+    from gate.model.common import ExitCode, Severity
+    from gate.model.report import Reason, Verdict
     from gate.report.annotations import render_all
 
     report = make_report()
@@ -146,8 +146,8 @@ def test_the_limit_holds_across_several_runtimes() -> None:
 
 def test_floating_pins_get_one_notice_each_and_are_never_blamed() -> None:
     from gate.inspection.pins import parse_tool_versions, parse_workflow
-    from gate.model.common import Severity
-    from gate.model.report import ExitCode, Reason, Verdict
+    from gate.model.common import ExitCode, Severity
+    from gate.model.report import Reason, Verdict
     from gate.report.annotations import render_all
 
     pins = [

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from gate.model.common import Severity, Status
+from gate.model.common import ExitCode, Severity, Status
 from gate.model.elf import ElfKind
 from gate.model.otp import DataProvenance, OtpIdentity, OtpVersion, VersionStatus
-from gate.model.report import CheckResult, ExitCode, FileReport, Reason, Report, Verdict
+from gate.model.report import CheckResult, FileReport, Reason, Report, Verdict
 from gate.model.runtime import Origin, Role, RuntimeKind
 
 

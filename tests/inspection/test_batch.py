@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -79,7 +80,7 @@ def test_a_failed_helper_leaves_its_files_to_this_process(
     def broken(*_args: object) -> bytes:  # only the helper pickles: it dies without an answer
         raise MemoryError
 
-    monkeypatch.setattr(helper.pickle, "dumps", broken)
+    monkeypatch.setattr(pickle, "dumps", broken)
     assert batch.read_many(paths) == serial
 
 

@@ -1,4 +1,4 @@
-"""The second core: `gate.inspection.helper` and the scan's read-ahead (`gate.scan.read_ahead`).
+"""The second core: `gate.inspection.helper` and the scan's read-ahead (`gate.inspection.ahead.read_ahead`).
 
 A helper may only make a run faster: with it, without it, or when it dies, the report is the same.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from gate.acquire.directory import DirectorySource
 from gate.cli import main
 from gate.inspection import helper
-from gate.scan import read_ahead
+from gate.inspection.ahead import read_ahead
 
 ENV = {"OTP_GATE_TODAY": "2026-11-29"}
 
@@ -78,7 +79,7 @@ def test_the_report_is_the_same_with_a_helper_without_one_and_when_it_dies(
     def died(*_args: object) -> bytes:  # only helpers pickle: each dies without an answer
         raise MemoryError
 
-    monkeypatch.setattr(helper.pickle, "dumps", died)
+    monkeypatch.setattr(pickle, "dumps", died)
     after_death = _scan(debian_otp, capsys)
     monkeypatch.undo()
     monkeypatch.setattr(helper, "cores", lambda: 1)

@@ -18,7 +18,8 @@ from gate.knowledge.distro_backports import (
 )
 from gate.knowledge.packages import parse_debian_changelog
 from gate.knowledge.snapshot import load_snapshot
-from gate.model.advisory import BackportPolicy, FindingStatus
+from gate.model.advisory import FindingStatus
+from gate.model.common import BackportPolicy
 from gate.model.otp import OtpIdentity, OtpVersion
 
 DATA = resources.files("gate.knowledge").joinpath("data", "advisories")

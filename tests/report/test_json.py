@@ -6,11 +6,11 @@ import json
 from datetime import date
 
 from gate.config import Config
-from gate.model.common import Status
+from gate.model.common import Format, Status
 from gate.model.report import SCHEMA_VERSION
 from gate.model.runtime import Role
 from gate.policy import evaluate
-from gate.report import Format, render, render_many
+from gate.report import render, render_many
 from tests.report import file_report, files_report, runtime_report
 
 TODAY = date(2026, 5, 1)

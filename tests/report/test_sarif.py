@@ -9,10 +9,10 @@ from typing import Any
 
 from gate.config import VERSION_BEHIND, Config, Waiver
 from gate.inspection.checks import CHECKS
-from gate.model.common import Status
+from gate.model.common import Format, Status
 from gate.model.runtime import Role
 from gate.policy import evaluate
-from gate.report import Format, render
+from gate.report import render
 from gate.report.sarif import Pin
 from gate.report.sarif import render as render_sarif
 from tests.report import file_report, runtime_report

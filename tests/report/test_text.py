@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 from gate.config import Config
-from gate.model.common import Status
+from gate.model.common import Format, Status
 from gate.model.runtime import Role
 from gate.policy import evaluate
-from gate.report import Format, printable, render
+from gate.report import printable, render
 from gate.report.text import render as render_text
 from tests.report import file_report, files_report, runtime_report
 
