@@ -10,7 +10,8 @@ Workloads (issue 12):
   fixtures  the gcc-built test fixtures: `otp-gate elf FILE...`
   distro    `otp-gate scan --distro --offline` (Debian/Ubuntu with apt): once with an empty cache
             (downloads and unpacks), then N times with the cache filled; no peer does this
-Every tool runs as a fresh process (start-up included) on the same files, from a neutral working
+Every tool runs as a fresh process (start-up included) on the same files, in rounds (one run of
+each tool per round: a shared machine's slow spells then fall on every tool alike), from a neutral working
 folder (run from a checkout, the gate would also read that project's Dockerfiles: not the
 workload); the median of N runs is compared (wall clock, CPU time of the process and its
 children; the minimum is shown too, since other work on a shared machine only ever adds time), with
@@ -109,16 +110,35 @@ def run_once(
     return Timing(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024)
 
 
-def median_of(
-    runs: int, cmd: Sequence[str], ok_codes: tuple[int, ...], env: dict[str, str] | None = None
-) -> Timing:
-    times = [run_once(cmd, ok_codes, env) for _ in range(runs)]
+def summarize(times: Sequence[Timing]) -> Timing:
     return Timing(
         statistics.median(t.wall for t in times),
         statistics.median(t.cpu for t in times),
         max(t.rss_mib for t in times),
         min(t.wall for t in times),
     )
+
+
+def median_of(
+    runs: int, cmd: Sequence[str], ok_codes: tuple[int, ...], env: dict[str, str] | None = None
+) -> Timing:
+    return summarize([run_once(cmd, ok_codes, env) for _ in range(runs)])
+
+
+def interleaved(
+    runs: int, commands: Sequence[tuple[Sequence[str], int]], ok_codes: tuple[int, ...]
+) -> list[Timing]:
+    """Each command's runs, taken in rounds (one run of each command per round, while it has
+    runs left) rather than one command after the other: a shared machine drifts between faster
+    and slower spells, and rounds let every tool meet the same spells, so the ratios hold."""
+    for cmd, _ in commands:
+        run_once(cmd, ok_codes)  # untimed: the files and the tool in the page cache for all
+    times: list[list[Timing]] = [[] for _ in commands]
+    for i in range(runs):
+        for j, (cmd, count) in enumerate(commands):
+            if i < count:
+                times[j].append(run_once(cmd, ok_codes))
+    return [summarize(t) for t in times]
 
 
 def peers_python() -> Path | None:
@@ -151,8 +171,6 @@ def compare(
     """Run every tool on `files`; print the table; return hardening-check's ratio (or 0)."""
     names = [str(p) for p in files]
     print(f"\n== {label}: {len(files)} ELF files; load average {os.getloadavg()[0]:.2f}")
-    ours = median_of(runs, gate_cmd, (0, 1))
-    rows: list[tuple[str, Timing | str]] = [("otp-gate", ours)]
     peers: list[tuple[str, list[str] | None, str]] = [
         ("hardening-check", _which("hardening-check"), "apt-get install devscripts"),
         ("checksec.py", checksec_py(), "pip install checksec.py into .work/peers"),
@@ -162,18 +180,24 @@ def compare(
             "pip install pwntools into .work/peers",
         ),
     ]
-    hc_ratio = 0.0
+    left_out: dict[str, str] = {}
+    commands: list[tuple[Sequence[str], int]] = [(gate_cmd, runs)]
+    timed_peers: list[str] = []
     for name, cmd, how in peers:
         if name == "hardening-check" and not slow_peers:
-            rows.append((name, "left out: it takes many minutes here (--slow-peers to include)"))
-            continue
-        if cmd is None:
-            rows.append((name, f"not installed here ({how}): left out"))
-            continue
-        t = median_of(max(1, runs // 2), [*cmd, *names], (0, 1))
-        rows.append((name, t))
-        if name == "hardening-check":
-            hc_ratio = t.wall / ours.wall
+            left_out[name] = "left out: it takes many minutes here (--slow-peers to include)"
+        elif cmd is None:
+            left_out[name] = f"not installed here ({how}): left out"
+        else:
+            commands.append(([*cmd, *names], max(1, runs // 2)))
+            timed_peers.append(name)
+    timings = interleaved(runs, commands, (0, 1))
+    ours = timings[0]
+    measured = dict(zip(timed_peers, timings[1:], strict=True))
+    rows: list[tuple[str, Timing | str]] = [("otp-gate", ours)]
+    rows += [(name, measured.get(name) or left_out[name]) for name, _, _ in peers]
+    hc = measured.get("hardening-check")
+    hc_ratio = hc.wall / ours.wall if hc else 0.0
     print(f"  {'':16} {'median':>7}   {'fastest':>7}   {'CPU':>7}")
     for name, row in rows:
         if isinstance(row, str):

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +49,13 @@ _BASE = 3  # major.minor.patch; longer versions are branches
 
 
 # -- versions -----------------------------------------------------------------------------------
+@lru_cache(maxsize=4096)
 def version_parts(text: str) -> tuple[int, ...] | None:
     """`5.2.11.3` -> (5, 2, 11, 3); `OTP-27.3` -> (27, 3, 0); None for `R13B03` or garbage.
 
     Padded to three parts so a line compares with its own patches; trailing zeros beyond the third
-    part are dropped (`28.5.0` is `28.5`, but `28.5.0.1` keeps its branch).
+    part are dropped (`28.5.0` is `28.5`, but `28.5.0.1` keeps its branch). Cached: judging one
+    runtime parses the same few hundred version strings of the advisories again and again.
     """
     v = OtpVersion.try_parse(text.strip().removeprefix("pkg:otp/"))
     if v is None or v.is_rc:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from functools import total_ordering
+from functools import cached_property, total_ordering
+from typing import NamedTuple
 
 _VERSION_RE = re.compile(r"^(?:OTP[-_])?(\d+(?:\.\d+)*)(?:-rc(\d+))?$")
 
@@ -48,7 +49,10 @@ class OtpVersion:
     def is_rc(self) -> bool:
         return self.rc is not None
 
+    @cached_property
     def _key(self) -> tuple[tuple[int, ...], int, int]:
+        # Cached (in the instance's __dict__, which a frozen dataclass allows): sorting and
+        # merging the release data compares versions thousands of times at start-up.
         parts = list(self.parts)
         while len(parts) > 1 and parts[-1] == 0:
             parts.pop()
@@ -58,15 +62,15 @@ class OtpVersion:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, OtpVersion):
             return NotImplemented
-        return self._key() == other._key()
+        return self._key == other._key
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return hash(self._key)
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, OtpVersion):
             return NotImplemented
-        return self._key() < other._key()
+        return self._key < other._key
 
     def __str__(self) -> str:
         base = ".".join(str(p) for p in self.parts)
@@ -111,9 +115,11 @@ class DataProvenance:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class AppVersion:
-    """An OTP application and its version, e.g. `ssh` `5.1.4.3`."""
+class AppVersion(NamedTuple):
+    """An OTP application and its version, e.g. `ssh` `5.1.4.3`.
+
+    A NamedTuple, not a dataclass: the versions table holds ~2,600 of them, made at every
+    start (a frozen dataclass costs three times as much to make: issue 12)."""
 
     name: str
     version: str
