@@ -11,6 +11,8 @@ import os
 import re
 import stat
 from collections.abc import Iterable
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 
 from gate.acquire.interface import AcquiredTree
@@ -24,12 +26,14 @@ ELF_MAGIC = b"\x7fELF"
 # Version files are a few bytes; cap reads so a hostile tree cannot make us load a huge file.
 _MAX_TEXT = 64 * 1024
 _MAJOR_RE = re.compile(r"^\d+$")
+_NAME = attrgetter("name")
 
 
 def otp_application_names(index: ReleaseIndex | None = None) -> frozenset[str]:
     """Every application name any OTP release has shipped, from the OTP versions table."""
     apps = (index or load_snapshot()).applications()
-    return frozenset(a.name for app_set in apps.values() for a in app_set)
+    # The distinct entries (~2,600; the set is built in C), not every release's (~21,000).
+    return frozenset(map(_NAME, set(chain.from_iterable(apps.values()))))
 
 
 class TreeWalk:
