@@ -407,3 +407,34 @@ def test_build_help_names_the_flags_the_build_uses() -> None:
     helps = {a.dest: a.help or "" for a in build._actions}
     assert f'"{EEF_CFLAGS}"' in helps["cflags"]
     assert f'"{EEF_LDFLAGS}"' in helps["ldflags"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["scan", "--offline", "--format", "json", "/opt/otp"],
+        ["scan", "--image", "erlang:27", "--platform", "linux/arm64"],
+        ["elf", "a", "b", "--fail-on", "warning"],
+        ["pins", "repo", "--offline"],
+        ["merge", "a.json", "b.json", "--format", "markdown"],
+        ["build", "--otp-version", "27.3", "--no-flags", "--env", "A=1"],
+    ],
+)
+def test_a_run_builds_only_its_command_and_parses_the_same(argv: list[str]) -> None:
+    from gate.cli import build_parser
+
+    one = build_parser(argv[0])
+    commands = next(a for a in one._actions if a.dest == "command")
+    assert list(commands.choices) == [argv[0]]  # type: ignore[attr-defined]
+    assert one.parse_args(argv) == build_parser().parse_args(argv)
+
+
+def test_help_and_an_unknown_command_still_name_every_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--help"], {}) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("scan", "elf", "pins", "merge", "build"))
+    assert main(["scna", "/x"], {}) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'scna'" in err and "'merge'" in err
