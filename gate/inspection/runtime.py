@@ -39,8 +39,8 @@ def otp_application_names(index: ReleaseIndex | None = None) -> frozenset[str]:
 class TreeWalk:
     """What a walk of a tree found: ELF files, and what it could not read or follow.
 
-    A plain class (it is filled in as the walk goes, and pickled from the read-ahead helper):
-    a dataclass costs ~0.5 ms to define at import, a tenth of a scan's own work (issue 12)."""
+    A plain class, filled in as the walk goes and pickled from the read-ahead helper (a
+    dataclass costs ~0.5 ms to define at import, in both processes: issue 12)."""
 
     __slots__ = ("elf", "problems", "unreadable")
 
