@@ -13,7 +13,9 @@ SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 if __name__ == "__main__":
     os.environ["PATH"] = SAFE_PATH
     os.environ["HOME"] = pwd.getpwuid(os.getuid()).pw_dir
+    from gate.process import leave, start
+
+    start()
     from gate.action import main
-    from gate.process import leave
 
     leave(main())

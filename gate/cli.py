@@ -622,8 +622,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 def entry() -> NoReturn:
     """The `otp-gate` command (console script): `main`, then a quick exit (`gate.process`)."""
-    from gate.process import leave
+    from gate.process import leave, start
 
+    start()
     leave(main())
 
 

@@ -57,3 +57,27 @@ def test_the_cli_ends_through_it(tmp_path: Path) -> None:
         check=False,
     )
     assert got.returncode == 2 and b"no such file" in got.stderr
+
+
+def test_the_front_ends_set_the_collector_for_a_short_run_first() -> None:
+    # Each entry point calls `start` before it runs anything; a child process shows the
+    # thresholds `python -m gate` runs with (read where the CLI's main would run).
+    code = (
+        "import gc, runpy, sys\n"
+        "import gate.cli\n"
+        "gate.cli.main = lambda: print(gc.get_threshold()) or 0\n"
+        "sys.argv = ['otp-gate']\n"
+        "runpy.run_module('gate', run_name='__main__')\n"
+    )
+    got = _run(code)
+    from gate.process import GC_THRESHOLDS
+
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.decode().strip() == str(GC_THRESHOLDS)
+    entry = _run(
+        "import gc, gate.cli\n"
+        "gate.cli.main = lambda: print(gc.get_threshold()) or 0\n"
+        "gate.cli.entry()\n"
+    )
+    assert entry.returncode == 0, entry.stderr
+    assert entry.stdout.decode().strip() == str(GC_THRESHOLDS)
