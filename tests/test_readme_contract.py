@@ -59,3 +59,22 @@ def test_readme_names_every_option() -> None:
             for opt in action.option_strings:
                 if opt.startswith("--") and opt != "--help":
                     assert opt in text, f"README does not mention {name} {opt}"
+
+
+def test_every_import_in_the_docs_python_examples_exists() -> None:
+    # The examples are what integrators copy: a name moved in the code must move there too.
+    import importlib
+
+    docs = [README, *sorted((README.parent / "docs").glob("*.md"))]
+    checked = 0
+    for doc in docs:
+        for block in re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S):
+            for module, names in re.findall(r"^from (gate[\w.]*) import ([\w, ]+)$", block, re.M):
+                loaded = importlib.import_module(module)
+                for name in (n.strip() for n in names.split(",")):
+                    assert hasattr(loaded, name), f"{doc.name}: {module} has no {name}"
+                    # Where it is defined, not a name that module happens to import.
+                    home = getattr(getattr(loaded, name), "__module__", module)
+                    assert home == module, f"{doc.name}: import {name} from {home}"
+                    checked += 1
+    assert checked >= 5  # the examples exist, and this test reads them

@@ -44,7 +44,6 @@ SOURCE_OPENVEX = "openvex"
 SOURCE_PRIORITY = (SOURCE_EEF, SOURCE_COMPILED, SOURCE_GITHUB, SOURCE_OPENVEX)
 
 _GHSA_RE = re.compile(r"GHSA(?:-[0-9a-z]{4}){3}", re.IGNORECASE)
-_CVE_RE = re.compile(r"CVE-\d{4}-\d{4,}")
 _BASE = 3  # major.minor.patch; longer versions are branches
 
 
