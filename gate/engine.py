@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gate.clock import Clock
+from gate.clock import Clock, system_clock
 from gate.config import Config
 from gate.errors import UsageError
 from gate.model.common import BackportPolicy
@@ -104,12 +104,14 @@ class ScanRequest:
     display_base: Path | None = None
 
 
-def runtime_source(req: ScanRequest, environ: Mapping[str, str]) -> RuntimeSource:
-    """The one acquisition source the request names."""
+def runtime_source(
+    req: ScanRequest, environ: Mapping[str, str], clock: Clock = system_clock
+) -> RuntimeSource:
+    """The one acquisition source the request names (`clock`: the run's, for cache ages)."""
     if req.target == Target.DISTRO:
         from gate.acquire.distro import DistroSource
 
-        return DistroSource(cache_dir=cache_root(environ))
+        return DistroSource(cache_dir=cache_root(environ), clock=clock)
     if req.target in (Target.IMAGE, Target.IMAGE_ARCHIVE):
         from gate.acquire.image import ImageArchiveSource, Platform
 
@@ -337,7 +339,7 @@ def run(req: ScanRequest, environ: Mapping[str, str], clock: Clock) -> list[Resu
     from gate.errors import AcquireError
     from gate.inspection.ahead import read_ahead
 
-    source = runtime_source(req, environ)
+    source = runtime_source(req, environ, clock)
     today = clock().date()
     stale_days = req.config.stale_data_days
     results: list[Result] = []

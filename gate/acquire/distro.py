@@ -10,10 +10,13 @@ packages were seen (issue 12): downloads are kept by their SHA256 (the one apt's
 a file is reused only when it is that package), the unpacked tree is kept under a key made of every
 package's SHA256 and reused while apt names the same packages, and apt's own package cache (which
 Docker's Debian images switch off, making each apt call parse the lists for ~0.6 s) is kept there.
+Each run marks what it used and removes trees and downloads no run has used for `UNUSED_DAYS`
+days by the run's clock (a package set the machine has moved on from is ~60 MB unpacked).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shlex
@@ -21,10 +24,12 @@ import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from gate.acquire.deb import unpack_deb
 from gate.acquire.interface import AcquiredTree
+from gate.clock import Clock, system_clock
 from gate.errors import AcquireError
 from gate.knowledge.packages import deb822_paragraphs, distro_name, parse_os_release
 from gate.model.runtime import Origin
@@ -32,6 +37,9 @@ from gate.model.runtime import Origin
 BASE_PACKAGE = "erlang-base"
 _TIMEOUT = 900  # seconds for the whole download; a stalled mirror must not hang the gate
 _HINT_NO_APT = "on other systems scan an installed OTP instead: otp-gate scan /usr/lib/erlang"
+# Cached trees and downloads no run has used for this long are removed (a rollback within it
+# still finds its packages; an upgraded machine does not keep every old set for ever).
+UNUSED_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -99,12 +107,14 @@ class DistroSource:
         dpkg: str = "dpkg",
         os_release: Path = Path("/etc/os-release"),
         cache_dir: Path | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self.apt_get = apt_get
         self.apt_cache = apt_cache
         self.dpkg = dpkg
         self.os_release = os_release
         self.cache = cache_dir / "distro" if cache_dir is not None else None
+        self.clock = clock  # the run's clock: marks and ages of the cached trees and downloads
 
     def _tool(self, name: str) -> str:
         found = shutil.which(name)
@@ -174,6 +184,7 @@ class DistroSource:
         packages = self.packages()
         entry = self._tree_entry(packages)
         if entry is not None and entry.is_dir():
+            self._mark_and_prune(entry, packages)
             return self._trees(entry, packages)  # apt names the very packages unpacked before
         debs = self._download(packages, workdir)
         dpkg_deb = str(Path(dpkg).with_name("dpkg-deb"))
@@ -186,7 +197,25 @@ class DistroSource:
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
-        return self._trees(_publish(partial, entry), packages)
+        published = _publish(partial, entry)
+        self._mark_and_prune(published, packages)
+        return self._trees(published, packages)
+
+    def _mark_and_prune(self, entry: Path, packages: Sequence[Candidate]) -> None:
+        """Mark this run's tree and downloads as used now, and remove what no run has used for
+        `UNUSED_DAYS` (`prune_unused`)."""
+        now = self.clock()
+        debs = entry.parent.parent / "debs"
+        used = [entry, *(debs / f"{p.sha256}.deb" for p in packages)]
+        stamp = now.timestamp()
+        for path in used:
+            with contextlib.suppress(OSError):  # a download may be gone: it is fetched again
+                # Never back in time: a run whose clock is pinned to a past day must not make a
+                # tree another run is using look old.
+                if os.stat(path, follow_symlinks=False).st_mtime < stamp:
+                    os.utime(path, (stamp, stamp), follow_symlinks=False)
+        prune_unused(entry.parent, now - timedelta(days=UNUSED_DAYS), keep=used)
+        prune_unused(debs, now - timedelta(days=UNUSED_DAYS), keep=used)
 
     def _unpack(self, debs: Sequence[Path], root: Path, dpkg_deb: str) -> None:
         for deb in debs:
@@ -277,6 +306,36 @@ def _sha256(path: Path) -> str:
         while chunk := f.read(1024 * 1024):
             h.update(chunk)
     return h.hexdigest()
+
+
+def prune_unused(folder: Path, before: datetime, keep: Sequence[Path] = ()) -> list[str]:
+    """Remove the entries of one cache folder last used (modified) before `before`, except
+    `keep`; the names removed. Symlinks are removed as links, never followed; an entry another
+    run removes meanwhile, or that cannot be removed, is left to the next run.
+
+    Trees another run is unpacking (`*.partial-<pid>`) are new, so never old enough; one left by a
+    run that was killed is removed once it is."""
+    removed: list[str] = []
+    kept = {str(k) for k in keep}
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for item in entries:
+        if item.path in kept:
+            continue
+        try:
+            used = item.stat(follow_symlinks=False).st_mtime
+            if used >= before.timestamp():
+                continue
+            if item.is_dir(follow_symlinks=False):
+                shutil.rmtree(item.path)
+            else:
+                os.unlink(item.path)
+        except OSError:
+            continue
+        removed.append(item.name)
+    return sorted(removed)
 
 
 def _fresh(entry: Path) -> Path:

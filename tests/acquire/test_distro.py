@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -14,9 +16,11 @@ from gate.acquire.distro import (
     candidate_of,
     distro_name,
     parse_stanzas,
+    prune_unused,
     read_os_release,
     select_packages,
 )
+from gate.clock import fixed_clock
 from gate.errors import AcquireError
 from gate.inspection.runtime import load_runtime
 from gate.model.runtime import Role
@@ -193,3 +197,58 @@ def test_unpack_failure_names_the_package(tmp_path: Path) -> None:
     with pytest.raises(AcquireError) as info:
         DistroSource(apt_get=apt_get).acquire(tmp_path / "work")
     assert "erlang-base_1_amd64.deb: not a Debian package" in info.value.diagnostics()
+
+
+def _aged(path: Path, now: datetime, days: float) -> Path:
+    stamp = (now - timedelta(days=days)).timestamp()
+    os.utime(path, (stamp, stamp), follow_symlinks=False)
+    return path
+
+
+def test_prune_removes_only_what_no_run_used_lately(tmp_path: Path) -> None:
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    folder = tmp_path / "trees"
+    (folder / "old" / "usr").mkdir(parents=True)
+    (folder / "recent").mkdir()
+    (folder / "kept").mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (folder / "link").symlink_to(outside)
+    for name in ("old", "kept"):
+        _aged(folder / name, now, 30)
+    _aged(folder / "recent", now, 3)
+    _aged(folder / "link", now, 30)
+    removed = prune_unused(folder, now - timedelta(days=14), keep=[folder / "kept"])
+    assert removed == ["link", "old"]
+    assert sorted(p.name for p in folder.iterdir()) == ["kept", "recent"]
+    assert outside.is_dir()  # a link is removed as a link, never followed
+    assert prune_unused(tmp_path / "missing", now) == []
+
+
+def test_a_cached_run_marks_its_tree_and_downloads_and_prunes_the_rest(tmp_path: Path) -> None:
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    distro = tmp_path / "distro"
+    trees, debs = distro / "trees", distro / "debs"
+    for name in ("current", "stale", "fresh", "key.partial-99999"):
+        (trees / name).mkdir(parents=True)
+    debs.mkdir()
+    for name in ("aaaa", "bbbb", "cccc"):
+        (debs / f"{name}.deb").write_bytes(b"!<arch>\n")
+    for path in (trees / "current", trees / "stale", trees / "key.partial-99999"):
+        _aged(path, now, 40)
+    _aged(trees / "fresh", now, 2)
+    _aged(debs / "aaaa.deb", now, 40)  # this run's package: kept and marked, however old
+    _aged(debs / "bbbb.deb", now, 40)
+    _aged(debs / "cccc.deb", now, 2)
+    source = DistroSource(cache_dir=tmp_path, clock=fixed_clock(now.date()))
+    package = Candidate("erlang-base", "1:25.2.3", "erlang", "amd64", sha256="aaaa")
+    source._mark_and_prune(trees / "current", [package])
+    assert sorted(p.name for p in trees.iterdir()) == ["current", "fresh"]
+    assert sorted(p.name for p in debs.iterdir()) == ["aaaa.deb", "cccc.deb"]
+    assert (trees / "current").stat().st_mtime == now.timestamp()
+    assert (debs / "aaaa.deb").stat().st_mtime == now.timestamp()
+    # A run whose clock is pinned to a past day does not make a tree look old to the next run.
+    DistroSource(cache_dir=tmp_path, clock=fixed_clock(date(2020, 1, 1)))._mark_and_prune(
+        trees / "current", [package]
+    )
+    assert (trees / "current").stat().st_mtime == now.timestamp()
