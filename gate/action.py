@@ -508,7 +508,7 @@ def _report(
     pin_verdict = judged.verdict if judged is not None else None
     for line in render_annotations(results, pins, pin_verdict=pin_verdict, runtime_at=origin):
         log.line(line)
-    log.untrusted_block(render_many(Format(inputs.format.value), results))
+    log.untrusted_block(render_many(inputs.format, results))
 
     # 4. The network sinks: warnings on failure, never a changed verdict.
     made: list[GitHubClient] = []

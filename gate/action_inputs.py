@@ -21,7 +21,7 @@ from gate.config import DEFAULT_CONFIG_NAME, Config, FailOn, VersionPolicy, pars
 from gate.engine import looked_up, shown_path
 from gate.errors import UsageError
 from gate.knowledge.remediation import EEF_CFLAGS, EEF_LDFLAGS
-from gate.model.common import BackportPolicy
+from gate.model.common import BackportPolicy, Format
 
 if TYPE_CHECKING:
     from gate.engine import ScanRequest
@@ -44,20 +44,6 @@ class Source(StrEnum):
     IMAGE_ARCHIVE = "image-archive"
     PREBUILT = "prebuilt"
     BUILD = "build"
-
-
-class Backports(StrEnum):
-    """Whether fixes a distribution backported into its OTP package count (see docs/versions.md)."""
-
-    IGNORE = "ignore"
-    TRUST = "trust"
-
-
-class LogFormat(StrEnum):
-    TEXT = "text"
-    JSON = "json"
-    SARIF = "sarif"
-    MARKDOWN = "markdown"
 
 
 E = TypeVar("E", bound=StrEnum)
@@ -84,7 +70,7 @@ class Inputs:
     fail_on: FailOn | None = None  # None: the config file's value, else `error`
     version_policy: VersionPolicy | None = None
     grace_days: int | None = None
-    distro_backports: Backports = Backports.IGNORE
+    distro_backports: BackportPolicy = BackportPolicy.IGNORE
     comment: CommentMode = CommentMode.ON_FAILURE
     check_run: bool = False
     drift_issue: bool = True
@@ -93,7 +79,7 @@ class Inputs:
     config_file: str = DEFAULT_CONFIG_NAME
     github_token: str = ""
     release_data_token: str = ""  # for erlang/otp's data on github.com; never the workflow's token
-    format: LogFormat = LogFormat.TEXT
+    format: Format = Format.TEXT
     offline: bool = False
 
 
@@ -166,8 +152,8 @@ def parse_inputs(environ: Mapping[str, str]) -> Inputs:
         fail_on=_choice(environ, "fail-on", FailOn, None),
         version_policy=_choice(environ, "version-policy", VersionPolicy, None),
         grace_days=grace_days,
-        distro_backports=_choice(environ, "distro-backports", Backports, Backports.IGNORE)
-        or Backports.IGNORE,
+        distro_backports=_choice(environ, "distro-backports", BackportPolicy, BackportPolicy.IGNORE)
+        or BackportPolicy.IGNORE,
         comment=_choice(environ, "comment", CommentMode, CommentMode.ON_FAILURE)
         or CommentMode.ON_FAILURE,
         check_run=_bool(environ, "check-run", False),
@@ -177,7 +163,7 @@ def parse_inputs(environ: Mapping[str, str]) -> Inputs:
         config_file=get_input(environ, "config-file") or DEFAULT_CONFIG_NAME,
         github_token=get_input(environ, "github-token"),
         release_data_token=get_input(environ, "release-data-token"),
-        format=_choice(environ, "format", LogFormat, LogFormat.TEXT) or LogFormat.TEXT,
+        format=_choice(environ, "format", Format, Format.TEXT) or Format.TEXT,
         offline=_bool(environ, "offline", False),
     )
     _check_combination(inputs)
@@ -380,7 +366,7 @@ def scan_request(inputs: Inputs, ctx: Context) -> ScanRequest:
         config=_config(inputs, ctx),
         platform=inputs.platform or None,
         offline=inputs.offline,
-        backports=BackportPolicy(inputs.distro_backports.value),
+        backports=inputs.distro_backports,
         workspace=ctx.workspace,
         names=ACTION_INPUTS,
         group_log=True,

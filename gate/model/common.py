@@ -38,10 +38,11 @@ class ExitCode(IntEnum):
 
 
 class BackportPolicy(StrEnum):
-    """`distro-backports` input: trust a distro's changelog, or let the upstream verdict stand."""
+    """`distro-backports` input: let the upstream verdict stand (the default, listed first), or
+    trust a distro's changelog."""
 
-    TRUST = "trust"
     IGNORE = "ignore"
+    TRUST = "trust"
 
 
 class Format(StrEnum):

@@ -10,7 +10,6 @@ import pytest
 from gate.action_inputs import (
     CommentMode,
     Inputs,
-    LogFormat,
     Source,
     get_input,
     parse_inputs,
@@ -20,6 +19,7 @@ from gate.action_inputs import (
 from gate.config import FailOn, VersionPolicy
 from gate.engine import BuildRequest, Target
 from gate.errors import UsageError
+from gate.model.common import Format
 
 ACTION_YML = Path(__file__).resolve().parents[2] / "action.yml"
 
@@ -54,7 +54,7 @@ def test_underscore_spelling_is_accepted_and_hyphen_wins() -> None:
 
 
 def test_values_are_trimmed_and_choices_case_insensitive() -> None:
-    assert parse_inputs({"INPUT_FORMAT": "  JSON \n"}).format == LogFormat.JSON
+    assert parse_inputs({"INPUT_FORMAT": "  JSON \n"}).format == Format.JSON
 
 
 @pytest.mark.parametrize(
@@ -345,3 +345,10 @@ def test_an_unreachable_builds_mirror_names_the_input(tmp_path: Path) -> None:
     assert (
         err.value.hint is not None and "point input builds-mirror at a local copy" in err.value.hint
     )
+
+
+def test_every_source_but_auto_is_an_engine_target() -> None:
+    # scan_request maps the resolved `source` to the engine's Target by value: keep them one
+    # vocabulary (auto is the action's own; discover is the CLI's).
+    assert {s.value for s in Source} - {"auto"} <= {t.value for t in Target}
+    assert {t.value for t in Target} - {s.value for s in Source} == {"discover"}
