@@ -98,13 +98,14 @@ def _read_shared(paths: Sequence[Path], weights: Sequence[int]) -> list[Outcome]
     file from a shared queue when it is free."""
     queue = WorkQueue()
     try:
-        left = queue.fill(heaviest_first(weights))  # before the fork: both sides take
+        # Before the fork: both sides take. What did not fit in the pipe is read here by
+        # `complete`, with anything a failed helper left.
+        queue.fill(heaviest_first(weights))
         with forked(lambda _send: take_and_read(queue, paths)) as running:
             outcomes = take_and_read(queue, paths)
             helped = running.result() if running else None
     finally:
         queue.close()
-    outcomes.update((i, read_one(paths[i])) for i in left)
     return complete(outcomes, helped, paths)
 
 
