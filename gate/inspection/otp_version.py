@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from itertools import chain
 from operator import attrgetter
 
+from gate.inspection.runtime import distinct_applications
 from gate.knowledge.interface import ReleaseIndex
 from gate.model.otp import AppVersion, OtpIdentity, OtpVersion, OtpVersionFile
 from gate.model.runtime import Runtime
@@ -108,8 +108,7 @@ def identify(
 ) -> OtpIdentity:
     """Identify the OTP release of `runtime`; `beam_strings` are version strings from beam.smp."""
     table = index.applications()
-    # The distinct entries (~2,600; the set is built in C), not every release's (~21,000).
-    distinct = set(chain.from_iterable(table.values()))
+    distinct = distinct_applications(table)
     names = frozenset(map(attrgetter("name"), distinct))
     known_erts = {a.version for a in distinct if a.name == "erts"}
     beam_numbers, beam_majors = _beam_versions(beam_strings)

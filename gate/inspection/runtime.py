@@ -10,7 +10,7 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
@@ -19,7 +19,7 @@ from gate.acquire.interface import AcquiredTree
 from gate.errors import InspectError
 from gate.knowledge.interface import ReleaseIndex
 from gate.knowledge.snapshot import load_snapshot, parse_app
-from gate.model.otp import AppVersion
+from gate.model.otp import AppVersion, OtpVersion
 from gate.model.runtime import Role, Runtime, RuntimeFile, RuntimeKind
 
 ELF_MAGIC = b"\x7fELF"
@@ -29,11 +29,18 @@ _MAJOR_RE = re.compile(r"^\d+$")
 _NAME = attrgetter("name")
 
 
+def distinct_applications(
+    table: Mapping[OtpVersion, tuple[AppVersion, ...]],
+) -> frozenset[AppVersion]:
+    """Every application version of an OTP versions table once: ~2,600 entries, the set built in
+    C, where every release's list would be ~21,000 to walk in Python (issue 12)."""
+    return frozenset(chain.from_iterable(table.values()))
+
+
 def otp_application_names(index: ReleaseIndex | None = None) -> frozenset[str]:
     """Every application name any OTP release has shipped, from the OTP versions table."""
     apps = (index or load_snapshot()).applications()
-    # The distinct entries (~2,600; the set is built in C), not every release's (~21,000).
-    return frozenset(map(_NAME, set(chain.from_iterable(apps.values()))))
+    return frozenset(map(_NAME, distinct_applications(apps)))
 
 
 class TreeWalk:
