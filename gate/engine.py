@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gate.clock import Clock, system_clock
+from gate.clock import Clock
 from gate.config import Config
 from gate.errors import UsageError
 from gate.model.common import BackportPolicy
@@ -104,9 +104,7 @@ class ScanRequest:
     display_base: Path | None = None
 
 
-def runtime_source(
-    req: ScanRequest, environ: Mapping[str, str], clock: Clock = system_clock
-) -> RuntimeSource:
+def runtime_source(req: ScanRequest, environ: Mapping[str, str], clock: Clock) -> RuntimeSource:
     """The one acquisition source the request names (`clock`: the run's, for cache ages)."""
     if req.target == Target.DISTRO:
         from gate.acquire.distro import DistroSource

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from gate.acquire.deb import unpack_deb
 from gate.acquire.interface import AcquiredTree
-from gate.clock import Clock, system_clock
+from gate.clock import Clock
 from gate.errors import AcquireError
 from gate.knowledge.packages import deb822_paragraphs, distro_name, parse_os_release
 from gate.model.runtime import Origin
@@ -102,12 +102,12 @@ class DistroSource:
     def __init__(
         self,
         *,
+        clock: Clock,
         apt_get: str = "apt-get",
         apt_cache: str = "apt-cache",
         dpkg: str = "dpkg",
         os_release: Path = Path("/etc/os-release"),
         cache_dir: Path | None = None,
-        clock: Clock = system_clock,
     ) -> None:
         self.apt_get = apt_get
         self.apt_cache = apt_cache
@@ -317,6 +317,7 @@ def prune_unused(folder: Path, before: datetime, keep: Sequence[Path] = ()) -> l
     run that was killed is removed once it is."""
     removed: list[str] = []
     kept = {str(k) for k in keep}
+    oldest_kept = before.timestamp()
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -325,8 +326,7 @@ def prune_unused(folder: Path, before: datetime, keep: Sequence[Path] = ()) -> l
         if item.path in kept:
             continue
         try:
-            used = item.stat(follow_symlinks=False).st_mtime
-            if used >= before.timestamp():
+            if item.stat(follow_symlinks=False).st_mtime >= oldest_kept:
                 continue
             if item.is_dir(follow_symlinks=False):
                 shutil.rmtree(item.path)

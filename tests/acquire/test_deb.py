@@ -14,6 +14,7 @@ import pytest
 
 from gate.acquire.deb import ArMember, ar_members, unpack_deb
 from gate.acquire.distro import DistroSource
+from gate.clock import system_clock
 from gate.errors import AcquireError, UnsafeArchiveError
 
 
@@ -181,7 +182,7 @@ def test_second_run_reuses_the_unpacked_tree(tmp_path: Path) -> None:
     pkg = deb(tmp_path / "served.deb", OTP)
     apt_cache, apt_get, log = fake_apt(tmp_path, pkg)
     cache = tmp_path / "cache"
-    source = DistroSource(apt_cache=apt_cache, apt_get=apt_get, cache_dir=cache)
+    source = DistroSource(clock=system_clock, apt_cache=apt_cache, apt_get=apt_get, cache_dir=cache)
     (first,) = source.acquire(tmp_path / "work1")
     (second,) = source.acquire(tmp_path / "work2")
     assert len(log.read_text().splitlines()) == 1  # downloaded once
@@ -196,7 +197,7 @@ def test_cached_download_is_checked_against_apt(tmp_path: Path) -> None:
     pkg = deb(tmp_path / "served.deb", OTP)
     apt_cache, apt_get, log = fake_apt(tmp_path, pkg)
     cache = tmp_path / "cache"
-    source = DistroSource(apt_cache=apt_cache, apt_get=apt_get, cache_dir=cache)
+    source = DistroSource(clock=system_clock, apt_cache=apt_cache, apt_get=apt_get, cache_dir=cache)
     source.acquire(tmp_path / "work1")
     shutil.rmtree(cache / "distro" / "trees")
     (kept,) = (cache / "distro" / "debs").iterdir()
@@ -210,7 +211,9 @@ def test_download_that_is_not_apts_package_is_refused(tmp_path: Path) -> None:
     pkg = deb(tmp_path / "listed.deb", OTP)
     other = deb(tmp_path / "other.deb", {**OTP, "./usr/lib/erlang/extra": b"x"})
     apt_cache, apt_get, _ = fake_apt(tmp_path, pkg, served=other)
-    source = DistroSource(apt_cache=apt_cache, apt_get=apt_get, cache_dir=tmp_path / "cache")
+    source = DistroSource(
+        clock=system_clock, apt_cache=apt_cache, apt_get=apt_get, cache_dir=tmp_path / "cache"
+    )
     with pytest.raises(AcquireError, match="SHA256 is not the one apt lists for erlang-base"):
         source.acquire(tmp_path / "work")
     assert not list((tmp_path / "cache" / "distro").glob("trees/*"))
@@ -219,7 +222,9 @@ def test_download_that_is_not_apts_package_is_refused(tmp_path: Path) -> None:
 def test_failed_unpack_leaves_no_cached_tree(tmp_path: Path) -> None:
     pkg = deb(tmp_path / "evil.deb", {"./usr/../../escape": b"x"})
     apt_cache, apt_get, _ = fake_apt(tmp_path, pkg)
-    source = DistroSource(apt_cache=apt_cache, apt_get=apt_get, cache_dir=tmp_path / "cache")
+    source = DistroSource(
+        clock=system_clock, apt_cache=apt_cache, apt_get=apt_get, cache_dir=tmp_path / "cache"
+    )
     with pytest.raises(UnsafeArchiveError):
         source.acquire(tmp_path / "work")
     assert not list((tmp_path / "cache" / "distro" / "trees").iterdir())
@@ -230,7 +235,9 @@ def test_a_cache_folder_that_cannot_be_made_is_done_without(tmp_path: Path) -> N
     apt_cache, apt_get, log = fake_apt(tmp_path, pkg)
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache folder should be")
-    source = DistroSource(apt_cache=apt_cache, apt_get=apt_get, cache_dir=blocker / "cache")
+    source = DistroSource(
+        clock=system_clock, apt_cache=apt_cache, apt_get=apt_get, cache_dir=blocker / "cache"
+    )
     (tree,) = source.acquire(tmp_path / "work")
     assert tree.root == tmp_path / "work" / "root" / "usr" / "lib" / "erlang"
     assert "Dir::Cache::pkgcache" not in log.read_text()

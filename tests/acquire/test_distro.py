@@ -20,7 +20,7 @@ from gate.acquire.distro import (
     read_os_release,
     select_packages,
 )
-from gate.clock import fixed_clock
+from gate.clock import fixed_clock, system_clock
 from gate.errors import AcquireError
 from gate.inspection.runtime import load_runtime
 from gate.model.runtime import Role
@@ -71,7 +71,7 @@ def apt_knows_erlang() -> bool:
     if not shutil.which("apt-cache"):
         return False
     try:
-        DistroSource().packages()
+        DistroSource(clock=system_clock).packages()
     except AcquireError:
         return False
     return True
@@ -112,11 +112,11 @@ def test_os_release(tmp_path: Path) -> None:
 
 def test_missing_tools_are_named(tmp_path: Path) -> None:
     with pytest.raises(AcquireError) as info:
-        DistroSource(apt_get="no-such-apt-get-here").acquire(tmp_path)
+        DistroSource(clock=system_clock, apt_get="no-such-apt-get-here").acquire(tmp_path)
     message = info.value.diagnostics()
     assert "'no-such-apt-get-here' was not found" in message and "Debian or Ubuntu" in message
     with pytest.raises(AcquireError, match="no-such-dpkg"):
-        DistroSource(dpkg="no-such-dpkg").acquire(tmp_path)
+        DistroSource(clock=system_clock, dpkg="no-such-dpkg").acquire(tmp_path)
 
 
 def _script(path: Path, body: str) -> str:
@@ -129,7 +129,7 @@ def test_apt_without_erlang(tmp_path: Path) -> None:
     # An apt-cache that knows no erlang-base, as on a machine without the repository.
     cache = _script(tmp_path / "apt-cache", "echo 'E: No packages found' >&2\nexit 100\n")
     with pytest.raises(AcquireError) as info:
-        DistroSource(apt_cache=cache).acquire(tmp_path)
+        DistroSource(clock=system_clock, apt_cache=cache).acquire(tmp_path)
     assert "no erlang-base package" in info.value.diagnostics()
     assert "apt-get update" in info.value.diagnostics()
 
@@ -142,9 +142,11 @@ def test_download_failure_is_reported(tmp_path: Path) -> None:
         "echo 'E: Failed to fetch http://deb.example/erlang-base.deb' >&2\nexit 100\n",
     )
     with pytest.raises(AcquireError) as info:
-        DistroSource(apt_get=apt_get).acquire(tmp_path / "work")
+        DistroSource(clock=system_clock, apt_get=apt_get).acquire(tmp_path / "work")
     message = info.value.diagnostics()
-    count = len(DistroSource().packages())  # what apt lists today: moves with the release
+    count = len(
+        DistroSource(clock=system_clock).packages()
+    )  # what apt lists today: moves with the release
     assert f"apt-get download of {count} Erlang packages failed" in message
     assert "Failed to fetch" in message and "erlang-base=" in message
 
@@ -152,7 +154,7 @@ def test_download_failure_is_reported(tmp_path: Path) -> None:
 def test_packages_match_the_erlang_source() -> None:
     if not apt_knows_erlang():
         pytest.skip("apt-cache on this machine does not list erlang-base")
-    packages = DistroSource().packages()
+    packages = DistroSource(clock=system_clock).packages()
     assert packages[0].package == "erlang-base"
     assert {p.source for p in packages} == {"erlang"}
     assert len({p.version for p in packages}) == 1
@@ -166,7 +168,7 @@ _NETWORK_TROUBLE = ("Temporary failure resolving", "Could not resolve", "Unable 
 def test_real_download_and_scan(tmp_path: Path) -> None:
     if not apt_knows_erlang():
         pytest.skip("apt-cache on this machine does not list erlang-base")
-    source = DistroSource()
+    source = DistroSource(clock=system_clock)
     try:
         (tree,) = source.acquire(tmp_path)
     except AcquireError as e:
@@ -195,7 +197,7 @@ def test_unpack_failure_names_the_package(tmp_path: Path) -> None:
     # apt-get "downloads" a file that is not a Debian package; the .deb reader must refuse it.
     apt_get = _script(tmp_path / "apt-get", "echo garbage > erlang-base_1_amd64.deb\n")
     with pytest.raises(AcquireError) as info:
-        DistroSource(apt_get=apt_get).acquire(tmp_path / "work")
+        DistroSource(clock=system_clock, apt_get=apt_get).acquire(tmp_path / "work")
     assert "erlang-base_1_amd64.deb: not a Debian package" in info.value.diagnostics()
 
 

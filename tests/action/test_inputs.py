@@ -16,6 +16,7 @@ from gate.action_inputs import (
     read_context,
     scan_request,
 )
+from gate.clock import system_clock
 from gate.config import FailOn, VersionPolicy
 from gate.engine import BuildRequest, Target
 from gate.errors import UsageError
@@ -320,12 +321,12 @@ def test_engine_hints_name_the_action_input(tmp_path: Path) -> None:
         {"INPUT_SOURCE": "build", "INPUT_OTP-VERSION": "27.3.4", "INPUT_CFLAGS": "-fpie"}
     )
     with pytest.raises(UsageError) as err:
-        runtime_source(scan_request(inputs, ctx), {})
+        runtime_source(scan_request(inputs, ctx), {}, system_clock)
     assert err.value.hint is not None and "input cflags" in err.value.hint
     assert "--cflags" not in err.value.diagnostics()
     bad = parse_inputs({"INPUT_SOURCE": "build", "INPUT_OTP-VERSION": "27.x"})
     with pytest.raises(UsageError, match=r"input otp-version '27\.x'"):
-        runtime_source(scan_request(bad, ctx), {})
+        runtime_source(scan_request(bad, ctx), {}, system_clock)
 
 
 def test_an_unreachable_builds_mirror_names_the_input(tmp_path: Path) -> None:
@@ -339,7 +340,9 @@ def test_an_unreachable_builds_mirror_names_the_input(tmp_path: Path) -> None:
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"
     ctx = read_context({"GITHUB_WORKSPACE": str(tmp_path)})
     inputs = parse_inputs({"INPUT_OTP-VERSION": "27.3.4", "INPUT_BUILDS-MIRROR": dead})
-    source = runtime_source(scan_request(inputs, ctx), {"OTP_GATE_CACHE": str(tmp_path / "c")})
+    source = runtime_source(
+        scan_request(inputs, ctx), {"OTP_GATE_CACHE": str(tmp_path / "c")}, system_clock
+    )
     with pytest.raises(AcquireError) as err:
         source.acquire(tmp_path / "work")
     assert (
